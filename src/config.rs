@@ -1,0 +1,36 @@
+//! Run-time configuration shared by the subcommands.
+
+use std::net::SocketAddr;
+
+/// Where the embedded database lives when no URL is given.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://settled.db";
+
+/// Configuration of a running server.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Database URL (`sqlite://path`); SQLite files are created if missing.
+    pub database_url: String,
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// Base URL used in links shown to users (invitations, permalinks).
+    /// `None`: derived from the bind address.
+    pub base_url: Option<String>,
+    /// Mark cookies `Secure`. On when the base URL is https.
+    pub secure_cookies: bool,
+    /// Sign-in attempts allowed per client address per minute.
+    pub sign_in_per_minute: u32,
+}
+
+impl Config {
+    /// A configuration for `database_url` served on `bind`, with production
+    /// defaults for everything else.
+    pub fn new(database_url: impl Into<String>, bind: SocketAddr) -> Self {
+        Self {
+            database_url: database_url.into(),
+            bind,
+            base_url: None,
+            secure_cookies: false,
+            sign_in_per_minute: 10,
+        }
+    }
+}

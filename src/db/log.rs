@@ -1,0 +1,185 @@
+//! The log tables: entries, their free-text openings, and each team's head.
+
+use sqlx::{FromRow, SqliteConnection, SqlitePool};
+
+use super::Timestamp;
+
+/// A stored log entry.
+#[derive(Debug, Clone, FromRow)]
+pub struct Entry {
+    /// Team id.
+    pub team_id: i64,
+    /// Index from 0.
+    pub idx: i64,
+    /// When.
+    pub created_at: Timestamp,
+    /// Who.
+    pub actor_id: i64,
+    /// Event kind.
+    pub kind: String,
+    /// Proposal number, if the event is about one.
+    pub proposal_number: Option<i64>,
+    /// The exact canonical JSON that was hashed.
+    pub payload: String,
+    /// SHA-256(0x00 || payload).
+    pub leaf_hash: Vec<u8>,
+}
+
+/// A stored opening of a payload commitment.
+#[derive(Debug, Clone, FromRow)]
+pub struct ContentRow {
+    /// Entry index.
+    pub idx: i64,
+    /// Path of the field in the payload.
+    pub field: String,
+    /// Salt, unless erased.
+    pub salt: Option<Vec<u8>>,
+    /// Text, unless erased.
+    pub text: Option<String>,
+}
+
+/// A team's tree head.
+#[derive(Debug, Clone, FromRow)]
+pub struct Head {
+    /// Number of entries.
+    pub size: i64,
+    /// Merkle root over all leaf hashes.
+    pub root: Vec<u8>,
+    /// Right-edge subtree roots (see `ledger::merkle::Frontier`).
+    pub frontier: Vec<u8>,
+}
+
+/// Inserts an entry.
+pub async fn insert_entry(conn: &mut SqliteConnection, e: &Entry) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO log_entries (team_id, idx, created_at, actor_id, kind, proposal_number, payload, leaf_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(e.team_id)
+    .bind(e.idx)
+    .bind(e.created_at)
+    .bind(e.actor_id)
+    .bind(&e.kind)
+    .bind(e.proposal_number)
+    .bind(&e.payload)
+    .bind(&e.leaf_hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores the opening of one commitment of an entry.
+pub async fn insert_content(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    idx: i64,
+    field: &str,
+    salt: &[u8],
+    text: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO log_contents (team_id, idx, field, salt, text) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(team_id)
+    .bind(idx)
+    .bind(field)
+    .bind(salt)
+    .bind(text)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The team's head, if it has a log.
+pub async fn head(conn: &mut SqliteConnection, team_id: i64) -> Result<Option<Head>, sqlx::Error> {
+    sqlx::query_as("SELECT size, root, frontier FROM log_heads WHERE team_id = $1")
+        .bind(team_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The team's head, read from the pool.
+pub async fn read_head(pool: &SqlitePool, team_id: i64) -> Result<Option<Head>, sqlx::Error> {
+    sqlx::query_as("SELECT size, root, frontier FROM log_heads WHERE team_id = $1")
+        .bind(team_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Writes the team's new head.
+pub async fn save_head(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    head: &Head,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO log_heads (team_id, size, root, frontier) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (team_id) DO UPDATE SET size = excluded.size, root = excluded.root, frontier = excluded.frontier",
+    )
+    .bind(team_id)
+    .bind(head.size)
+    .bind(&head.root)
+    .bind(&head.frontier)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const ENTRY_COLUMNS: &str =
+    "team_id, idx, created_at, actor_id, kind, proposal_number, payload, leaf_hash";
+
+/// Entries of a team from index `from`, at most `limit`, in order.
+pub async fn entries(
+    pool: &SqlitePool,
+    team_id: i64,
+    from: i64,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENTRY_COLUMNS} FROM log_entries WHERE team_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3"
+    )))
+    .bind(team_id)
+    .bind(from)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Entries about one proposal, in order (its history).
+pub async fn proposal_entries(
+    pool: &SqlitePool,
+    team_id: i64,
+    number: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENTRY_COLUMNS} FROM log_entries WHERE team_id = $1 AND proposal_number = $2 ORDER BY idx"
+    )))
+    .bind(team_id)
+    .bind(number)
+    .fetch_all(pool)
+    .await
+}
+
+/// Openings of a team's entries in `[from, to)`, ordered by index.
+pub async fn contents(
+    pool: &SqlitePool,
+    team_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<ContentRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT idx, field, salt, text FROM log_contents WHERE team_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx, field",
+    )
+    .bind(team_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// Ids of every team that has a log.
+pub async fn team_ids(pool: &SqlitePool) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT team_id FROM log_heads ORDER BY team_id")
+        .fetch_all(pool)
+        .await
+}

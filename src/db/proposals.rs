@@ -1,0 +1,733 @@
+//! Proposals, revisions, stances, comments and decision records.
+
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+
+use super::Timestamp;
+use crate::domain::proposal::{Position, ProposalState, Status, Voter};
+
+/// A proposal with the names a page needs.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Proposal {
+    /// Primary key.
+    pub id: i64,
+    /// Team.
+    pub team_id: i64,
+    /// Per-team number.
+    pub number: i64,
+    /// Title.
+    pub title: String,
+    /// Current body (Markdown).
+    pub body: String,
+    /// Area id.
+    pub area_id: Option<i64>,
+    /// Area name.
+    pub area_name: Option<String>,
+    /// Author.
+    pub author_id: i64,
+    /// Author's name.
+    pub author_name: String,
+    /// Decider.
+    pub decider_id: i64,
+    /// Decider's name.
+    pub decider_name: String,
+    /// Opened at.
+    pub created_at: Timestamp,
+    /// End of the window.
+    pub closes_at: Timestamp,
+    /// Status text.
+    pub status: String,
+    /// Why withdrawn.
+    pub withdrawn_reason: Option<String>,
+    /// Number it supersedes.
+    pub supersedes: Option<i64>,
+    /// Number that superseded it.
+    pub superseded_by: Option<i64>,
+}
+
+impl Proposal {
+    /// The status as a domain value.
+    pub fn status(&self) -> Status {
+        self.status.parse().unwrap_or(Status::Open)
+    }
+
+    /// The facts the rules need.
+    pub fn state(&self) -> ProposalState {
+        ProposalState {
+            status: self.status(),
+            author: self.author_id,
+            decider: self.decider_id,
+            closes_at: self.closes_at.0,
+        }
+    }
+}
+
+const PROPOSAL_SELECT: &str =
+    "SELECT p.id, p.team_id, p.number, p.title, p.body, p.area_id, a.name AS area_name,
+    p.author_id, au.display_name AS author_name, p.decider_id, de.display_name AS decider_name,
+    p.created_at, p.closes_at, p.status, p.withdrawn_reason, p.supersedes, p.superseded_by
+  FROM proposals p
+  JOIN users au ON au.id = p.author_id
+  JOIN users de ON de.id = p.decider_id
+  LEFT JOIN areas a ON a.id = p.area_id";
+
+/// A proposal by team and number.
+pub async fn by_number(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    number: i64,
+) -> Result<Option<Proposal>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.number = $2"
+    )))
+    .bind(team_id)
+    .bind(number)
+    .fetch_optional(ex)
+    .await
+}
+
+/// Filters for listing proposals.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this area.
+    pub area: Option<i64>,
+    /// Only titles containing this text (case-insensitive).
+    pub text: Option<String>,
+}
+
+/// Proposals of a team, newest first, filtered.
+pub async fn list(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    filter: &ListFilter,
+    limit: i64,
+) -> Result<Vec<Proposal>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROPOSAL_SELECT} WHERE p.team_id = $1
+           AND ($2 IS NULL OR p.status = $2)
+           AND ($3 IS NULL OR p.area_id = $3)
+           AND ($4 IS NULL OR instr(lower(p.title), lower($4)) > 0)
+         ORDER BY p.number DESC LIMIT $5"
+    )))
+    .bind(team_id)
+    .bind(filter.status.map(Status::as_str))
+    .bind(filter.area)
+    .bind(filter.text.as_deref())
+    .bind(limit)
+    .fetch_all(ex)
+    .await
+}
+
+/// Open proposals where `user` (a voting member) has no stance, soonest deadline first.
+pub async fn needing_stance(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    user_id: i64,
+) -> Result<Vec<Proposal>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.status = 'open'
+           AND NOT EXISTS (SELECT 1 FROM stances s WHERE s.proposal_id = p.id AND s.user_id = $2)
+         ORDER BY p.closes_at LIMIT 50"
+    )))
+    .bind(team_id)
+    .bind(user_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// Open proposals whose window ends before `until`, soonest first.
+pub async fn closing_before(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    until: Timestamp,
+) -> Result<Vec<Proposal>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.status = 'open' AND p.closes_at <= $2 ORDER BY p.closes_at LIMIT 50"
+    )))
+    .bind(team_id)
+    .bind(until)
+    .fetch_all(ex)
+    .await
+}
+
+/// Recently decided proposals, newest decision first.
+pub async fn recently_decided(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    limit: i64,
+) -> Result<Vec<Proposal>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROPOSAL_SELECT} JOIN decisions d ON d.proposal_id = p.id WHERE p.team_id = $1
+         ORDER BY d.decided_at DESC LIMIT $2"
+    )))
+    .bind(team_id)
+    .bind(limit)
+    .fetch_all(ex)
+    .await
+}
+
+/// Voting members (admins and members) with their current positions.
+pub async fn voters(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    proposal_id: i64,
+) -> Result<Vec<Voter>, sqlx::Error> {
+    let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT u.id, u.display_name,
+           (SELECT s.position FROM stances s WHERE s.proposal_id = $2 AND s.user_id = u.id ORDER BY s.log_idx DESC LIMIT 1)
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.team_id = $1 AND m.removed_at IS NULL AND m.role IN ('admin', 'member')
+         ORDER BY u.display_name, u.id",
+    )
+    .bind(team_id)
+    .bind(proposal_id)
+    .fetch_all(ex)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, name, position)| Voter {
+            user,
+            name,
+            current: position.and_then(|p| p.parse::<Position>().ok()),
+        })
+        .collect())
+}
+
+/// One row of the stance table: a voting member, their current stance and
+/// their share of the comments.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct StanceRow {
+    /// Member.
+    pub user_id: i64,
+    /// Name.
+    pub display_name: String,
+    /// Current position, if any.
+    pub position: Option<String>,
+    /// Reason given with it.
+    pub reason: Option<String>,
+    /// When taken.
+    pub taken_at: Option<Timestamp>,
+    /// How many stances they took in all (history length).
+    pub changes: i64,
+    /// How many comments they wrote on this proposal.
+    pub comments: i64,
+}
+
+/// The stance table: one row per current voting member.
+pub async fn stance_table(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    proposal_id: i64,
+) -> Result<Vec<StanceRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id AS user_id, u.display_name, cur.position, cur.reason, cur.created_at AS taken_at,
+           (SELECT COUNT(*) FROM stances s WHERE s.proposal_id = $2 AND s.user_id = u.id) AS changes,
+           (SELECT COUNT(*) FROM comments c WHERE c.proposal_id = $2 AND c.author_id = u.id) AS comments
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         LEFT JOIN stances cur ON cur.proposal_id = $2 AND cur.user_id = u.id AND cur.log_idx =
+           (SELECT MAX(s2.log_idx) FROM stances s2 WHERE s2.proposal_id = $2 AND s2.user_id = u.id)
+         WHERE m.team_id = $1 AND m.removed_at IS NULL AND m.role IN ('admin', 'member')
+         ORDER BY u.display_name, u.id",
+    )
+    .bind(team_id)
+    .bind(proposal_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// A stance in the history.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct StanceHistory {
+    /// Log index.
+    pub log_idx: i64,
+    /// Member.
+    pub user_id: i64,
+    /// Name.
+    pub display_name: String,
+    /// Position.
+    pub position: String,
+    /// Reason.
+    pub reason: Option<String>,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// Every stance ever taken on a proposal, oldest first.
+pub async fn stance_history(
+    ex: impl SqliteExecutor<'_>,
+    proposal_id: i64,
+) -> Result<Vec<StanceHistory>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.log_idx, s.user_id, u.display_name, s.position, s.reason, s.created_at
+         FROM stances s JOIN users u ON u.id = s.user_id WHERE s.proposal_id = $1 ORDER BY s.log_idx",
+    )
+    .bind(proposal_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// A comment.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Comment {
+    /// Log index.
+    pub log_idx: i64,
+    /// Author.
+    pub author_id: i64,
+    /// Author's name.
+    pub author_name: String,
+    /// Markdown.
+    pub body: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// Comments on a proposal, oldest first.
+pub async fn comments(
+    ex: impl SqliteExecutor<'_>,
+    proposal_id: i64,
+) -> Result<Vec<Comment>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.log_idx, c.author_id, u.display_name AS author_name, c.body, c.created_at
+         FROM comments c JOIN users u ON u.id = c.author_id WHERE c.proposal_id = $1 ORDER BY c.log_idx",
+    )
+    .bind(proposal_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// A revision of a proposal's body.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Revision {
+    /// From 1.
+    pub revision: i64,
+    /// Markdown.
+    pub body: String,
+    /// When.
+    pub created_at: Timestamp,
+    /// Log index.
+    pub log_idx: i64,
+}
+
+/// Every revision of a proposal's body, oldest first.
+pub async fn revisions(
+    ex: impl SqliteExecutor<'_>,
+    proposal_id: i64,
+) -> Result<Vec<Revision>, sqlx::Error> {
+    sqlx::query_as("SELECT revision, body, created_at, log_idx FROM proposal_revisions WHERE proposal_id = $1 ORDER BY revision")
+        .bind(proposal_id)
+        .fetch_all(ex)
+        .await
+}
+
+/// A decider change, for the page.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct DeciderChange {
+    /// Log index.
+    pub log_idx: i64,
+    /// Previous decider's name.
+    pub from_name: String,
+    /// New decider's name.
+    pub to_name: String,
+    /// Who changed it.
+    pub by_name: String,
+    /// When.
+    pub changed_at: Timestamp,
+}
+
+/// Decider changes of a proposal, oldest first.
+pub async fn decider_changes(
+    ex: impl SqliteExecutor<'_>,
+    proposal_id: i64,
+) -> Result<Vec<DeciderChange>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.log_idx, f.display_name AS from_name, t.display_name AS to_name, b.display_name AS by_name, c.changed_at
+         FROM decider_changes c JOIN users f ON f.id = c.from_id JOIN users t ON t.id = c.to_id JOIN users b ON b.id = c.changed_by
+         WHERE c.proposal_id = $1 ORDER BY c.log_idx",
+    )
+    .bind(proposal_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// The recorded decision.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Decision {
+    /// Accepted or rejected.
+    pub outcome: String,
+    /// What was agreed.
+    pub statement: String,
+    /// Why.
+    pub rationale: String,
+    /// The decider.
+    pub decided_by: i64,
+    /// Decider's name.
+    pub decided_by_name: String,
+    /// When.
+    pub decided_at: Timestamp,
+    /// Sealing entry.
+    pub log_idx: i64,
+    /// Its leaf hash.
+    pub leaf_hash: Vec<u8>,
+    /// Tree size right after it.
+    pub tree_size: i64,
+    /// Root at that size.
+    pub root_hash: Vec<u8>,
+}
+
+/// The decision on a proposal, if recorded.
+pub async fn decision(
+    ex: impl SqliteExecutor<'_>,
+    proposal_id: i64,
+) -> Result<Option<Decision>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d.outcome, d.statement, d.rationale, d.decided_by, u.display_name AS decided_by_name, d.decided_at,
+                d.log_idx, d.leaf_hash, d.tree_size, d.root_hash
+         FROM decisions d JOIN users u ON u.id = d.decided_by WHERE d.proposal_id = $1",
+    )
+    .bind(proposal_id)
+    .fetch_optional(ex)
+    .await
+}
+
+/// A response to an objection in a decision record.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Response {
+    /// The objector.
+    pub user_id: i64,
+    /// Their name.
+    pub display_name: String,
+    /// Their email.
+    pub email: String,
+    /// The decider's response.
+    pub response: String,
+}
+
+/// Responses in a decision record.
+pub async fn responses(
+    ex: impl SqliteExecutor<'_>,
+    proposal_id: i64,
+) -> Result<Vec<Response>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.user_id, u.display_name, u.email, r.response FROM decision_responses r JOIN users u ON u.id = r.user_id
+         WHERE r.proposal_id = $1 ORDER BY u.display_name",
+    )
+    .bind(proposal_id)
+    .fetch_all(ex)
+    .await
+}
+
+// Projection writes -----------------------------------------------------------
+
+/// Values of a new proposal row.
+#[derive(Debug, Clone)]
+pub struct NewProposalRow<'a> {
+    /// Team.
+    pub team_id: i64,
+    /// Number.
+    pub number: i64,
+    /// Title.
+    pub title: &'a str,
+    /// Body.
+    pub body: &'a str,
+    /// Area.
+    pub area_id: Option<i64>,
+    /// Author.
+    pub author_id: i64,
+    /// Decider.
+    pub decider_id: i64,
+    /// Opened at.
+    pub created_at: Timestamp,
+    /// Window end.
+    pub closes_at: Timestamp,
+    /// Superseded number.
+    pub supersedes: Option<i64>,
+    /// Log index.
+    pub log_idx: i64,
+}
+
+/// Inserts a proposal with its first revision; returns its id.
+pub async fn insert_proposal(
+    conn: &mut SqliteConnection,
+    p: &NewProposalRow<'_>,
+) -> Result<i64, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO proposals (team_id, number, title, body, area_id, author_id, decider_id, created_at, closes_at,
+             status, supersedes, log_idx)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11) RETURNING id",
+    )
+    .bind(p.team_id)
+    .bind(p.number)
+    .bind(p.title)
+    .bind(p.body)
+    .bind(p.area_id)
+    .bind(p.author_id)
+    .bind(p.decider_id)
+    .bind(p.created_at)
+    .bind(p.closes_at)
+    .bind(p.supersedes)
+    .bind(p.log_idx)
+    .fetch_one(&mut *conn)
+    .await?;
+    insert_revision(conn, id, 1, p.body, p.created_at, p.log_idx).await?;
+    sqlx::query("UPDATE teams SET next_number = $1 WHERE id = $2 AND next_number <= $1")
+        .bind(p.number + 1)
+        .bind(p.team_id)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// The next proposal number of a team.
+pub async fn next_number(conn: &mut SqliteConnection, team_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT next_number FROM teams WHERE id = $1")
+        .bind(team_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Stores a body revision and makes it current.
+pub async fn insert_revision(
+    conn: &mut SqliteConnection,
+    proposal_id: i64,
+    revision: i64,
+    body: &str,
+    at: Timestamp,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO proposal_revisions (proposal_id, revision, body, created_at, log_idx) VALUES ($1, $2, $3, $4, $5)")
+        .bind(proposal_id)
+        .bind(revision)
+        .bind(body)
+        .bind(at)
+        .bind(log_idx)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE proposals SET body = $1, log_idx = $2 WHERE id = $3")
+        .bind(body)
+        .bind(log_idx)
+        .bind(proposal_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Number of revisions so far.
+pub async fn revision_count(
+    conn: &mut SqliteConnection,
+    proposal_id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM proposal_revisions WHERE proposal_id = $1")
+        .bind(proposal_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Names a new decider and records the change.
+pub async fn change_decider(
+    conn: &mut SqliteConnection,
+    proposal_id: i64,
+    from: i64,
+    to: i64,
+    by: i64,
+    at: Timestamp,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE proposals SET decider_id = $1, log_idx = $2 WHERE id = $3")
+        .bind(to)
+        .bind(log_idx)
+        .bind(proposal_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO decider_changes (proposal_id, log_idx, from_id, to_id, changed_by, changed_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(proposal_id)
+    .bind(log_idx)
+    .bind(from)
+    .bind(to)
+    .bind(by)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves the window's end.
+pub async fn set_closes_at(
+    conn: &mut SqliteConnection,
+    proposal_id: i64,
+    closes_at: Timestamp,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE proposals SET closes_at = $1, log_idx = $2 WHERE id = $3")
+        .bind(closes_at)
+        .bind(log_idx)
+        .bind(proposal_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets a proposal's status (and withdrawal reason).
+pub async fn set_status(
+    conn: &mut SqliteConnection,
+    proposal_id: i64,
+    status: Status,
+    withdrawn_reason: Option<&str>,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE proposals SET status = $1, withdrawn_reason = COALESCE($2, withdrawn_reason), log_idx = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(withdrawn_reason)
+        .bind(log_idx)
+        .bind(proposal_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks an accepted proposal superseded by a newer number.
+pub async fn mark_superseded(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    number: i64,
+    by: i64,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE proposals SET status = 'superseded', superseded_by = $1, log_idx = $2
+         WHERE team_id = $3 AND number = $4 AND status = 'accepted'",
+    )
+    .bind(by)
+    .bind(log_idx)
+    .bind(team_id)
+    .bind(number)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends a stance to the history.
+pub async fn insert_stance(
+    conn: &mut SqliteConnection,
+    proposal_id: i64,
+    log_idx: i64,
+    user_id: i64,
+    position: Position,
+    reason: Option<&str>,
+    at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO stances (proposal_id, log_idx, user_id, position, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(proposal_id)
+        .bind(log_idx)
+        .bind(user_id)
+        .bind(position.as_str())
+        .bind(reason)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Appends a comment.
+pub async fn insert_comment(
+    conn: &mut SqliteConnection,
+    proposal_id: i64,
+    log_idx: i64,
+    author_id: i64,
+    body: &str,
+    at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO comments (proposal_id, log_idx, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(proposal_id)
+        .bind(log_idx)
+        .bind(author_id)
+        .bind(body)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Values of a decision row.
+#[derive(Debug, Clone)]
+pub struct DecisionRow<'a> {
+    /// Proposal.
+    pub proposal_id: i64,
+    /// Outcome.
+    pub outcome: &'a str,
+    /// Statement.
+    pub statement: &'a str,
+    /// Rationale.
+    pub rationale: &'a str,
+    /// Decider.
+    pub decided_by: i64,
+    /// When.
+    pub decided_at: Timestamp,
+    /// Sealing entry.
+    pub log_idx: i64,
+    /// Its leaf hash.
+    pub leaf_hash: &'a [u8],
+    /// Tree size after it.
+    pub tree_size: i64,
+    /// Root at that size.
+    pub root_hash: &'a [u8],
+}
+
+/// Stores the decision record.
+pub async fn insert_decision(
+    conn: &mut SqliteConnection,
+    d: &DecisionRow<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO decisions (proposal_id, outcome, statement, rationale, decided_by, decided_at, log_idx, leaf_hash, tree_size, root_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(d.proposal_id)
+    .bind(d.outcome)
+    .bind(d.statement)
+    .bind(d.rationale)
+    .bind(d.decided_by)
+    .bind(d.decided_at)
+    .bind(d.log_idx)
+    .bind(d.leaf_hash)
+    .bind(d.tree_size)
+    .bind(d.root_hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores one response to an objection.
+pub async fn insert_response(
+    conn: &mut SqliteConnection,
+    proposal_id: i64,
+    user_id: i64,
+    response: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO decision_responses (proposal_id, user_id, response) VALUES ($1, $2, $3)",
+    )
+    .bind(proposal_id)
+    .bind(user_id)
+    .bind(response)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Open proposals a member decides (blocks their removal).
+pub async fn open_decided_by(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    user_id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM proposals WHERE team_id = $1 AND decider_id = $2 AND status = 'open'",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .fetch_one(conn)
+    .await
+}

@@ -1,0 +1,429 @@
+//! Teams, memberships, invitations and areas.
+
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+
+use super::Timestamp;
+use crate::domain::team::Role;
+
+/// A team.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Team {
+    /// Primary key.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// URL slug.
+    pub slug: String,
+    /// Key used in decision ids.
+    pub key: String,
+    /// Default window in hours.
+    pub window_hours: i64,
+    /// When created.
+    pub created_at: Timestamp,
+    /// Who created it.
+    pub created_by: i64,
+}
+
+const TEAM_COLUMNS: &str = "id, name, slug, key, window_hours, created_at, created_by";
+
+/// A member with their role.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Member {
+    /// User id.
+    pub user_id: i64,
+    /// Display name.
+    pub display_name: String,
+    /// Email.
+    pub email: String,
+    /// Role in this team.
+    #[sqlx(try_from = "String")]
+    pub role: RoleText,
+    /// When they (last) joined.
+    pub joined_at: Timestamp,
+}
+
+/// A role read from the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleText(pub Role);
+
+impl TryFrom<String> for RoleText {
+    type Error = crate::domain::InvalidInput;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse().map(Self)
+    }
+}
+
+/// The id the next team gets (writes are serialised, so this is safe).
+pub async fn next_team_id(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM teams")
+        .fetch_one(conn)
+        .await
+}
+
+/// The id the next area gets.
+pub async fn next_area_id(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM areas")
+        .fetch_one(conn)
+        .await
+}
+
+/// Inserts a team row (projection of `team_created`).
+pub async fn insert_team(conn: &mut SqliteConnection, team: &Team) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO teams (id, name, slug, key, window_hours, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(team.id)
+    .bind(&team.name)
+    .bind(&team.slug)
+    .bind(&team.key)
+    .bind(team.window_hours)
+    .bind(team.created_at)
+    .bind(team.created_by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether a slug or key is already used by another team.
+pub async fn slug_or_key_taken(
+    conn: &mut SqliteConnection,
+    slug: &str,
+    key: &str,
+) -> Result<(bool, bool), sqlx::Error> {
+    sqlx::query_as("SELECT EXISTS (SELECT 1 FROM teams WHERE slug = $1), EXISTS (SELECT 1 FROM teams WHERE key = $2)")
+        .bind(slug)
+        .bind(key)
+        .fetch_one(conn)
+        .await
+}
+
+/// A team by key.
+pub async fn by_key(ex: impl SqliteExecutor<'_>, key: &str) -> Result<Option<Team>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {TEAM_COLUMNS} FROM teams WHERE key = $1"
+    )))
+    .bind(key)
+    .fetch_optional(ex)
+    .await
+}
+
+/// A team by slug.
+pub async fn by_slug(ex: impl SqliteExecutor<'_>, slug: &str) -> Result<Option<Team>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {TEAM_COLUMNS} FROM teams WHERE slug = $1"
+    )))
+    .bind(slug)
+    .fetch_optional(ex)
+    .await
+}
+
+/// A team by id.
+pub async fn by_id(ex: impl SqliteExecutor<'_>, id: i64) -> Result<Option<Team>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {TEAM_COLUMNS} FROM teams WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(ex)
+    .await
+}
+
+/// The teams a user belongs to, with their role, by name.
+pub async fn of_user(
+    ex: impl SqliteExecutor<'_>,
+    user_id: i64,
+) -> Result<Vec<(Team, Role)>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        team: Team,
+        #[sqlx(try_from = "String")]
+        role: RoleText,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT t.id, t.name, t.slug, t.key, t.window_hours, t.created_at, t.created_by, m.role
+         FROM teams t JOIN memberships m ON m.team_id = t.id
+         WHERE m.user_id = $1 AND m.removed_at IS NULL ORDER BY t.name",
+    )
+    .bind(user_id)
+    .fetch_all(ex)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.team, r.role.0)).collect())
+}
+
+/// A user's current role in a team (`None`: not a member, or removed).
+pub async fn role_of(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    user_id: i64,
+) -> Result<Option<Role>, sqlx::Error> {
+    let role: Option<String> = sqlx::query_scalar(
+        "SELECT role FROM memberships WHERE team_id = $1 AND user_id = $2 AND removed_at IS NULL",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .fetch_optional(ex)
+    .await?;
+    Ok(role.and_then(|r| r.parse().ok()))
+}
+
+/// Current members, admins first, then by name.
+pub async fn members(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+) -> Result<Vec<Member>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id AS user_id, u.display_name, u.email, m.role, m.joined_at
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.team_id = $1 AND m.removed_at IS NULL
+         ORDER BY CASE m.role WHEN 'admin' THEN 0 WHEN 'member' THEN 1 ELSE 2 END, u.display_name, u.id",
+    )
+    .bind(team_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// Adds a member, or re-activates a removed one with a new role.
+pub async fn upsert_membership(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    user_id: i64,
+    role: Role,
+    at: Timestamp,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO memberships (team_id, user_id, role, joined_at, removed_at, log_idx) VALUES ($1, $2, $3, $4, NULL, $5)
+         ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role, joined_at = excluded.joined_at,
+             removed_at = NULL, log_idx = excluded.log_idx",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(at)
+    .bind(log_idx)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Changes a member's role.
+pub async fn set_role(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    user_id: i64,
+    role: Role,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE memberships SET role = $1, log_idx = $2 WHERE team_id = $3 AND user_id = $4",
+    )
+    .bind(role.as_str())
+    .bind(log_idx)
+    .bind(team_id)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a member removed (history stays).
+pub async fn remove_member(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    user_id: i64,
+    at: Timestamp,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE memberships SET removed_at = $1, log_idx = $2 WHERE team_id = $3 AND user_id = $4",
+    )
+    .bind(at)
+    .bind(log_idx)
+    .bind(team_id)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Number of current admins.
+pub async fn admin_count(conn: &mut SqliteConnection, team_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE team_id = $1 AND role = 'admin' AND removed_at IS NULL")
+        .bind(team_id)
+        .fetch_one(conn)
+        .await
+}
+
+// Invitations ---------------------------------------------------------------
+
+/// A pending or used invitation.
+#[derive(Debug, Clone, FromRow)]
+pub struct Invitation {
+    /// Primary key.
+    pub id: i64,
+    /// Team.
+    pub team_id: i64,
+    /// Role granted.
+    #[sqlx(try_from = "String")]
+    pub role: RoleText,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+    /// Who used it, if anyone.
+    pub accepted_by: Option<i64>,
+    /// When created.
+    pub created_at: Timestamp,
+}
+
+/// Stores a new invitation (only the token's hash).
+pub async fn insert_invitation(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    token_hash: &[u8],
+    role: Role,
+    created_by: i64,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO invitations (team_id, token_hash, role, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(team_id)
+    .bind(token_hash)
+    .bind(role.as_str())
+    .bind(created_by)
+    .bind(now)
+    .bind(expires_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// An invitation by its token hash.
+pub async fn invitation_by_hash(
+    ex: impl SqliteExecutor<'_>,
+    token_hash: &[u8],
+) -> Result<Option<Invitation>, sqlx::Error> {
+    sqlx::query_as("SELECT id, team_id, role, expires_at, accepted_by, created_at FROM invitations WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(ex)
+        .await
+}
+
+/// Marks an invitation used; false if it was used meanwhile.
+pub async fn accept_invitation(
+    conn: &mut SqliteConnection,
+    id: i64,
+    user_id: i64,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE invitations SET accepted_by = $1, accepted_at = $2 WHERE id = $3 AND accepted_by IS NULL")
+        .bind(user_id)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Unused, unexpired invitations of a team, newest first.
+pub async fn pending_invitations(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    now: Timestamp,
+) -> Result<Vec<Invitation>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, team_id, role, expires_at, accepted_by, created_at FROM invitations
+         WHERE team_id = $1 AND accepted_by IS NULL AND expires_at > $2 ORDER BY created_at DESC",
+    )
+    .bind(team_id)
+    .bind(now)
+    .fetch_all(ex)
+    .await
+}
+
+// Areas ---------------------------------------------------------------------
+
+/// An area and who decides in it.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Area {
+    /// Primary key.
+    pub id: i64,
+    /// Team.
+    pub team_id: i64,
+    /// Name.
+    pub name: String,
+    /// What it covers.
+    pub description: String,
+    /// Default decider.
+    pub default_decider_id: i64,
+    /// Default decider's name.
+    pub decider_name: String,
+}
+
+/// Inserts or replaces an area (projection of `area_saved`).
+pub async fn save_area(
+    conn: &mut SqliteConnection,
+    id: i64,
+    team_id: i64,
+    name: &str,
+    description: &str,
+    default_decider: i64,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO areas (id, team_id, name, description, default_decider_id, log_idx) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
+             default_decider_id = excluded.default_decider_id, log_idx = excluded.log_idx",
+    )
+    .bind(id)
+    .bind(team_id)
+    .bind(name)
+    .bind(description)
+    .bind(default_decider)
+    .bind(log_idx)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The areas of a team, by name.
+pub async fn areas(ex: impl SqliteExecutor<'_>, team_id: i64) -> Result<Vec<Area>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.team_id, a.name, a.description, a.default_decider_id, u.display_name AS decider_name
+         FROM areas a JOIN users u ON u.id = a.default_decider_id WHERE a.team_id = $1 ORDER BY a.name",
+    )
+    .bind(team_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// One area of a team.
+pub async fn area(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    id: i64,
+) -> Result<Option<Area>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.team_id, a.name, a.description, a.default_decider_id, u.display_name AS decider_name
+         FROM areas a JOIN users u ON u.id = a.default_decider_id WHERE a.team_id = $1 AND a.id = $2",
+    )
+    .bind(team_id)
+    .bind(id)
+    .fetch_optional(ex)
+    .await
+}
+
+/// Whether another area of the team has this name.
+pub async fn area_name_taken(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    name: &str,
+    except: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM areas WHERE team_id = $1 AND lower(name) = lower($2) AND id <> $3)")
+        .bind(team_id)
+        .bind(name)
+        .bind(except)
+        .fetch_one(conn)
+        .await
+}

@@ -1,0 +1,162 @@
+//! Accounts and personal API tokens.
+
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, SqliteConnection};
+
+use super::{Db, Timestamp};
+
+/// A user as the app sees them (no password hash).
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct User {
+    /// Primary key.
+    pub id: i64,
+    /// Email as typed.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// IANA time zone name.
+    pub time_zone: String,
+    /// Instance admin.
+    pub is_admin: bool,
+}
+
+impl User {
+    /// The user's time zone (UTC if the stored name is somehow unknown).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
+const USER_COLUMNS: &str = "id, email, display_name, time_zone, is_admin";
+
+/// Inserts a user; the first user of an instance becomes instance admin.
+/// Fails with a unique violation if the email is taken.
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    email: &str,
+    email_norm: &str,
+    display_name: &str,
+    password_hash: &str,
+    time_zone: &str,
+    now: Timestamp,
+) -> Result<User, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO users (email, email_norm, display_name, password_hash, time_zone, is_admin, created_at)
+         VALUES ($1, $2, $3, $4, $5, NOT EXISTS (SELECT 1 FROM users), $6)
+         RETURNING id, email, display_name, time_zone, is_admin",
+    )
+    .bind(email)
+    .bind(email_norm)
+    .bind(display_name)
+    .bind(password_hash)
+    .bind(time_zone)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// Finds a user by id.
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db.reader())
+    .await
+}
+
+/// Finds a user by (case-insensitive) email.
+pub async fn by_email(db: &Db, email_norm: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email_norm = $1"
+    )))
+    .bind(email_norm)
+    .fetch_optional(db.reader())
+    .await
+}
+
+/// A user's id and password hash, for sign-in.
+pub async fn credentials(db: &Db, email_norm: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, password_hash FROM users WHERE email_norm = $1")
+        .bind(email_norm)
+        .fetch_optional(db.reader())
+        .await
+}
+
+/// A user's password hash.
+pub async fn password_hash(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await
+}
+
+/// Replaces a user's password hash.
+pub async fn set_password_hash(db: &Db, id: i64, hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// Updates profile settings.
+pub async fn update_profile(
+    db: &Db,
+    id: i64,
+    display_name: &str,
+    time_zone: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET display_name = $1, time_zone = $2 WHERE id = $3")
+        .bind(display_name)
+        .bind(time_zone)
+        .bind(id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// Whether any account exists (first-run detection).
+pub async fn any(db: &Db) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+        .fetch_one(db.reader())
+        .await
+}
+
+/// SHA-256 of an API token: tokens are 256 random bits, so a fast hash is
+/// safe and lets a look-up be one indexed query.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Stores a new API token's hash.
+pub async fn insert_token(
+    db: &Db,
+    user_id: i64,
+    label: &str,
+    token: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(user_id)
+    .bind(label)
+    .bind(token_hash(token))
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// The user owning an API token, if the token exists.
+pub async fn by_token(db: &Db, token: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.email, u.display_name, u.time_zone, u.is_admin
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(db.reader())
+    .await
+}

@@ -1,0 +1,459 @@
+//! The commands of the ledger, one method each: load state, check the rules,
+//! append, project, commit.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::SqliteConnection;
+
+use super::event::{Content, Event};
+use super::{Appended, Ledger, append, project};
+use crate::db::{self, Timestamp, WriteTx, proposals, teams};
+use crate::domain::Violation;
+use crate::domain::ids::TeamKey;
+use crate::domain::proposal::{self as rules, DecisionDraft, Stance};
+use crate::domain::team::Role;
+use crate::error::{Error, Result};
+
+/// A team to create, already parsed.
+#[derive(Debug, Clone)]
+pub struct NewTeam {
+    /// Name.
+    pub name: String,
+    /// Slug.
+    pub slug: String,
+    /// Key.
+    pub key: TeamKey,
+    /// Default window in hours.
+    pub window_hours: i64,
+}
+
+/// A proposal to open, already parsed.
+#[derive(Debug, Clone)]
+pub struct NewProposal {
+    /// Title.
+    pub title: String,
+    /// Markdown body.
+    pub body: String,
+    /// Area id.
+    pub area: Option<i64>,
+    /// Decider; `None` takes the area's default decider.
+    pub decider: Option<i64>,
+    /// Window end; `None` takes now + the team's window.
+    pub closes_at: Option<DateTime<Utc>>,
+    /// Number of the accepted proposal it replaces.
+    pub supersedes: Option<i64>,
+}
+
+/// An area to create or edit, already parsed.
+#[derive(Debug, Clone)]
+pub struct AreaInput {
+    /// `None` creates a new area.
+    pub id: Option<i64>,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Default decider.
+    pub default_decider: i64,
+}
+
+/// The caller's role, or `NotFound` for non-members (a team's contents and
+/// existence are hidden from outsiders).
+async fn role(conn: &mut SqliteConnection, team_id: i64, actor: i64) -> Result<Role> {
+    teams::role_of(conn, team_id, actor)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+async fn proposal(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    number: i64,
+) -> Result<proposals::Proposal> {
+    proposals::by_number(conn, team_id, number)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+impl Ledger {
+    /// Appends and projects `event`, then commits.
+    async fn commit(
+        &self,
+        mut tx: WriteTx,
+        team_id: i64,
+        actor: i64,
+        now: DateTime<Utc>,
+        event: Event,
+    ) -> Result<Appended> {
+        let appended = append(&mut tx, team_id, actor, now, &event).await?;
+        project(&mut tx, &appended, &event).await?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    /// Creates a team with `actor` as its first admin.
+    pub async fn create_team(&self, actor: i64, team: NewTeam) -> Result<teams::Team> {
+        let mut tx = self.db.begin_write().await?;
+        let (slug_taken, key_taken) =
+            teams::slug_or_key_taken(&mut tx, &team.slug, team.key.as_str()).await?;
+        if key_taken {
+            return Err(Error::Taken {
+                field: "key",
+                message: format!("the key {} is already used by another team", team.key),
+            });
+        }
+        if slug_taken {
+            return Err(Error::Taken {
+                field: "slug",
+                message: format!("the address {} is already used by another team", team.slug),
+            });
+        }
+        let id = teams::next_team_id(&mut tx).await?;
+        let event = Event::TeamCreated {
+            name: team.name,
+            slug: team.slug,
+            key: team.key.to_string(),
+            window_hours: team.window_hours,
+        };
+        self.commit(tx, id, actor, db::now(), event).await?;
+        teams::by_id(self.db.reader(), id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Joins a team through an invitation (single use, unexpired).
+    pub async fn accept_invitation(&self, actor: i64, token_hash: &[u8]) -> Result<teams::Team> {
+        let mut tx = self.db.begin_write().await?;
+        let now = db::now();
+        let invitation = teams::invitation_by_hash(&mut *tx, token_hash)
+            .await?
+            .ok_or(Violation::InvitationInvalid)?;
+        if invitation.accepted_by.is_some() || invitation.expires_at.0 <= now {
+            return Err(Violation::InvitationInvalid.into());
+        }
+        if teams::role_of(&mut *tx, invitation.team_id, actor)
+            .await?
+            .is_some()
+        {
+            return Err(Violation::AlreadyMember.into());
+        }
+        if !teams::accept_invitation(&mut tx, invitation.id, actor, Timestamp(now)).await? {
+            return Err(Violation::InvitationInvalid.into());
+        }
+        let event = Event::MemberJoined {
+            user: actor,
+            role: invitation.role.0,
+        };
+        self.commit(tx, invitation.team_id, actor, now, event)
+            .await?;
+        teams::by_id(self.db.reader(), invitation.team_id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Changes a member's role (admins only; a team keeps at least one admin).
+    pub async fn change_role(
+        &self,
+        actor: i64,
+        team_id: i64,
+        user: i64,
+        new_role: Role,
+    ) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        if role(&mut tx, team_id, actor).await? != Role::Admin {
+            return Err(Violation::Forbidden.into());
+        }
+        let current = teams::role_of(&mut *tx, team_id, user)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if current == new_role {
+            return Err(Violation::NoChange.into());
+        }
+        if current == Role::Admin && teams::admin_count(&mut tx, team_id).await? <= 1 {
+            return Err(Violation::LastAdmin.into());
+        }
+        if !new_role.can_vote() && proposals::open_decided_by(&mut tx, team_id, user).await? > 0 {
+            return Err(Violation::DeciderOfOpenProposal.into());
+        }
+        let event = Event::RoleChanged {
+            user,
+            role: new_role,
+        };
+        self.commit(tx, team_id, actor, db::now(), event).await
+    }
+
+    /// Removes a member (admins only, or anyone leaving); their history stays.
+    pub async fn remove_member(&self, actor: i64, team_id: i64, user: i64) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        if role(&mut tx, team_id, actor).await? != Role::Admin && actor != user {
+            return Err(Violation::Forbidden.into());
+        }
+        let current = teams::role_of(&mut *tx, team_id, user)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if current == Role::Admin && teams::admin_count(&mut tx, team_id).await? <= 1 {
+            return Err(Violation::LastAdmin.into());
+        }
+        if proposals::open_decided_by(&mut tx, team_id, user).await? > 0 {
+            return Err(Violation::DeciderOfOpenProposal.into());
+        }
+        self.commit(tx, team_id, actor, db::now(), Event::MemberRemoved { user })
+            .await
+    }
+
+    /// Creates or edits an area (admins only).
+    pub async fn save_area(&self, actor: i64, team_id: i64, input: AreaInput) -> Result<i64> {
+        let mut tx = self.db.begin_write().await?;
+        if role(&mut tx, team_id, actor).await? != Role::Admin {
+            return Err(Violation::Forbidden.into());
+        }
+        let id = match input.id {
+            Some(id) => {
+                teams::area(&mut *tx, team_id, id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                id
+            }
+            None => teams::next_area_id(&mut tx).await?,
+        };
+        if teams::area_name_taken(&mut tx, team_id, &input.name, id).await? {
+            return Err(Error::Taken {
+                field: "name",
+                message: format!("an area named {} already exists", input.name),
+            });
+        }
+        if !teams::role_of(&mut *tx, team_id, input.default_decider)
+            .await?
+            .is_some_and(Role::can_vote)
+        {
+            return Err(Violation::DeciderNotMember.into());
+        }
+        let event = Event::AreaSaved {
+            area: id,
+            name: input.name,
+            description: Content::new(input.description)?,
+            default_decider: input.default_decider,
+        };
+        self.commit(tx, team_id, actor, db::now(), event).await?;
+        Ok(id)
+    }
+
+    /// Opens a proposal; returns its number.
+    pub async fn create_proposal(
+        &self,
+        actor: i64,
+        team_id: i64,
+        input: NewProposal,
+    ) -> Result<i64> {
+        let mut tx = self.db.begin_write().await?;
+        let now = db::now();
+        let author_role = role(&mut tx, team_id, actor).await?;
+        let team = teams::by_id(&mut *tx, team_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let area = match input.area {
+            Some(id) => Some(teams::area(&mut *tx, team_id, id).await?.ok_or_else(|| {
+                crate::domain::InvalidInput::new("area", "is not an area of this team")
+            })?),
+            None => None,
+        };
+        let decider = input
+            .decider
+            .or(area.as_ref().map(|a| a.default_decider_id))
+            .ok_or_else(|| {
+                crate::domain::InvalidInput::new(
+                    "decider",
+                    "name a decider (or pick an area that has one)",
+                )
+            })?;
+        let decider_role = teams::role_of(&mut *tx, team_id, decider).await?;
+        let closes_at = input
+            .closes_at
+            .map(db::truncate)
+            .unwrap_or(now + Duration::hours(team.window_hours));
+        let supersedes_status = match input.supersedes {
+            Some(number) => Some(
+                proposals::by_number(&mut *tx, team_id, number)
+                    .await?
+                    .ok_or_else(|| {
+                        crate::domain::InvalidInput::new(
+                            "supersedes",
+                            "no such decision in this team",
+                        )
+                    })?
+                    .status(),
+            ),
+            None => None,
+        };
+        rules::check_new_proposal(author_role, decider_role, closes_at, now, supersedes_status)?;
+        let number = proposals::next_number(&mut tx, team_id).await?;
+        let event = Event::ProposalCreated {
+            number,
+            title: Content::new(input.title)?,
+            body: Content::new(input.body)?,
+            area: area.map(|a| a.id),
+            decider,
+            closes_at,
+            supersedes: input.supersedes,
+        };
+        self.commit(tx, team_id, actor, now, event).await?;
+        Ok(number)
+    }
+
+    /// Revises the body (author only, while open).
+    pub async fn revise(
+        &self,
+        actor: i64,
+        team_id: i64,
+        number: i64,
+        body: String,
+    ) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        role(&mut tx, team_id, actor).await?;
+        let p = proposal(&mut tx, team_id, number).await?;
+        p.state().check_revise(actor)?;
+        if p.body == body {
+            return Err(Violation::NoChange.into());
+        }
+        let revision = proposals::revision_count(&mut tx, p.id).await? + 1;
+        let event = Event::ProposalRevised {
+            number,
+            revision,
+            body: Content::new(body)?,
+        };
+        self.commit(tx, team_id, actor, db::now(), event).await
+    }
+
+    /// Names another decider (author or admin, while open).
+    pub async fn change_decider(
+        &self,
+        actor: i64,
+        team_id: i64,
+        number: i64,
+        to: i64,
+    ) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        let actor_role = role(&mut tx, team_id, actor).await?;
+        let p = proposal(&mut tx, team_id, number).await?;
+        let to_role = teams::role_of(&mut *tx, team_id, to).await?;
+        p.state()
+            .check_change_decider(actor, actor_role, to, to_role)?;
+        let event = Event::DeciderChanged {
+            number,
+            from: p.decider_id,
+            to,
+        };
+        self.commit(tx, team_id, actor, db::now(), event).await
+    }
+
+    /// Extends the window (decider only, while open).
+    pub async fn extend(
+        &self,
+        actor: i64,
+        team_id: i64,
+        number: i64,
+        closes_at: DateTime<Utc>,
+    ) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        let now = db::now();
+        role(&mut tx, team_id, actor).await?;
+        let p = proposal(&mut tx, team_id, number).await?;
+        let closes_at = db::truncate(closes_at);
+        p.state().check_extend(actor, closes_at, now)?;
+        self.commit(
+            tx,
+            team_id,
+            actor,
+            now,
+            Event::DeadlineExtended { number, closes_at },
+        )
+        .await
+    }
+
+    /// Withdraws a proposal (author or decider, while open).
+    pub async fn withdraw(
+        &self,
+        actor: i64,
+        team_id: i64,
+        number: i64,
+        reason: String,
+    ) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        role(&mut tx, team_id, actor).await?;
+        let p = proposal(&mut tx, team_id, number).await?;
+        p.state().check_withdraw(actor)?;
+        let event = Event::ProposalWithdrawn {
+            number,
+            reason: Content::new(reason)?,
+        };
+        self.commit(tx, team_id, actor, db::now(), event).await
+    }
+
+    /// Takes or changes the actor's stance (voting members, while open).
+    pub async fn take_stance(
+        &self,
+        actor: i64,
+        team_id: i64,
+        number: i64,
+        stance: Stance,
+    ) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        let actor_role = role(&mut tx, team_id, actor).await?;
+        let p = proposal(&mut tx, team_id, number).await?;
+        p.state().check_stance(actor_role)?;
+        let event = Event::StanceTaken {
+            number,
+            position: stance.position,
+            reason: stance.reason.map(Content::new).transpose()?,
+        };
+        self.commit(tx, team_id, actor, db::now(), event).await
+    }
+
+    /// Adds a comment (any member, while open).
+    pub async fn comment(
+        &self,
+        actor: i64,
+        team_id: i64,
+        number: i64,
+        body: String,
+    ) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        role(&mut tx, team_id, actor).await?;
+        let p = proposal(&mut tx, team_id, number).await?;
+        p.state().check_comment()?;
+        let event = Event::CommentAdded {
+            number,
+            body: Content::new(body)?,
+        };
+        self.commit(tx, team_id, actor, db::now(), event).await
+    }
+
+    /// Records the decision (the decider only; rules 2 and 4).
+    pub async fn record(
+        &self,
+        actor: i64,
+        team_id: i64,
+        number: i64,
+        draft: DecisionDraft,
+    ) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        let now = db::now();
+        role(&mut tx, team_id, actor).await?;
+        let p = proposal(&mut tx, team_id, number).await?;
+        let voters = proposals::voters(&mut *tx, team_id, p.id).await?;
+        p.state().check_record(actor, now, &voters, &draft)?;
+        let mut responses = BTreeMap::new();
+        for (user, text) in draft.responses {
+            responses.insert(user.to_string(), Content::new(text)?);
+        }
+        let event = Event::DecisionRecorded {
+            number,
+            outcome: draft.outcome,
+            statement: Content::new(draft.statement)?,
+            rationale: Content::new(draft.rationale)?,
+            responses,
+        };
+        self.commit(tx, team_id, actor, now, event).await
+    }
+}

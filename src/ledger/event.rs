@@ -1,0 +1,460 @@
+//! The events of the log and their canonical payloads.
+//!
+//! A payload is canonical JSON (UTF-8, keys sorted, no insignificant
+//! whitespace) of the event's fields plus `team`, `index`, `time`, `actor`
+//! and `kind`. Free text appears only as a salted commitment
+//! SHA-256(salt || text); the text and salt are stored beside the entry so
+//! they can be erased later without breaking any hash.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::db::Timestamp;
+use crate::domain::proposal::{Outcome, Position};
+use crate::domain::team::Role;
+
+/// Free text in an event: its commitment is in the payload; the text and its
+/// salt travel beside the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    /// SHA-256(salt || text).
+    pub commitment: [u8; 32],
+    /// The text and salt; `None` when read back from a payload alone, or
+    /// once erased.
+    pub opening: Option<Opening>,
+}
+
+/// What opens a commitment: the salt and the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    /// 16 random bytes.
+    pub salt: [u8; 16],
+    /// The text itself.
+    pub text: String,
+}
+
+impl Content {
+    /// Commits to `text` with a fresh random salt.
+    pub fn new(text: impl Into<String>) -> Result<Self, getrandom::Error> {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt)?;
+        Ok(Self::with_salt(salt, text.into()))
+    }
+
+    /// Commits to `text` with a given salt.
+    pub fn with_salt(salt: [u8; 16], text: String) -> Self {
+        Self {
+            commitment: commit(&salt, &text),
+            opening: Some(Opening { salt, text }),
+        }
+    }
+
+    /// The text, or an empty string if it is not known (erased).
+    pub fn text(&self) -> &str {
+        self.opening.as_ref().map_or("", |o| o.text.as_str())
+    }
+}
+
+/// SHA-256(salt || text).
+pub fn commit(salt: &[u8], text: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(salt);
+    hasher.update(text.as_bytes());
+    hasher.finalize().into()
+}
+
+impl Serialize for Content {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(self.commitment))
+    }
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let mut commitment = [0u8; 32];
+        hex::decode_to_slice(&text, &mut commitment).map_err(serde::de::Error::custom)?;
+        Ok(Self {
+            commitment,
+            opening: None,
+        })
+    }
+}
+
+/// Timestamps inside payloads: the same fixed-width text as in the tables.
+mod instant {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Timestamp(*t).to_text())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Something that happened in a team. The variant name (snake case) is the
+/// entry's `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// The team was created; the actor becomes its first admin.
+    TeamCreated {
+        /// Display name.
+        name: String,
+        /// URL slug.
+        slug: String,
+        /// Key used in decision ids.
+        key: String,
+        /// Default window length in hours.
+        window_hours: i64,
+    },
+    /// Someone joined (or re-joined) the team.
+    MemberJoined {
+        /// The new member.
+        user: i64,
+        /// Their role.
+        role: Role,
+    },
+    /// A member's role changed.
+    RoleChanged {
+        /// The member.
+        user: i64,
+        /// The new role.
+        role: Role,
+    },
+    /// A member was removed; their history stays.
+    MemberRemoved {
+        /// The former member.
+        user: i64,
+    },
+    /// An area was created or edited.
+    AreaSaved {
+        /// The area's id.
+        area: i64,
+        /// Its name.
+        name: String,
+        /// What it covers.
+        description: Content,
+        /// Who decides in it by default.
+        default_decider: i64,
+    },
+    /// A proposal was opened.
+    ProposalCreated {
+        /// Per-team number (the N of KEY-N).
+        number: i64,
+        /// Title.
+        title: Content,
+        /// Markdown body, revision 1.
+        body: Content,
+        /// Area, if any.
+        area: Option<i64>,
+        /// The named decider.
+        decider: i64,
+        /// End of the asynchronous window.
+        #[serde(with = "instant")]
+        closes_at: DateTime<Utc>,
+        /// Number of the accepted proposal this one would replace.
+        supersedes: Option<i64>,
+    },
+    /// The author revised the body.
+    ProposalRevised {
+        /// The proposal.
+        number: i64,
+        /// Revision number, from 2.
+        revision: i64,
+        /// The new body.
+        body: Content,
+    },
+    /// A new decider was named.
+    DeciderChanged {
+        /// The proposal.
+        number: i64,
+        /// The previous decider.
+        from: i64,
+        /// The new decider.
+        to: i64,
+    },
+    /// The decider extended the window.
+    DeadlineExtended {
+        /// The proposal.
+        number: i64,
+        /// The new end of the window.
+        #[serde(with = "instant")]
+        closes_at: DateTime<Utc>,
+    },
+    /// The proposal was withdrawn.
+    ProposalWithdrawn {
+        /// The proposal.
+        number: i64,
+        /// Why.
+        reason: Content,
+    },
+    /// A member took (or changed) their stance.
+    StanceTaken {
+        /// The proposal.
+        number: i64,
+        /// The position.
+        position: Position,
+        /// Why, if given (always for an objection).
+        reason: Option<Content>,
+    },
+    /// A comment was added.
+    CommentAdded {
+        /// The proposal.
+        number: i64,
+        /// Markdown text.
+        body: Content,
+    },
+    /// The decider recorded the outcome: the immutable record.
+    DecisionRecorded {
+        /// The proposal.
+        number: i64,
+        /// Accepted or rejected.
+        outcome: Outcome,
+        /// What was agreed.
+        statement: Content,
+        /// Why.
+        rationale: Content,
+        /// A response per objector (user id as text → response).
+        responses: BTreeMap<String, Content>,
+    },
+}
+
+impl Event {
+    /// The entry kind (the serde tag).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TeamCreated { .. } => "team_created",
+            Self::MemberJoined { .. } => "member_joined",
+            Self::RoleChanged { .. } => "role_changed",
+            Self::MemberRemoved { .. } => "member_removed",
+            Self::AreaSaved { .. } => "area_saved",
+            Self::ProposalCreated { .. } => "proposal_created",
+            Self::ProposalRevised { .. } => "proposal_revised",
+            Self::DeciderChanged { .. } => "decider_changed",
+            Self::DeadlineExtended { .. } => "deadline_extended",
+            Self::ProposalWithdrawn { .. } => "proposal_withdrawn",
+            Self::StanceTaken { .. } => "stance_taken",
+            Self::CommentAdded { .. } => "comment_added",
+            Self::DecisionRecorded { .. } => "decision_recorded",
+        }
+    }
+
+    /// The proposal number this event is about, if any.
+    pub fn proposal_number(&self) -> Option<i64> {
+        match self {
+            Self::ProposalCreated { number, .. }
+            | Self::ProposalRevised { number, .. }
+            | Self::DeciderChanged { number, .. }
+            | Self::DeadlineExtended { number, .. }
+            | Self::ProposalWithdrawn { number, .. }
+            | Self::StanceTaken { number, .. }
+            | Self::CommentAdded { number, .. }
+            | Self::DecisionRecorded { number, .. } => Some(*number),
+            _ => None,
+        }
+    }
+
+    /// Every free-text field with its path in the payload.
+    pub fn contents(&self) -> Vec<(String, &Content)> {
+        let mut out: Vec<(String, &Content)> = Vec::new();
+        match self {
+            Self::AreaSaved { description, .. } => out.push(("description".into(), description)),
+            Self::ProposalCreated { title, body, .. } => {
+                out.push(("title".into(), title));
+                out.push(("body".into(), body));
+            }
+            Self::ProposalRevised { body, .. } | Self::CommentAdded { body, .. } => {
+                out.push(("body".into(), body))
+            }
+            Self::ProposalWithdrawn { reason, .. } => out.push(("reason".into(), reason)),
+            Self::StanceTaken {
+                reason: Some(reason),
+                ..
+            } => out.push(("reason".into(), reason)),
+            Self::DecisionRecorded {
+                statement,
+                rationale,
+                responses,
+                ..
+            } => {
+                out.push(("statement".into(), statement));
+                out.push(("rationale".into(), rationale));
+                for (user, response) in responses {
+                    out.push((format!("responses.{user}"), response));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Mutable access to the free-text fields, to attach stored openings to
+    /// an event read back from its payload.
+    pub fn contents_mut(&mut self) -> Vec<(String, &mut Content)> {
+        let mut out: Vec<(String, &mut Content)> = Vec::new();
+        match self {
+            Self::AreaSaved { description, .. } => out.push(("description".into(), description)),
+            Self::ProposalCreated { title, body, .. } => {
+                out.push(("title".into(), title));
+                out.push(("body".into(), body));
+            }
+            Self::ProposalRevised { body, .. } | Self::CommentAdded { body, .. } => {
+                out.push(("body".into(), body))
+            }
+            Self::ProposalWithdrawn { reason, .. } => out.push(("reason".into(), reason)),
+            Self::StanceTaken {
+                reason: Some(reason),
+                ..
+            } => out.push(("reason".into(), reason)),
+            Self::DecisionRecorded {
+                statement,
+                rationale,
+                responses,
+                ..
+            } => {
+                out.push(("statement".into(), statement));
+                out.push(("rationale".into(), rationale));
+                for (user, response) in responses {
+                    out.push((format!("responses.{user}"), response));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// The envelope every payload carries besides the event's own fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Team id.
+    pub team: i64,
+    /// Index in the team's log, from 0.
+    pub index: i64,
+    /// When it happened.
+    pub time: DateTime<Utc>,
+    /// Who did it.
+    pub actor: i64,
+}
+
+/// Reasons a payload cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// Not JSON, or not an event.
+    #[error("payload is not a valid event: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A required envelope field is missing or mistyped.
+    #[error("payload envelope field {0:?} is missing or invalid")]
+    Envelope(&'static str),
+    /// The bytes are valid but not canonical.
+    #[error("payload is not in canonical form")]
+    NotCanonical,
+}
+
+/// The canonical payload text of `event` in `envelope`.
+pub fn canonical_payload(envelope: &Envelope, event: &Event) -> Result<String, serde_json::Error> {
+    let mut value = serde_json::to_value(event)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("team".into(), envelope.team.into());
+        map.insert("index".into(), envelope.index.into());
+        map.insert("time".into(), Timestamp(envelope.time).to_text().into());
+        map.insert("actor".into(), envelope.actor.into());
+    }
+    // serde_json's map is a BTreeMap (no `preserve_order`): keys come out
+    // sorted, and `to_string` emits no whitespace.
+    serde_json::to_string(&value)
+}
+
+/// Reads a payload back into its envelope and event, and checks it is
+/// exactly the canonical form (so two texts can never hash one event).
+pub fn parse_payload(payload: &str) -> Result<(Envelope, Event), PayloadError> {
+    let mut value: serde_json::Value = serde_json::from_str(payload)?;
+    let map = value
+        .as_object_mut()
+        .ok_or(PayloadError::Envelope("kind"))?;
+    let int = |map: &mut serde_json::Map<String, serde_json::Value>, key: &'static str| {
+        map.remove(key)
+            .and_then(|v| v.as_i64())
+            .ok_or(PayloadError::Envelope(key))
+    };
+    let team = int(map, "team")?;
+    let index = int(map, "index")?;
+    let actor = int(map, "actor")?;
+    let time = map
+        .remove("time")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or(PayloadError::Envelope("time"))?;
+    let event: Event = serde_json::from_value(value)?;
+    let envelope = Envelope {
+        team,
+        index,
+        time,
+        actor,
+    };
+    if canonical_payload(&envelope, &event)? != payload {
+        return Err(PayloadError::NotCanonical);
+    }
+    Ok((envelope, event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope() -> Envelope {
+        Envelope {
+            team: 1,
+            index: 7,
+            time: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap_or_default(),
+            actor: 3,
+        }
+    }
+
+    #[test]
+    fn payloads_are_canonical_and_commit_to_text() {
+        let event = Event::StanceTaken {
+            number: 4,
+            position: Position::Object,
+            reason: Some(Content::with_salt([0u8; 16], "Too costly".into())),
+        };
+        let payload = canonical_payload(&envelope(), &event).expect("serialises");
+        let expected_commit = hex::encode(commit(&[0u8; 16], "Too costly"));
+        assert_eq!(
+            payload,
+            format!(
+                r#"{{"actor":3,"index":7,"kind":"stance_taken","number":4,"position":"object","reason":"{expected_commit}","team":1,"time":"2023-11-14T22:13:20.123456Z"}}"#
+            )
+        );
+        assert!(!payload.contains("Too costly"));
+        let (env, back) = parse_payload(&payload).expect("parses");
+        assert_eq!(env, envelope());
+        assert_eq!(back.kind(), "stance_taken");
+        assert_eq!(
+            back.contents()[0].1.commitment,
+            commit(&[0u8; 16], "Too costly")
+        );
+    }
+
+    #[test]
+    fn a_payload_with_extra_whitespace_or_fields_is_refused() {
+        let event = Event::MemberRemoved { user: 9 };
+        let payload = canonical_payload(&envelope(), &event).expect("serialises");
+        assert!(parse_payload(&payload).is_ok());
+        assert!(matches!(
+            parse_payload(&payload.replace(',', ", ")),
+            Err(PayloadError::NotCanonical)
+        ));
+        assert!(parse_payload(&payload.replace("\"user\":9", "\"user\":9,\"x\":1")).is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! The ledger: the only write path for team state, and the log.
+//!
+//! Every command runs in one write transaction: load state, check the rules
+//! (`domain`), append a log entry ([`append`]), update the read tables
+//! ([`project`]), commit. Log and tables therefore never diverge, and
+//! `settled verify` can rebuild the tables by projecting the log again.
+
+pub mod commands;
+pub mod event;
+pub mod merkle;
+pub mod project;
+pub mod verify;
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use crate::db::{self, Db, Timestamp};
+use crate::error::Result;
+use event::{Envelope, Event};
+use merkle::{Frontier, Hash};
+
+pub use project::project;
+
+/// The single write path. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    db: Db,
+}
+
+/// What an append produced: the entry's place and the tree head after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Team.
+    pub team_id: i64,
+    /// The entry's index.
+    pub index: i64,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Who.
+    pub actor: i64,
+    /// Its leaf hash.
+    pub leaf_hash: Hash,
+    /// Tree size after the append (index + 1).
+    pub tree_size: i64,
+    /// Root at that size.
+    pub root: Hash,
+}
+
+impl Ledger {
+    /// A ledger writing to `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+/// Appends `event` to the team's log: canonical payload, leaf hash, stored
+/// openings of its free text, and the new tree head.
+pub async fn append(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    actor: i64,
+    time: DateTime<Utc>,
+    event: &Event,
+) -> Result<Appended> {
+    let head = db::log::head(conn, team_id).await?;
+    let mut frontier = match &head {
+        Some(h) => u64::try_from(h.size)
+            .ok()
+            .and_then(|size| Frontier::from_bytes(size, &h.frontier))
+            .ok_or_else(|| anyhow::anyhow!("corrupt log head for team {team_id}"))?,
+        None => Frontier::new(),
+    };
+    let index = i64::try_from(frontier.size()).map_err(anyhow::Error::from)?;
+    let envelope = Envelope {
+        team: team_id,
+        index,
+        time,
+        actor,
+    };
+    let payload = event::canonical_payload(&envelope, event)?;
+    let leaf_hash = merkle::leaf_hash(payload.as_bytes());
+    db::log::insert_entry(
+        conn,
+        &db::log::Entry {
+            team_id,
+            idx: index,
+            created_at: Timestamp(time),
+            actor_id: actor,
+            kind: event.kind().to_string(),
+            proposal_number: event.proposal_number(),
+            payload,
+            leaf_hash: leaf_hash.to_vec(),
+        },
+    )
+    .await?;
+    for (field, content) in event.contents() {
+        if let Some(opening) = &content.opening {
+            db::log::insert_content(conn, team_id, index, &field, &opening.salt, &opening.text)
+                .await?;
+        }
+    }
+    frontier.push(leaf_hash);
+    let root = frontier.root();
+    db::log::save_head(
+        conn,
+        team_id,
+        &db::log::Head {
+            size: index + 1,
+            root: root.to_vec(),
+            frontier: frontier.to_bytes(),
+        },
+    )
+    .await?;
+    Ok(Appended {
+        team_id,
+        index,
+        time,
+        actor,
+        leaf_hash,
+        tree_size: index + 1,
+        root,
+    })
+}

@@ -1,0 +1,179 @@
+//! Projection of log entries onto the read tables.
+//!
+//! The same function runs on the live write path and when `settled verify`
+//! rebuilds the tables from the log, so the two cannot drift apart.
+
+use sqlx::SqliteConnection;
+
+use super::Appended;
+use super::event::Event;
+use crate::db::proposals::{self, DecisionRow, NewProposalRow};
+use crate::db::{Timestamp, teams};
+use crate::domain::team::Role;
+use crate::error::{Error, Result};
+
+/// Applies one appended event to the read tables.
+pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Event) -> Result<()> {
+    let team = entry.team_id;
+    let at = Timestamp(entry.time);
+    let idx = entry.index;
+    match event {
+        Event::TeamCreated {
+            name,
+            slug,
+            key,
+            window_hours,
+        } => {
+            teams::insert_team(
+                conn,
+                &teams::Team {
+                    id: team,
+                    name: name.clone(),
+                    slug: slug.clone(),
+                    key: key.clone(),
+                    window_hours: *window_hours,
+                    created_at: at,
+                    created_by: entry.actor,
+                },
+            )
+            .await?;
+            teams::upsert_membership(conn, team, entry.actor, Role::Admin, at, idx).await?;
+        }
+        Event::MemberJoined { user, role } => {
+            teams::upsert_membership(conn, team, *user, *role, at, idx).await?
+        }
+        Event::RoleChanged { user, role } => teams::set_role(conn, team, *user, *role, idx).await?,
+        Event::MemberRemoved { user } => teams::remove_member(conn, team, *user, at, idx).await?,
+        Event::AreaSaved {
+            area,
+            name,
+            description,
+            default_decider,
+        } => {
+            teams::save_area(
+                conn,
+                *area,
+                team,
+                name,
+                description.text(),
+                *default_decider,
+                idx,
+            )
+            .await?
+        }
+        Event::ProposalCreated {
+            number,
+            title,
+            body,
+            area,
+            decider,
+            closes_at,
+            supersedes,
+        } => {
+            proposals::insert_proposal(
+                conn,
+                &NewProposalRow {
+                    team_id: team,
+                    number: *number,
+                    title: title.text(),
+                    body: body.text(),
+                    area_id: *area,
+                    author_id: entry.actor,
+                    decider_id: *decider,
+                    created_at: at,
+                    closes_at: Timestamp(*closes_at),
+                    supersedes: *supersedes,
+                    log_idx: idx,
+                },
+            )
+            .await?;
+        }
+        Event::ProposalRevised {
+            number,
+            revision,
+            body,
+        } => {
+            let id = proposal_id(conn, team, *number).await?;
+            proposals::insert_revision(conn, id, *revision, body.text(), at, idx).await?;
+        }
+        Event::DeciderChanged { number, from, to } => {
+            let id = proposal_id(conn, team, *number).await?;
+            proposals::change_decider(conn, id, *from, *to, entry.actor, at, idx).await?;
+        }
+        Event::DeadlineExtended { number, closes_at } => {
+            let id = proposal_id(conn, team, *number).await?;
+            proposals::set_closes_at(conn, id, Timestamp(*closes_at), idx).await?;
+        }
+        Event::ProposalWithdrawn { number, reason } => {
+            let id = proposal_id(conn, team, *number).await?;
+            proposals::set_status(
+                conn,
+                id,
+                crate::domain::proposal::Status::Withdrawn,
+                Some(reason.text()),
+                idx,
+            )
+            .await?;
+        }
+        Event::StanceTaken {
+            number,
+            position,
+            reason,
+        } => {
+            let id = proposal_id(conn, team, *number).await?;
+            let reason = reason.as_ref().map(|r| r.text());
+            proposals::insert_stance(conn, id, idx, entry.actor, *position, reason, at).await?;
+        }
+        Event::CommentAdded { number, body } => {
+            let id = proposal_id(conn, team, *number).await?;
+            proposals::insert_comment(conn, id, idx, entry.actor, body.text(), at).await?;
+        }
+        Event::DecisionRecorded {
+            number,
+            outcome,
+            statement,
+            rationale,
+            responses,
+        } => {
+            let proposal = proposals::by_number(&mut *conn, team, *number)
+                .await?
+                .ok_or(Error::NotFound)?;
+            proposals::insert_decision(
+                conn,
+                &DecisionRow {
+                    proposal_id: proposal.id,
+                    outcome: outcome.as_str(),
+                    statement: statement.text(),
+                    rationale: rationale.text(),
+                    decided_by: entry.actor,
+                    decided_at: at,
+                    log_idx: idx,
+                    leaf_hash: &entry.leaf_hash,
+                    tree_size: entry.tree_size,
+                    root_hash: &entry.root,
+                },
+            )
+            .await?;
+            for (user, response) in responses {
+                let user: i64 = user
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("response key {user:?} is not a user id"))?;
+                proposals::insert_response(conn, proposal.id, user, response.text()).await?;
+            }
+            proposals::set_status(conn, proposal.id, outcome.status(), None, idx).await?;
+            if let (crate::domain::proposal::Outcome::Accepted, Some(old)) =
+                (outcome, proposal.supersedes)
+            {
+                proposals::mark_superseded(conn, team, old, *number, idx).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn proposal_id(conn: &mut SqliteConnection, team: i64, number: i64) -> Result<i64> {
+    proposals::by_number(conn, team, number)
+        .await?
+        .map(|p| p.id)
+        .ok_or(Error::NotFound)
+}

@@ -1,0 +1,237 @@
+//! `settled verify`: recompute every leaf hash, content commitment and root,
+//! rebuild the read tables from the log and compare them with the live ones.
+//! The first disagreement is named by team and entry index.
+
+use std::collections::HashMap;
+
+use super::event::{self, Opening};
+use super::merkle::{self, Frontier, Hash};
+use super::{Appended, project};
+use crate::db::{self, Db};
+
+/// Entries read per batch, to bound memory on long logs.
+const BATCH: i64 = 2_000;
+
+/// A successful verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Teams checked.
+    pub teams: usize,
+    /// Entries checked.
+    pub entries: u64,
+    /// Content commitments checked against their stored text.
+    pub commitments: u64,
+    /// Rows compared between live and rebuilt tables.
+    pub rows: u64,
+}
+
+/// The first thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct Failure {
+    /// The team's key (or id, if even that is unreadable).
+    pub team: String,
+    /// The entry at fault, when one can be named.
+    pub index: Option<i64>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl Failure {
+    fn describe(&self) -> String {
+        match self.index {
+            Some(i) => format!("team {} entry {i}: {}", self.team, self.problem),
+            None => format!("team {}: {}", self.team, self.problem),
+        }
+    }
+}
+
+/// Verification could not run, or found a problem.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The log or tables disagree.
+    #[error(transparent)]
+    Failed(#[from] Failure),
+    /// The database could not be read.
+    #[error("could not read the database: {0}")]
+    Io(#[from] crate::error::Error),
+}
+
+impl From<sqlx::Error> for VerifyError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Io(err.into())
+    }
+}
+
+/// Verifies every team's log in `live` and the read tables built from it.
+pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
+    let pool = live.reader();
+    let rebuilt = Db::scratch().await?;
+    db::snapshot::copy_users(pool, rebuilt.writer()).await?;
+    let mut report = Report {
+        teams: 0,
+        entries: 0,
+        commitments: 0,
+        rows: 0,
+    };
+    let mut team_names = HashMap::new();
+    for team_id in db::log::team_ids(pool).await? {
+        let name = db::teams::by_id(pool, team_id)
+            .await?
+            .map_or_else(|| format!("#{team_id}"), |t| t.key);
+        team_names.insert(team_id, name.clone());
+        let fail = |index: Option<i64>, problem: String| Failure {
+            team: name.clone(),
+            index,
+            problem,
+        };
+        let mut frontier = Frontier::new();
+        let mut leaves: Vec<Hash> = Vec::new();
+        let mut next = 0i64;
+        loop {
+            let entries = db::log::entries(pool, team_id, next, BATCH).await?;
+            if entries.is_empty() {
+                break;
+            }
+            let last = entries.last().map_or(next, |e| e.idx);
+            let contents = db::log::contents(pool, team_id, next, last + 1).await?;
+            let mut openings: HashMap<(i64, String), (Vec<u8>, String)> = HashMap::new();
+            for c in contents {
+                if let (Some(salt), Some(text)) = (c.salt, c.text) {
+                    openings.insert((c.idx, c.field), (salt, text));
+                }
+            }
+            let mut tx = rebuilt.begin_write().await?;
+            for entry in entries {
+                let idx = entry.idx;
+                if idx != next {
+                    return Err(fail(
+                        Some(next),
+                        format!("missing: the next entry found is {idx}"),
+                    )
+                    .into());
+                }
+                let leaf = merkle::leaf_hash(entry.payload.as_bytes());
+                if entry.leaf_hash != leaf {
+                    return Err(
+                        fail(Some(idx), "leaf hash does not match its payload".into()).into(),
+                    );
+                }
+                let (envelope, mut ev) = event::parse_payload(&entry.payload)
+                    .map_err(|e| fail(Some(idx), e.to_string()))?;
+                if envelope.team != team_id || envelope.index != idx {
+                    return Err(
+                        fail(Some(idx), "payload names another team or index".into()).into(),
+                    );
+                }
+                if envelope.actor != entry.actor_id
+                    || envelope.time != entry.created_at.0
+                    || ev.kind() != entry.kind
+                {
+                    return Err(
+                        fail(Some(idx), "row columns disagree with the payload".into()).into(),
+                    );
+                }
+                for (field, content) in ev.contents_mut() {
+                    let Some((salt, text)) = openings.remove(&(idx, field.clone())) else {
+                        continue; // erased: the commitment alone stays verifiable
+                    };
+                    if event::commit(&salt, &text) != content.commitment {
+                        return Err(fail(
+                            Some(idx),
+                            format!("stored text of {field} does not match its commitment"),
+                        )
+                        .into());
+                    }
+                    let salt: [u8; 16] = salt
+                        .try_into()
+                        .map_err(|_| fail(Some(idx), format!("salt of {field} is not 16 bytes")))?;
+                    content.opening = Some(Opening { salt, text });
+                    report.commitments += 1;
+                }
+                frontier.push(leaf);
+                leaves.push(leaf);
+                let appended = Appended {
+                    team_id,
+                    index: idx,
+                    time: envelope.time,
+                    actor: envelope.actor,
+                    leaf_hash: leaf,
+                    tree_size: idx + 1,
+                    root: frontier.root(),
+                };
+                project(&mut tx, &appended, &ev)
+                    .await
+                    .map_err(|e| fail(Some(idx), format!("does not replay: {e}")))?;
+                report.entries += 1;
+                next += 1;
+            }
+            tx.commit().await?;
+            if let Some(((i, field), _)) = openings.into_iter().next() {
+                return Err(fail(
+                    Some(i),
+                    format!("stored text for {field:?} has no commitment in the payload"),
+                )
+                .into());
+            }
+        }
+        let head = db::log::read_head(pool, team_id).await?;
+        let root = merkle::root_from_leaves(&leaves);
+        match head {
+            Some(h) if h.size == next && h.root == root && h.root == frontier.root() => {}
+            Some(h) if h.size != next => {
+                return Err(fail(
+                    None,
+                    format!("head says {} entries, the log holds {next}", h.size),
+                )
+                .into());
+            }
+            _ => return Err(fail(None, "stored root does not match the entries".into()).into()),
+        }
+        report.teams += 1;
+    }
+    for (table, query) in db::snapshot::TABLES {
+        let have = db::snapshot::rows(pool, query).await?;
+        let want = db::snapshot::rows(rebuilt.reader(), query).await?;
+        report.rows += have.len() as u64;
+        if have == want {
+            continue;
+        }
+        let position = have
+            .iter()
+            .zip(&want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(have.len().min(want.len()));
+        let row = have
+            .get(position)
+            .or(want.get(position))
+            .cloned()
+            .unwrap_or_default();
+        let (team, index) = locate(&row);
+        return Err(Failure {
+            team: team
+                .and_then(|t| team_names.get(&t).cloned())
+                .unwrap_or_else(|| "?".into()),
+            index,
+            problem: format!(
+                "table {table} differs from the log: live {} / rebuilt {}",
+                have.get(position).map_or("(none)", String::as_str),
+                want.get(position).map_or("(none)", String::as_str)
+            ),
+        }
+        .into());
+    }
+    Ok(report)
+}
+
+/// Team id (first element) and log index (last element) of a snapshot row.
+fn locate(row: &str) -> (Option<i64>, Option<i64>) {
+    let Ok(serde_json::Value::Array(values)) = serde_json::from_str::<serde_json::Value>(row)
+    else {
+        return (None, None);
+    };
+    (
+        values.first().and_then(serde_json::Value::as_i64),
+        values.last().and_then(serde_json::Value::as_i64),
+    )
+}

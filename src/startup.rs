@@ -1,0 +1,123 @@
+//! Building and running the server: binds its own listener (port 0 in tests)
+//! and reports its address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tower_sessions::ExpiredDeletion;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::db::sessions::SessionStore;
+use crate::ledger::Ledger;
+use crate::password::Hasher;
+use crate::web::{self, AppState};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    store: SessionStore,
+}
+
+impl Application {
+    /// Opens the database (running migrations) and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url).await?;
+        let listener = TcpListener::bind(config.bind).await?;
+        let address = listener.local_addr()?;
+        let base_url = config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"))
+            .trim_end_matches('/')
+            .to_string();
+        let hasher = Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        hasher.warm_up();
+        let state = AppState {
+            db: db.clone(),
+            ledger: Ledger::new(db.clone()),
+            hasher,
+            base_url: Arc::from(base_url),
+            secure_cookies: config.secure_cookies,
+            sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
+        };
+        Ok(Self {
+            listener,
+            address,
+            store: SessionStore::new(db),
+            state,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The shared state (tests use it to reach the database).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                every.tick().await;
+                if let Err(err) = store.delete_expired().await {
+                    tracing::warn!(error = %err, "could not delete expired sessions");
+                }
+            }
+        });
+        let db = self.state.db.clone();
+        let app = web::router(self.state, self.store);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+        sweeper.abort();
+        db.close().await;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Structured logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

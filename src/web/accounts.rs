@@ -1,0 +1,320 @@
+//! Accounts: sign up, sign in, sign out, and user settings.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::AppState;
+use super::auth::{CurrentUser, USER_KEY, session_error};
+use super::pages::{Ctx, flash, see_other};
+use crate::db::{self, Db, Timestamp, users};
+use crate::domain::InvalidInput;
+use crate::domain::account::{DisplayName, Email, NewPassword, normalize_email, parse_time_zone};
+use crate::error::{Error, Result};
+use crate::password::Hasher;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sign-up", get(sign_up_form).post(sign_up))
+        .route("/sign-in", get(sign_in_form).post(sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/settings", get(settings_page))
+        .route("/settings/profile", post(update_profile))
+        .route("/settings/password", post(change_password))
+}
+
+/// Field errors shown next to their fields.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    /// The error for `field`, if any.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// Adds an error.
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Collects the error of a parse result, returning its value.
+    pub fn check<T>(&mut self, result: Result<T, InvalidInput>) -> Option<T> {
+        result.map_err(|e| self.add(e.field, e.message)).ok()
+    }
+
+    /// Turns an error into field errors where it names a field; other
+    /// errors are returned for the caller to raise.
+    pub fn absorb(&mut self, err: Error, default_field: &'static str) -> Result<()> {
+        match err {
+            Error::Invalid(e) => self.add(e.field, e.message),
+            Error::Taken { field, message } => self.add(field, message),
+            Error::Rule(v) => self.add(default_field, v.to_string()),
+            other => return Err(other),
+        }
+        Ok(())
+    }
+}
+
+/// Creates an account (shared by the form, the CLI and the demo).
+pub async fn register(
+    db: &Db,
+    hasher: &Hasher,
+    email: Email,
+    name: DisplayName,
+    password: NewPassword,
+    tz: chrono_tz::Tz,
+) -> Result<users::User> {
+    let hash = hasher.hash(password.into_inner()).await?;
+    let mut conn = db.writer().acquire().await?;
+    users::insert(
+        &mut conn,
+        email.as_str(),
+        &email.normalized(),
+        name.as_str(),
+        &hash,
+        tz.name(),
+        Timestamp(db::now()),
+    )
+    .await
+    .map_err(|err| {
+        if db::is_unique_violation(&err) {
+            Error::Taken {
+                field: "email",
+                message: "an account with this email already exists; sign in instead".into(),
+            }
+        } else {
+            err.into()
+        }
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/sign_up.html")]
+struct SignUpPage {
+    ctx: Ctx,
+    first_run: bool,
+    email: String,
+    name: String,
+    time_zone: String,
+    errors: FieldErrors,
+}
+
+#[derive(Debug, Deserialize)]
+struct SignUpForm {
+    email: String,
+    name: String,
+    password: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+async fn sign_up_form(State(state): State<AppState>, ctx: Ctx) -> Result<SignUpPage> {
+    Ok(SignUpPage {
+        ctx,
+        first_run: !users::any(&state.db).await?,
+        email: String::new(),
+        name: String::new(),
+        time_zone: "UTC".into(),
+        errors: FieldErrors::default(),
+    })
+}
+
+async fn sign_up(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: Ctx,
+    Form(form): Form<SignUpForm>,
+) -> Result<Response> {
+    let mut errors = FieldErrors::default();
+    let email = errors.check(Email::parse(&form.email));
+    let name = errors.check(DisplayName::parse(&form.name));
+    let password = errors.check(NewPassword::parse(&form.password));
+    let tz_raw = if form.time_zone.trim().is_empty() {
+        "UTC"
+    } else {
+        form.time_zone.as_str()
+    };
+    let tz = errors.check(parse_time_zone(tz_raw));
+    if let (Some(email), Some(name), Some(password), Some(tz)) = (email, name, password, tz) {
+        match register(&state.db, &state.hasher, email, name, password, tz).await {
+            Ok(user) => {
+                session.cycle_id().await.map_err(session_error)?;
+                session
+                    .insert(USER_KEY, user.id)
+                    .await
+                    .map_err(session_error)?;
+                flash(&session, format!("Welcome, {}.", user.display_name)).await?;
+                return Ok(see_other("/"));
+            }
+            Err(err) => errors.absorb(err, "email")?,
+        }
+    }
+    let page = SignUpPage {
+        ctx,
+        first_run: !users::any(&state.db).await?,
+        email: form.email,
+        name: form.name,
+        time_zone: form.time_zone,
+        errors,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/sign_in.html")]
+struct SignInPage {
+    ctx: Ctx,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInForm {
+    email: String,
+    password: String,
+}
+
+async fn sign_in_form(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+    if !users::any(&state.db).await? {
+        return Ok(see_other("/sign-up"));
+    }
+    Ok(SignInPage {
+        ctx,
+        email: String::new(),
+        error: None,
+    }
+    .into_response())
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    ctx: Ctx,
+    Form(form): Form<SignInForm>,
+) -> Result<Response> {
+    state.sign_in_limiter.check(peer.ip())?;
+    let credentials = users::credentials(&state.db, &normalize_email(&form.email)).await?;
+    let (id, hash) = credentials.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
+    // An unknown email verifies a dummy hash: same answer, similar time.
+    if state.hasher.verify(form.password, hash).await
+        && let Some(id) = id
+    {
+        session.cycle_id().await.map_err(session_error)?;
+        session.insert(USER_KEY, id).await.map_err(session_error)?;
+        return Ok(see_other("/"));
+    }
+    let page = SignInPage {
+        ctx,
+        email: form.email,
+        error: Some("That email and password do not match an account.".into()),
+    };
+    Ok((StatusCode::UNAUTHORIZED, page).into_response())
+}
+
+async fn sign_out(session: Session) -> Result<Response> {
+    session.flush().await.map_err(session_error)?;
+    Ok(see_other("/sign-in"))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/settings.html")]
+struct SettingsPage {
+    ctx: Ctx,
+    name: String,
+    time_zone: String,
+    errors: FieldErrors,
+}
+
+async fn settings_page(CurrentUser(user): CurrentUser, ctx: Ctx) -> SettingsPage {
+    SettingsPage {
+        ctx,
+        name: user.display_name,
+        time_zone: user.time_zone,
+        errors: FieldErrors::default(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ProfileForm {
+    name: String,
+    time_zone: String,
+}
+
+async fn update_profile(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Form(form): Form<ProfileForm>,
+) -> Result<Response> {
+    let mut errors = FieldErrors::default();
+    let name = errors.check(DisplayName::parse(&form.name));
+    let tz = errors.check(parse_time_zone(&form.time_zone));
+    if let (Some(name), Some(tz)) = (name, tz) {
+        users::update_profile(&state.db, user.id, name.as_str(), tz.name()).await?;
+        flash(&session, "Settings saved.").await?;
+        return Ok(see_other("/settings"));
+    }
+    let page = SettingsPage {
+        ctx,
+        name: form.name,
+        time_zone: form.time_zone,
+        errors,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct PasswordForm {
+    current: String,
+    new: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response> {
+    let mut errors = FieldErrors::default();
+    let stored = users::password_hash(&state.db, user.id).await?;
+    if !state.hasher.verify(form.current, stored).await {
+        errors.add("current", "is not your current password");
+    }
+    let new = errors
+        .check(NewPassword::parse(&form.new).map_err(|e| InvalidInput::new("new", e.message)));
+    if let (true, Some(new)) = (errors.is_empty(), new) {
+        let hash = state.hasher.hash(new.into_inner()).await?;
+        users::set_password_hash(&state.db, user.id, &hash).await?;
+        session.cycle_id().await.map_err(session_error)?;
+        flash(&session, "Password changed.").await?;
+        return Ok(see_other("/settings"));
+    }
+    let page = SettingsPage {
+        ctx,
+        name: user.display_name,
+        time_zone: user.time_zone,
+        errors,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}

@@ -1,0 +1,155 @@
+//! HTTP: the router, extractors and pages. Each area owns its routes; this
+//! module only merges them and adds the layers every request passes.
+//!
+//! Routes (browser pages work without JavaScript; POST → 303 → GET):
+//!
+//! ```text
+//! GET  /healthz                         load balancer probe
+//! GET  /static/*                        CSS
+//! --- accounts (accounts.rs)
+//! GET  /sign-up  POST /sign-up          create an account (the first is instance admin)
+//! GET  /sign-in  POST /sign-in          sign in (rate limited)
+//! POST /sign-out
+//! GET  /settings                        profile, time zone, password
+//! POST /settings/profile  POST /settings/password
+//! --- teams (teams.rs)
+//! GET  /                                your teams, create a team
+//! POST /teams                           create a team
+//! GET  /t/{slug}                        dashboard: needs your stance, closing soon, recently decided
+//! GET  /t/{slug}/decisions              decision log (filters: area, status, text)
+//! GET  /t/{slug}/areas                  who decides what; POST creates an area
+//! POST /t/{slug}/areas/{id}             edit an area
+//! GET  /t/{slug}/settings               members, roles, invitations
+//! POST /t/{slug}/invitations            new invitation link
+//! POST /t/{slug}/members/{user}/role    change a role
+//! POST /t/{slug}/members/{user}/remove  remove a member
+//! GET  /invite/{token}  POST            join a team
+//! GET  /t/{slug}/log                    log size, root hash, entries
+//! --- proposals (proposals.rs)
+//! GET  /t/{slug}/proposals/new  POST /t/{slug}/proposals
+//! GET  /d/{KEY-N}                       the proposal and, once decided, its record (permalink)
+//! POST /d/{KEY-N}/stance | comments | decision | revise | withdraw | extend | decider
+//! --- JSON API (api.rs), see README
+//! /api/v1/...
+//! ```
+
+pub mod accounts;
+pub mod api;
+pub mod auth;
+pub mod pages;
+pub mod proposals;
+pub mod teams;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::db::Db;
+use crate::db::sessions::SessionStore;
+use crate::ledger::Ledger;
+use crate::password::Hasher;
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database, for reads.
+    pub db: Db,
+    /// The one write path for team state.
+    pub ledger: Ledger,
+    /// Password hashing off the async threads.
+    pub hasher: Hasher,
+    /// Base URL for links shown to users (no trailing slash).
+    pub base_url: Arc<str>,
+    /// Whether cookies carry `Secure`.
+    pub secure_cookies: bool,
+    /// Sign-in attempts per client address.
+    pub sign_in_limiter: auth::SignInLimiter,
+}
+
+/// Largest request body accepted (a long proposal plus form overhead).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The whole app with its layers.
+pub fn router(state: AppState, store: SessionStore) -> Router {
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("settled_session")
+        .with_secure(state.secure_cookies)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(14)));
+    let request_id = HeaderName::from_static("x-request-id");
+    let security = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/static/style.css", get(style))
+        .merge(accounts::router())
+        .merge(teams::router())
+        .merge(proposals::router())
+        .nest("/api/v1", api::router())
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))
+        .layer(sessions)
+        .layer(security)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (StatusCode, &'static str) {
+    match sqlx::query("SELECT 1").execute(state.db.reader()).await {
+        Ok(_) => (StatusCode::OK, "ok"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+async fn style() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/style.css"),
+    )
+}

@@ -1,0 +1,215 @@
+//! What every page shares: the request context (user, CSRF token, flash),
+//! the error page, time and Markdown formatting.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tower_sessions::Session;
+
+use super::AppState;
+use super::auth::{USER_KEY, csrf_token, session_error};
+use crate::db::users::{self, User};
+use crate::error::Error;
+
+const FLASH_KEY: &str = "flash";
+
+/// The per-request context every page template receives.
+#[derive(Debug, Clone, Default)]
+pub struct Ctx {
+    /// The signed-in user, if any.
+    pub user: Option<User>,
+    /// The CSRF token to embed in forms.
+    pub csrf: String,
+    /// A one-time message from the previous POST.
+    pub flash: Option<String>,
+}
+
+impl Ctx {
+    /// The viewer's time zone (UTC when signed out).
+    pub fn tz(&self) -> Tz {
+        self.user.as_ref().map_or(chrono_tz::UTC, User::tz)
+    }
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::Internal(anyhow::anyhow!("session layer missing")))?;
+        let user_id: Option<i64> = session.get(USER_KEY).await.map_err(session_error)?;
+        let user = match user_id {
+            Some(id) => users::by_id(&state.db, id).await?,
+            None => None,
+        };
+        let csrf = csrf_token(&session).await?;
+        let flash: Option<String> = session.remove(FLASH_KEY).await.map_err(session_error)?;
+        Ok(Self { user, csrf, flash })
+    }
+}
+
+/// Leaves a one-time message for the next page.
+pub async fn flash(session: &Session, message: impl Into<String>) -> Result<(), Error> {
+    session
+        .insert(FLASH_KEY, message.into())
+        .await
+        .map_err(session_error)
+}
+
+/// POST → 303 → GET.
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// The error page.
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// Context (empty: errors can happen before it is known).
+    pub ctx: Ctx,
+    /// HTTP status code.
+    pub status: u16,
+    /// Heading.
+    pub title: String,
+    /// What happened, safe to show.
+    pub message: String,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if matches!(self, Error::Unauthorized) {
+            return Redirect::to("/sign-in").into_response();
+        }
+        let status = self.status();
+        let page = ErrorPage {
+            ctx: Ctx::default(),
+            status: status.as_u16(),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            message: self.public_message(),
+        };
+        let mut response = (status, page).into_response();
+        if matches!(self, Error::RateLimited) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("60"),
+            );
+        }
+        response
+    }
+}
+
+/// The fallback for unknown paths.
+pub async fn not_found() -> Response {
+    let mut response = Error::NotFound.into_response();
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+/// An instant shown to a person: in their time zone and relative to now,
+/// with the exact UTC value for machines (`<time datetime>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct When {
+    /// RFC 3339 in UTC.
+    pub iso: String,
+    /// In the viewer's zone, e.g. `Tue 24 Nov 2026, 15:00 CET`.
+    pub local: String,
+    /// e.g. `in 2 days`, `3 hours ago`.
+    pub relative: String,
+}
+
+/// Formats `t` for a viewer in `tz` at `now`.
+pub fn when(t: DateTime<Utc>, tz: Tz, now: DateTime<Utc>) -> When {
+    When {
+        iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        local: t
+            .with_timezone(&tz)
+            .format("%a %-d %b %Y, %H:%M %Z")
+            .to_string(),
+        relative: relative(t, now),
+    }
+}
+
+/// `in 3 hours`, `2 days ago`, `just now`.
+pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (t - now).num_seconds();
+    let future = seconds > 0;
+    let s = seconds.unsigned_abs();
+    let amount = match s {
+        0..=59 => return "just now".into(),
+        60..=3_599 => plural(s / 60, "minute"),
+        3_600..=86_399 => plural(s / 3_600, "hour"),
+        86_400..=2_591_999 => plural(s / 86_400, "day"),
+        _ => plural(s / 2_592_000, "month"),
+    };
+    if future {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+fn plural(n: u64, unit: &str) -> String {
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+/// Renders Markdown to HTML, then sanitises it (no script, no event
+/// handlers, no `javascript:` links), so user text is always inert.
+pub fn markdown(source: &str) -> String {
+    use pulldown_cmark::{Options, Parser, html};
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut rendered = String::new();
+    html::push_html(&mut rendered, Parser::new_ext(source, options));
+    ammonia::Builder::default()
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .clean(&rendered)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_keeps_formatting_and_drops_script() {
+        let html = markdown(
+            "**bold** <script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>",
+        );
+        assert!(html.contains("<strong>bold</strong>"), "{html}");
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(!html.contains("onerror"), "{html}");
+    }
+
+    #[test]
+    fn times_read_naturally() {
+        let now = Utc::now();
+        assert_eq!(
+            relative(now + chrono::Duration::hours(49), now),
+            "in 2 days"
+        );
+        assert_eq!(
+            relative(now - chrono::Duration::minutes(1), now),
+            "1 minute ago"
+        );
+        assert_eq!(relative(now, now), "just now");
+        let t = DateTime::parse_from_rfc3339("2026-07-01T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now);
+        let shown = when(t, chrono_tz::Europe::Berlin, t);
+        assert_eq!(shown.local, "Wed 1 Jul 2026, 14:00 CEST");
+    }
+}

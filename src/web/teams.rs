@@ -1,0 +1,698 @@
+//! Team pages: home, dashboard, decision log, areas, settings, invitations,
+//! and the log page.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::AppState;
+use super::accounts::FieldErrors;
+use super::auth::{CurrentUser, new_secret};
+use super::pages::{Ctx, When, flash, see_other, when};
+use crate::db::proposals::{ListFilter, Proposal};
+use crate::db::teams::{Area, Member, Team};
+use crate::db::users::{User, token_hash};
+use crate::db::{self, Timestamp, proposals, teams};
+use crate::domain::ids::TeamKey;
+use crate::domain::proposal::Status;
+use crate::domain::team::{self, Role};
+use crate::error::{Error, Result};
+use crate::ledger::commands::{AreaInput, NewTeam};
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/teams", post(create_team))
+        .route("/t/{slug}", get(dashboard))
+        .route("/t/{slug}/decisions", get(decision_log))
+        .route("/t/{slug}/areas", get(areas_page).post(create_area))
+        .route("/t/{slug}/areas/{id}", post(edit_area))
+        .route("/t/{slug}/settings", get(settings_page))
+        .route("/t/{slug}/invitations", post(create_invitation))
+        .route("/t/{slug}/members/{user}/role", post(change_role))
+        .route("/t/{slug}/members/{user}/remove", post(remove_member))
+        .route(
+            "/invite/{token}",
+            get(invitation_page).post(accept_invitation),
+        )
+        .route("/t/{slug}/log", get(log_page))
+}
+
+/// How long an invitation link works.
+pub const INVITATION_DAYS: i64 = 7;
+
+/// A team the viewer belongs to, with their role. Non-members get 404.
+pub async fn membership(state: &AppState, slug: &str, user: &User) -> Result<(Team, Role)> {
+    let team = teams::by_slug(state.db.reader(), slug)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let role = teams::role_of(state.db.reader(), team.id, user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok((team, role))
+}
+
+/// A proposal as a list item.
+pub struct ProposalItem {
+    /// `KEY-N`.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Status.
+    pub status: String,
+    /// Decider's name.
+    pub decider: String,
+    /// Area name.
+    pub area: Option<String>,
+    /// Window end.
+    pub closes: When,
+}
+
+/// Builds list items for the viewer.
+pub fn items(team: &Team, list: Vec<Proposal>, ctx: &Ctx, now: DateTime<Utc>) -> Vec<ProposalItem> {
+    list.into_iter()
+        .map(|p| ProposalItem {
+            id: format!("{}-{}", team.key, p.number),
+            title: p.title,
+            status: p.status,
+            decider: p.decider_name,
+            area: p.area_name,
+            closes: when(p.closes_at.0, ctx.tz(), now),
+        })
+        .collect()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/home.html")]
+struct HomePage {
+    ctx: Ctx,
+    teams: Vec<(Team, Role)>,
+    name: String,
+    key: String,
+    window_hours: String,
+    errors: FieldErrors,
+}
+
+async fn home(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+) -> Result<HomePage> {
+    Ok(HomePage {
+        ctx,
+        teams: teams::of_user(state.db.reader(), user.id).await?,
+        name: String::new(),
+        key: String::new(),
+        window_hours: "72".into(),
+        errors: FieldErrors::default(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct TeamForm {
+    name: String,
+    key: String,
+    #[serde(default)]
+    window_hours: String,
+}
+
+/// Parses a new team from its fields (shared with the API).
+pub fn parse_team(
+    name: &str,
+    key: &str,
+    window_hours: Option<&str>,
+    errors: &mut FieldErrors,
+) -> Option<NewTeam> {
+    let name = errors.check(team::parse_team_name(name));
+    let key = errors.check(TeamKey::parse(key));
+    let window_hours = errors.check(team::parse_window_hours(window_hours.unwrap_or("72")));
+    let (name, key, window_hours) = (name?, key?, window_hours?);
+    Some(NewTeam {
+        slug: team::slug_from_name(&name),
+        name,
+        key,
+        window_hours,
+    })
+}
+
+async fn create_team(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Form(form): Form<TeamForm>,
+) -> Result<Response> {
+    let mut errors = FieldErrors::default();
+    let window = (!form.window_hours.trim().is_empty()).then_some(form.window_hours.as_str());
+    if let Some(new) = parse_team(&form.name, &form.key, window, &mut errors) {
+        match state.ledger.create_team(user.id, new).await {
+            Ok(team) => {
+                flash(
+                    &session,
+                    format!(
+                        "Team {} created. Invite your colleagues from its settings.",
+                        team.name
+                    ),
+                )
+                .await?;
+                return Ok(see_other(&format!("/t/{}", team.slug)));
+            }
+            Err(err) => errors.absorb(err, "name")?,
+        }
+    }
+    let page = HomePage {
+        ctx,
+        teams: teams::of_user(state.db.reader(), user.id).await?,
+        name: form.name,
+        key: form.key,
+        window_hours: form.window_hours,
+        errors,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/dashboard.html")]
+struct DashboardPage {
+    ctx: Ctx,
+    team: Team,
+    role: Role,
+    needs_stance: Vec<ProposalItem>,
+    closing_soon: Vec<ProposalItem>,
+    recently_decided: Vec<ProposalItem>,
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+) -> Result<DashboardPage> {
+    let (team, role) = membership(&state, &slug, &user).await?;
+    let pool = state.db.reader();
+    let now = Utc::now();
+    let needs = if role.can_vote() {
+        proposals::needing_stance(pool, team.id, user.id).await?
+    } else {
+        Vec::new()
+    };
+    let closing =
+        proposals::closing_before(pool, team.id, Timestamp(now + Duration::hours(48))).await?;
+    let decided = proposals::recently_decided(pool, team.id, 10).await?;
+    Ok(DashboardPage {
+        needs_stance: items(&team, needs, &ctx, now),
+        closing_soon: items(&team, closing, &ctx, now),
+        recently_decided: items(&team, decided, &ctx, now),
+        ctx,
+        team,
+        role,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/decisions.html")]
+struct DecisionLogPage {
+    ctx: Ctx,
+    team: Team,
+    areas: Vec<Area>,
+    statuses: Vec<&'static str>,
+    area: Option<i64>,
+    status: String,
+    text: String,
+    proposals: Vec<ProposalItem>,
+}
+
+impl DecisionLogPage {
+    fn is_area(&self, id: &i64) -> bool {
+        self.area == Some(*id)
+    }
+
+    fn is_status(&self, status: &str) -> bool {
+        self.status == status
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LogFilter {
+    #[serde(default)]
+    area: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    q: String,
+}
+
+async fn decision_log(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+    Query(filter): Query<LogFilter>,
+) -> Result<DecisionLogPage> {
+    let (team, _) = membership(&state, &slug, &user).await?;
+    let pool = state.db.reader();
+    let area = filter.area.parse::<i64>().ok();
+    let status = filter.status.parse::<Status>().ok();
+    let text = filter.q.trim().to_string();
+    let list = proposals::list(
+        pool,
+        team.id,
+        &ListFilter {
+            status,
+            area,
+            text: (!text.is_empty()).then(|| text.clone()),
+        },
+        200,
+    )
+    .await?;
+    let now = Utc::now();
+    Ok(DecisionLogPage {
+        proposals: items(&team, list, &ctx, now),
+        areas: teams::areas(pool, team.id).await?,
+        statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
+        area,
+        status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        text,
+        ctx,
+        team,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/areas.html")]
+struct AreasPage {
+    ctx: Ctx,
+    team: Team,
+    role: Role,
+    areas: Vec<Area>,
+    voters: Vec<Member>,
+    errors: FieldErrors,
+}
+
+async fn areas_view(
+    state: &AppState,
+    ctx: Ctx,
+    team: Team,
+    role: Role,
+    errors: FieldErrors,
+) -> Result<AreasPage> {
+    let pool = state.db.reader();
+    let voters = teams::members(pool, team.id)
+        .await?
+        .into_iter()
+        .filter(|m| m.role.0.can_vote())
+        .collect();
+    Ok(AreasPage {
+        areas: teams::areas(pool, team.id).await?,
+        voters,
+        ctx,
+        team,
+        role,
+        errors,
+    })
+}
+
+async fn areas_page(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+) -> Result<AreasPage> {
+    let (team, role) = membership(&state, &slug, &user).await?;
+    areas_view(&state, ctx, team, role, FieldErrors::default()).await
+}
+
+#[derive(Debug, Deserialize)]
+struct AreaForm {
+    name: String,
+    #[serde(default)]
+    description: String,
+    default_decider: String,
+}
+
+async fn save_area(
+    state: AppState,
+    user: User,
+    session: Session,
+    ctx: Ctx,
+    slug: String,
+    id: Option<i64>,
+    form: AreaForm,
+) -> Result<Response> {
+    let (team, role) = membership(&state, &slug, &user).await?;
+    let mut errors = FieldErrors::default();
+    let name = errors.check(team::parse_area_name(&form.name));
+    let description = errors.check(team::parse_area_description(&form.description));
+    let decider = errors.check(
+        form.default_decider
+            .parse::<i64>()
+            .map_err(|_| crate::domain::InvalidInput::new("default_decider", "choose a member")),
+    );
+    if let (Some(name), Some(description), Some(decider)) = (name, description, decider) {
+        let input = AreaInput {
+            id,
+            name,
+            description,
+            default_decider: decider,
+        };
+        match state.ledger.save_area(user.id, team.id, input).await {
+            Ok(_) => {
+                flash(&session, "Area saved.").await?;
+                return Ok(see_other(&format!("/t/{}/areas", team.slug)));
+            }
+            Err(err) => errors.absorb(err, "default_decider")?,
+        }
+    }
+    let page = areas_view(&state, ctx, team, role, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+async fn create_area(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+    Form(form): Form<AreaForm>,
+) -> Result<Response> {
+    save_area(state, user, session, ctx, slug, None, form).await
+}
+
+async fn edit_area(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path((slug, id)): Path<(String, i64)>,
+    Form(form): Form<AreaForm>,
+) -> Result<Response> {
+    save_area(state, user, session, ctx, slug, Some(id), form).await
+}
+
+/// A pending invitation as shown to admins.
+struct InvitationItem {
+    role: String,
+    expires: When,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/settings.html")]
+struct SettingsPage {
+    ctx: Ctx,
+    team: Team,
+    role: Role,
+    members: Vec<Member>,
+    roles: [Role; 3],
+    invitations: Vec<InvitationItem>,
+    new_link: Option<String>,
+    base_url: String,
+}
+
+async fn settings_page(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+) -> Result<SettingsPage> {
+    let (team, role) = membership(&state, &slug, &user).await?;
+    let pool = state.db.reader();
+    let now = Utc::now();
+    let invitations = if role == Role::Admin {
+        teams::pending_invitations(pool, team.id, Timestamp(now))
+            .await?
+            .into_iter()
+            .map(|i| InvitationItem {
+                role: i.role.0.to_string(),
+                expires: when(i.expires_at.0, ctx.tz(), now),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // The link is shown once, right after it was made.
+    let new_link: Option<String> = session
+        .remove("new_invitation")
+        .await
+        .map_err(super::auth::session_error)?;
+    Ok(SettingsPage {
+        members: teams::members(pool, team.id).await?,
+        roles: Role::ALL,
+        invitations,
+        new_link,
+        base_url: state.base_url.to_string(),
+        ctx,
+        team,
+        role,
+    })
+}
+
+/// Creates an invitation link for `role` (admins only); returns the URL and token.
+pub async fn invite(
+    state: &AppState,
+    team: &Team,
+    role: Role,
+    actor_role: Role,
+    actor: i64,
+) -> Result<(String, String)> {
+    if actor_role != Role::Admin {
+        return Err(crate::domain::Violation::Forbidden.into());
+    }
+    let token = new_secret("")?;
+    let now = db::now();
+    teams::insert_invitation(
+        state.db.writer(),
+        team.id,
+        &token_hash(&token),
+        role,
+        actor,
+        Timestamp(now),
+        Timestamp(now + Duration::days(INVITATION_DAYS)),
+    )
+    .await?;
+    Ok((format!("{}/invite/{token}", state.base_url), token))
+}
+
+#[derive(Debug, Deserialize)]
+struct InvitationForm {
+    role: String,
+}
+
+async fn create_invitation(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path(slug): Path<String>,
+    Form(form): Form<InvitationForm>,
+) -> Result<Response> {
+    let (team, actor_role) = membership(&state, &slug, &user).await?;
+    let role: Role = form.role.parse()?;
+    let (url, _) = invite(&state, &team, role, actor_role, user.id).await?;
+    session
+        .insert("new_invitation", url)
+        .await
+        .map_err(super::auth::session_error)?;
+    flash(
+        &session,
+        format!("Invitation link created (role: {role}). Copy it now: it is shown once."),
+    )
+    .await?;
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+#[derive(Debug, Deserialize)]
+struct RoleForm {
+    role: String,
+}
+
+async fn change_role(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path((slug, member)): Path<(String, i64)>,
+    Form(form): Form<RoleForm>,
+) -> Result<Response> {
+    let (team, _) = membership(&state, &slug, &user).await?;
+    let role: Role = form.role.parse()?;
+    match state
+        .ledger
+        .change_role(user.id, team.id, member, role)
+        .await
+    {
+        Ok(_) => flash(&session, "Role changed.").await?,
+        Err(Error::Rule(v)) => flash(&session, format!("Role not changed: {v}.")).await?,
+        Err(err) => return Err(err),
+    }
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path((slug, member)): Path<(String, i64)>,
+) -> Result<Response> {
+    let (team, _) = membership(&state, &slug, &user).await?;
+    match state.ledger.remove_member(user.id, team.id, member).await {
+        Ok(_) if member == user.id => {
+            flash(&session, format!("You left {}.", team.name)).await?;
+            return Ok(see_other("/"));
+        }
+        Ok(_) => {
+            flash(
+                &session,
+                "Member removed. Their stances and comments stay in the record.",
+            )
+            .await?
+        }
+        Err(Error::Rule(v)) => flash(&session, format!("Not removed: {v}.")).await?,
+        Err(err) => return Err(err),
+    }
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/invitation.html")]
+struct InvitationPage {
+    ctx: Ctx,
+    token: String,
+    team_name: String,
+    role: String,
+    error: Option<String>,
+}
+
+async fn invitation_page(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+    ctx: Ctx,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let invitation = teams::invitation_by_hash(state.db.reader(), &token_hash(&token)).await?;
+    let valid = invitation.filter(|i| i.accepted_by.is_none() && i.expires_at.0 > Utc::now());
+    let Some(invitation) = valid else {
+        let page = InvitationPage {
+            ctx,
+            token,
+            team_name: String::new(),
+            role: String::new(),
+            error: Some("This invitation link is no longer valid: it was used already or has expired. Ask an admin for a new one.".into()),
+        };
+        return Ok((StatusCode::GONE, page).into_response());
+    };
+    let team = teams::by_id(state.db.reader(), invitation.team_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(InvitationPage {
+        ctx,
+        token,
+        team_name: team.name,
+        role: invitation.role.0.to_string(),
+        error: None,
+    }
+    .into_response())
+}
+
+async fn accept_invitation(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    match state
+        .ledger
+        .accept_invitation(user.id, &token_hash(&token))
+        .await
+    {
+        Ok(team) => {
+            flash(&session, format!("Welcome to {}.", team.name)).await?;
+            Ok(see_other(&format!("/t/{}", team.slug)))
+        }
+        Err(Error::Rule(v)) => {
+            flash(&session, format!("Could not join: {v}.")).await?;
+            Ok(see_other("/"))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// One log entry as shown on the log page.
+struct EntryItem {
+    index: i64,
+    kind: String,
+    actor: String,
+    at: When,
+    leaf_hash: String,
+    payload: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/log.html")]
+struct LogPage {
+    ctx: Ctx,
+    team: Team,
+    size: i64,
+    root: String,
+    entries: Vec<EntryItem>,
+    from: i64,
+    next: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    from: Option<i64>,
+}
+
+async fn log_page(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<LogPage> {
+    let (team, _) = membership(&state, &slug, &user).await?;
+    let pool = state.db.reader();
+    let head = db::log::read_head(pool, team.id).await?;
+    let (size, root) = head.map_or((0, String::new()), |h| (h.size, hex::encode(h.root)));
+    const PER_PAGE: i64 = 100;
+    let from = page.from.unwrap_or(0).clamp(0, size.max(0));
+    let rows = db::log::entries(pool, team.id, from, PER_PAGE).await?;
+    let names: HashMap<i64, String> = teams::members(pool, team.id)
+        .await?
+        .into_iter()
+        .map(|m| (m.user_id, m.display_name))
+        .collect();
+    let now = Utc::now();
+    let entries = rows
+        .into_iter()
+        .map(|e| EntryItem {
+            index: e.idx,
+            kind: e.kind.replace('_', " "),
+            actor: names
+                .get(&e.actor_id)
+                .cloned()
+                .unwrap_or_else(|| format!("user {}", e.actor_id)),
+            at: when(e.created_at.0, ctx.tz(), now),
+            leaf_hash: hex::encode(e.leaf_hash),
+            payload: e.payload,
+        })
+        .collect();
+    Ok(LogPage {
+        next: (from + PER_PAGE < size).then_some(from + PER_PAGE),
+        ctx,
+        team,
+        size,
+        root,
+        entries,
+        from,
+    })
+}

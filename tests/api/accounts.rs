@@ -1,0 +1,277 @@
+use reqwest::StatusCode;
+
+use crate::helpers::{browser, location, spawn};
+
+#[tokio::test]
+async fn a_fresh_instance_sends_visitors_to_sign_up_and_the_first_account_is_admin() {
+    let app = spawn().await;
+    let client = browser();
+    let response = client
+        .get(format!("{}/sign-in", app.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/sign-up");
+    let (_, html) = app.get(&client, "/sign-up").await;
+    assert!(html.contains("first account becomes its administrator"));
+
+    app.sign_up(&client, "Ana@Example.com", "Ana").await;
+    let bob = app.user("bob@example.com", "Bob").await;
+    let _ = bob;
+    let admins: Vec<(String, bool)> =
+        sqlx::query_as("SELECT email, is_admin FROM users ORDER BY id")
+            .fetch_all(app.db.reader())
+            .await
+            .expect("query");
+    assert_eq!(
+        admins,
+        vec![
+            ("Ana@Example.com".into(), true),
+            ("bob@example.com".into(), false)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn signing_in_renews_the_session_id_and_wrong_credentials_look_alike() {
+    let app = spawn().await;
+    let ana = app.user("ana@example.com", "Ana").await;
+    let response = app.post_form(&ana, "/settings", "/sign-out", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get(&ana, "/").await.0,
+        StatusCode::SEE_OTHER,
+        "signed out"
+    );
+
+    let client = browser();
+    let before = app.csrf(&client, "/sign-in").await;
+    let wrong_password = app
+        .post_form(
+            &client,
+            "/sign-in",
+            "/sign-in",
+            &[
+                ("email", "ana@example.com"),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
+    let status_a = wrong_password.status();
+    let body_a = wrong_password.text().await.expect("body");
+    let unknown = app
+        .post_form(
+            &client,
+            "/sign-in",
+            "/sign-in",
+            &[
+                ("email", "nobody@example.com"),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
+    assert_eq!(status_a, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), status_a);
+    let body_b = unknown.text().await.expect("body");
+    let strip = |s: &str| {
+        s.replace("nobody@example.com", "")
+            .replace("ana@example.com", "")
+    };
+    assert_eq!(
+        strip(&body_a),
+        strip(&body_b),
+        "same page for unknown email and wrong password"
+    );
+
+    let session_before: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(app.db.reader())
+        .await
+        .expect("q");
+    let ok = app
+        .post_form(
+            &client,
+            "/sign-in",
+            "/sign-in",
+            &[
+                ("email", "ANA@example.com"),
+                ("password", "a long password"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let session_after: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(app.db.reader())
+        .await
+        .expect("q");
+    let new_ids: Vec<&String> = session_after
+        .iter()
+        .filter(|id| !session_before.contains(id))
+        .collect();
+    assert_eq!(new_ids.len(), 1, "sign-in issues a new session id");
+    assert!(
+        session_after.len() <= session_before.len(),
+        "the old anonymous session is gone"
+    );
+    let after = app.csrf(&client, "/").await;
+    assert_eq!(before, after, "session data carries over to the new id");
+}
+
+#[tokio::test]
+async fn bad_sign_up_input_is_shown_next_to_its_field_and_nothing_is_stored() {
+    let app = spawn().await;
+    let client = browser();
+    let response = app
+        .post_form(
+            &client,
+            "/sign-up",
+            "/sign-up",
+            &[
+                ("email", "not-an-email"),
+                ("name", ""),
+                ("password", "short"),
+                ("time_zone", "Mars/Base"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.expect("body");
+    assert!(html.contains("id=\"email-error\""), "{html}");
+    assert!(html.contains("Password must be at least 10 characters"));
+    assert!(html.contains("Time zone must be an IANA time zone"));
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("q");
+    assert_eq!(count, 0);
+
+    app.sign_up(&client, "ana@example.com", "Ana").await;
+    let again = app
+        .post_form(
+            &browser(),
+            "/sign-up",
+            "/sign-up",
+            &[
+                ("email", "ANA@example.com"),
+                ("name", "Other"),
+                ("password", "a long password"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.text().await.expect("body").contains("already exists"));
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_rate_limited() {
+    let app = spawn().await;
+    let _ana = app.user("ana@example.com", "Ana").await;
+    let client = browser();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = app
+            .post_form(
+                &client,
+                "/sign-in",
+                "/sign-in",
+                &[("email", "ana@example.com"), ("password", "wrong password")],
+            )
+            .await;
+        statuses.push(r.status());
+    }
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[11], StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn password_and_time_zone_changes_take_effect() {
+    let app = spawn().await;
+    let ana = app.user("ana@example.com", "Ana").await;
+    let bad = app
+        .post_form(
+            &ana,
+            "/settings",
+            "/settings/password",
+            &[
+                ("current", "wrong wrong wrong"),
+                ("new", "another long password"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let ok = app
+        .post_form(
+            &ana,
+            "/settings",
+            "/settings/password",
+            &[
+                ("current", "a long password"),
+                ("new", "another long password"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let tz = app
+        .post_form(
+            &ana,
+            "/settings",
+            "/settings/profile",
+            &[("name", "Ana B"), ("time_zone", "America/New_York")],
+        )
+        .await;
+    assert_eq!(tz.status(), StatusCode::SEE_OTHER);
+    let (_, html) = app.get(&ana, "/settings").await;
+    assert!(html.contains("America/New_York") && html.contains("Ana B"));
+
+    let fresh = browser();
+    let old = app
+        .post_form(
+            &fresh,
+            "/sign-in",
+            "/sign-in",
+            &[
+                ("email", "ana@example.com"),
+                ("password", "a long password"),
+            ],
+        )
+        .await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let new = app
+        .post_form(
+            &fresh,
+            "/sign-in",
+            "/sign-in",
+            &[
+                ("email", "ana@example.com"),
+                ("password", "another long password"),
+            ],
+        )
+        .await;
+    assert_eq!(new.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn health_check_and_security_headers_are_served() {
+    let app = spawn().await;
+    let response = browser()
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap_or("")
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.contains_key("referrer-policy"));
+    assert!(headers.contains_key("x-request-id"));
+}

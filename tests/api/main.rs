@@ -1,0 +1,6 @@
+//! Integration tests: the real app on port 0, a fresh SQLite file per test,
+//! talked to over HTTP with a cookie-keeping client that does not follow
+//! redirects.
+
+mod accounts;
+mod helpers;
