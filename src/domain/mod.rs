@@ -35,7 +35,7 @@ impl InvalidInput {
 
 /// Trims `raw` and checks it holds between `min` and `max` characters with no
 /// control characters other than newlines and tabs (when `multiline`).
-pub(crate) fn clean_text(
+pub fn clean_text(
     field: &'static str,
     raw: &str,
     min: usize,

@@ -1,7 +1,711 @@
-//! Proposal pages.
+//! Proposal pages: new proposal, the proposal page (which is also the
+//! decision permalink `/d/KEY-N`), and its forms.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use tower_sessions::Session;
+
 use super::AppState;
-use axum::Router;
+use super::accounts::FieldErrors;
+use super::auth::CurrentUser;
+use super::pages::{Ctx, When, flash, markdown, see_other, when};
+use super::teams::membership;
+use crate::db::proposals::{self, ListFilter, Proposal};
+use crate::db::teams::{self, Area, Member, Team};
+use crate::db::users::User;
+use crate::domain::InvalidInput;
+use crate::domain::ids::DecisionId;
+use crate::domain::proposal::{
+    DecisionDraft, Position, Stance, Status, parse_body, parse_comment, parse_title,
+};
+use crate::domain::team::Role;
+use crate::error::{Error, Result};
+use crate::ledger::commands::NewProposal;
+
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/t/{slug}/proposals/new", get(new_proposal_form))
+        .route("/t/{slug}/proposals", post(create_proposal))
+        .route("/d/{id}", get(show_proposal))
+        .route("/d/{id}/stance", post(take_stance))
+        .route("/d/{id}/comments", post(add_comment))
+        .route("/d/{id}/decision", post(record_decision))
+        .route("/d/{id}/revise", post(revise_proposal))
+        .route("/d/{id}/withdraw", post(withdraw_proposal))
+        .route("/d/{id}/extend", post(extend_deadline))
+        .route("/d/{id}/decider", post(change_decider))
+}
+
+/// Parses a `datetime-local` value in the viewer's zone (or RFC 3339).
+pub fn parse_local_datetime(
+    raw: &str,
+    tz: Tz,
+    field: &'static str,
+) -> Result<DateTime<Utc>, InvalidInput> {
+    let raw = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| InvalidInput::new(field, "must be a date and time like 2026-12-01T17:00"))?;
+    // In a DST gap, take the earliest valid instant rather than failing.
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| InvalidInput::new(field, "does not exist in your time zone"))
+}
+
+// New proposal ------------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "proposals/new.html")]
+struct NewProposalPage {
+    ctx: Ctx,
+    team: Team,
+    areas: Vec<Area>,
+    voters: Vec<Member>,
+    accepted: Vec<Proposal>,
+    form: ProposalForm,
+    errors: FieldErrors,
+}
+
+impl NewProposalPage {
+    fn selected(&self, value: &str, id: &i64) -> bool {
+        value == id.to_string()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ProposalForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    area: String,
+    #[serde(default)]
+    decider: String,
+    #[serde(default)]
+    closes_at: String,
+    #[serde(default)]
+    supersedes: String,
+}
+
+async fn new_page(
+    state: &AppState,
+    ctx: Ctx,
+    team: Team,
+    form: ProposalForm,
+    errors: FieldErrors,
+) -> Result<NewProposalPage> {
+    let pool = state.db.reader();
+    Ok(NewProposalPage {
+        areas: teams::areas(pool, team.id).await?,
+        voters: teams::members(pool, team.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.role.0.can_vote())
+            .collect(),
+        accepted: proposals::list(
+            pool,
+            team.id,
+            &ListFilter {
+                status: Some(Status::Accepted),
+                ..ListFilter::default()
+            },
+            200,
+        )
+        .await?,
+        ctx,
+        team,
+        form,
+        errors,
+    })
+}
+
+async fn new_proposal_form(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+) -> Result<NewProposalPage> {
+    let (team, role) = membership(&state, &slug, &user).await?;
+    if !role.can_vote() {
+        return Err(crate::domain::Violation::Forbidden.into());
+    }
+    new_page(
+        &state,
+        ctx,
+        team,
+        ProposalForm::default(),
+        FieldErrors::default(),
+    )
+    .await
+}
+
+fn optional_id(raw: &str, field: &'static str) -> Result<Option<i64>, InvalidInput> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<i64>()
+        .map(Some)
+        .map_err(|_| InvalidInput::new(field, "choose one from the list"))
+}
+
+async fn create_proposal(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+    Form(form): Form<ProposalForm>,
+) -> Result<Response> {
+    let (team, _) = membership(&state, &slug, &user).await?;
+    let mut errors = FieldErrors::default();
+    let title = errors.check(parse_title(&form.title));
+    let body = errors.check(parse_body(&form.body));
+    let area = errors.check(optional_id(&form.area, "area"));
+    let decider = errors.check(optional_id(&form.decider, "decider"));
+    let supersedes = errors.check(optional_id(&form.supersedes, "supersedes"));
+    let closes_at = if form.closes_at.trim().is_empty() {
+        Some(None)
+    } else {
+        errors.check(parse_local_datetime(&form.closes_at, user.tz(), "closes_at").map(Some))
+    };
+    if let (Some(title), Some(body), Some(area), Some(decider), Some(supersedes), Some(closes_at)) =
+        (title, body, area, decider, supersedes, closes_at)
+    {
+        let input = NewProposal {
+            title,
+            body,
+            area,
+            decider,
+            closes_at,
+            supersedes,
+        };
+        match state.ledger.create_proposal(user.id, team.id, input).await {
+            Ok(number) => {
+                flash(
+                    &session,
+                    "Proposal opened. Members can now take their stance.",
+                )
+                .await?;
+                return Ok(see_other(&format!("/d/{}-{number}", team.key)));
+            }
+            Err(Error::Rule(v)) => {
+                let field = match v.code() {
+                    "deadline_in_past" => "closes_at",
+                    "supersedes_not_accepted" => "supersedes",
+                    "decider_not_member" => "decider",
+                    _ => "title",
+                };
+                errors.add(field, v.to_string());
+            }
+            Err(err) => errors.absorb(err, "title")?,
+        }
+    }
+    let page = new_page(&state, ctx, team, form, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+// The proposal page ----------------------------------------------------------
+
+struct StanceView {
+    name: String,
+    position: Option<String>,
+    reason: Option<String>,
+    taken: Option<When>,
+    changes: i64,
+    comments: i64,
+}
+
+struct HistoryView {
+    name: String,
+    position: String,
+    reason: Option<String>,
+    at: When,
+}
+
+struct CommentView {
+    author: String,
+    html: String,
+    at: When,
+    index: i64,
+}
+
+struct RevisionView {
+    revision: i64,
+    html: String,
+    at: When,
+}
+
+struct DeciderChangeView {
+    from: String,
+    to: String,
+    by: String,
+    at: When,
+}
+
+struct Objection {
+    user_id: i64,
+    name: String,
+    reason: String,
+}
+
+struct DecisionView {
+    outcome: String,
+    statement_html: String,
+    rationale_html: String,
+    decided_by: String,
+    at: When,
+    log_idx: i64,
+    leaf_hash: String,
+    tree_size: i64,
+    root: String,
+    responses: Vec<(String, String)>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "proposals/show.html")]
+struct ProposalPage {
+    ctx: Ctx,
+    team: Team,
+    id: String,
+    proposal: Proposal,
+    body_html: String,
+    created: When,
+    closes: When,
+    window_open: bool,
+    is_open: bool,
+    is_author: bool,
+    is_decider: bool,
+    can_vote: bool,
+    is_admin: bool,
+    my_position: String,
+    stances: Vec<StanceView>,
+    missing: Vec<String>,
+    history: Vec<HistoryView>,
+    comments: Vec<CommentView>,
+    revisions: Vec<RevisionView>,
+    decider_changes: Vec<DeciderChangeView>,
+    objections: Vec<Objection>,
+    decision: Option<DecisionView>,
+    voters: Vec<Member>,
+    positions: [Position; 4],
+    permalink: String,
+    markdown_link: String,
+    errors: FieldErrors,
+}
+
+/// Loads a proposal by its public id for a member; 404 otherwise.
+pub async fn find(state: &AppState, raw_id: &str, user: &User) -> Result<(Team, Role, Proposal)> {
+    let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
+    let team = teams::by_key(state.db.reader(), id.key.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
+    let role = teams::role_of(state.db.reader(), team.id, user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let proposal = proposals::by_number(state.db.reader(), team.id, id.number)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok((team, role, proposal))
+}
+
+async fn page(
+    state: &AppState,
+    ctx: Ctx,
+    user: &User,
+    raw_id: &str,
+    errors: FieldErrors,
+) -> Result<ProposalPage> {
+    let (team, role, p) = find(state, raw_id, user).await?;
+    let pool = state.db.reader();
+    let tz = ctx.tz();
+    let now = Utc::now();
+    let table = proposals::stance_table(pool, team.id, p.id).await?;
+    let missing = table
+        .iter()
+        .filter(|r| r.position.is_none())
+        .map(|r| r.display_name.clone())
+        .collect();
+    let objections = table
+        .iter()
+        .filter(|r| r.position.as_deref() == Some("object"))
+        .map(|r| Objection {
+            user_id: r.user_id,
+            name: r.display_name.clone(),
+            reason: r.reason.clone().unwrap_or_default(),
+        })
+        .collect();
+    let my_position = table
+        .iter()
+        .find(|r| r.user_id == user.id)
+        .and_then(|r| r.position.clone())
+        .unwrap_or_default();
+    let stances = table
+        .into_iter()
+        .map(|r| StanceView {
+            name: r.display_name,
+            position: r.position,
+            reason: r.reason,
+            taken: r.taken_at.map(|t| when(t.0, tz, now)),
+            changes: r.changes,
+            comments: r.comments,
+        })
+        .collect();
+    let history = proposals::stance_history(pool, p.id)
+        .await?
+        .into_iter()
+        .map(|h| HistoryView {
+            name: h.display_name,
+            position: h.position,
+            reason: h.reason,
+            at: when(h.created_at.0, tz, now),
+        })
+        .collect();
+    let comments = proposals::comments(pool, p.id)
+        .await?
+        .into_iter()
+        .map(|c| CommentView {
+            author: c.author_name,
+            html: markdown(&c.body),
+            at: when(c.created_at.0, tz, now),
+            index: c.log_idx,
+        })
+        .collect();
+    let revisions = proposals::revisions(pool, p.id)
+        .await?
+        .into_iter()
+        .map(|r| RevisionView {
+            revision: r.revision,
+            html: markdown(&r.body),
+            at: when(r.created_at.0, tz, now),
+        })
+        .collect();
+    let decider_changes = proposals::decider_changes(pool, p.id)
+        .await?
+        .into_iter()
+        .map(|c| DeciderChangeView {
+            from: c.from_name,
+            to: c.to_name,
+            by: c.by_name,
+            at: when(c.changed_at.0, tz, now),
+        })
+        .collect();
+    let decision = match proposals::decision(pool, p.id).await? {
+        Some(d) => Some(DecisionView {
+            statement_html: markdown(&d.statement),
+            rationale_html: markdown(&d.rationale),
+            outcome: d.outcome,
+            decided_by: d.decided_by_name,
+            at: when(d.decided_at.0, tz, now),
+            log_idx: d.log_idx,
+            leaf_hash: hex::encode(d.leaf_hash),
+            tree_size: d.tree_size,
+            root: hex::encode(d.root_hash),
+            responses: proposals::responses(pool, p.id)
+                .await?
+                .into_iter()
+                .map(|r| (r.display_name, markdown(&r.response)))
+                .collect(),
+        }),
+        None => None,
+    };
+    let voters = teams::members(pool, team.id)
+        .await?
+        .into_iter()
+        .filter(|m| m.role.0.can_vote())
+        .collect();
+    let id = format!("{}-{}", team.key, p.number);
+    let permalink = format!("{}/d/{id}", state.base_url);
+    Ok(ProposalPage {
+        markdown_link: format!("[{id}: {}]({permalink})", p.title.replace(['[', ']'], "")),
+        permalink,
+        body_html: markdown(&p.body),
+        created: when(p.created_at.0, tz, now),
+        closes: when(p.closes_at.0, tz, now),
+        window_open: now < p.closes_at.0,
+        is_open: p.status() == Status::Open,
+        is_author: p.author_id == user.id,
+        is_decider: p.decider_id == user.id,
+        can_vote: role.can_vote(),
+        is_admin: role == Role::Admin,
+        my_position,
+        stances,
+        missing,
+        history,
+        comments,
+        revisions,
+        decider_changes,
+        objections,
+        decision,
+        voters,
+        positions: Position::ALL,
+        errors,
+        id,
+        ctx,
+        team,
+        proposal: p,
+    })
+}
+
+async fn show_proposal(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<ProposalPage> {
+    page(&state, ctx, &user, &id, FieldErrors::default()).await
+}
+
+/// After a POST on the proposal page: 303 back on success; on bad input or a
+/// broken rule, the page again with the message next to `field`.
+async fn respond(
+    state: &AppState,
+    session: &Session,
+    ctx: Ctx,
+    user: &User,
+    id: &str,
+    field: &'static str,
+    outcome: Result<&'static str>,
+) -> Result<Response> {
+    match outcome {
+        Ok(message) => {
+            flash(session, message).await?;
+            Ok(see_other(&format!("/d/{id}")))
+        }
+        Err(Error::Invalid(e)) => {
+            let mut errors = FieldErrors::default();
+            errors.add(
+                field,
+                format!("{} {}", e.field.replace('_', " "), e.message),
+            );
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page(state, ctx, user, id, errors).await?,
+            )
+                .into_response())
+        }
+        Err(err @ (Error::Rule(_) | Error::Taken { .. })) => {
+            let status = err.status();
+            let mut errors = FieldErrors::default();
+            errors.add(field, err.to_string());
+            Ok((status, page(state, ctx, user, id, errors).await?).into_response())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct StanceForm {
+    #[serde(default)]
+    position: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn take_stance(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<StanceForm>,
+) -> Result<Response> {
+    let (team, _, p) = find(&state, &id, &user).await?;
+    let outcome = async {
+        let stance = Stance::parse(&form.position, Some(&form.reason))?;
+        state
+            .ledger
+            .take_stance(user.id, team.id, p.number, stance)
+            .await?;
+        Ok("Your stance is recorded.")
+    }
+    .await;
+    respond(&state, &session, ctx, &user, &id, "stance", outcome).await
+}
+
+#[derive(Debug, Deserialize)]
+struct CommentForm {
+    #[serde(default)]
+    body: String,
+}
+
+async fn add_comment(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<CommentForm>,
+) -> Result<Response> {
+    let (team, _, p) = find(&state, &id, &user).await?;
+    let outcome = async {
+        let body = parse_comment(&form.body)?;
+        state
+            .ledger
+            .comment(user.id, team.id, p.number, body)
+            .await?;
+        Ok("Comment added.")
+    }
+    .await;
+    respond(&state, &session, ctx, &user, &id, "comment", outcome).await
+}
+
+async fn record_decision(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    let (team, _, p) = find(&state, &id, &user).await?;
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let outcome = async {
+        let responses = form.iter().filter_map(|(k, v)| {
+            k.strip_prefix("response_")
+                .and_then(|u| u.parse::<i64>().ok())
+                .map(|u| (u, v.clone()))
+        });
+        let draft = DecisionDraft::parse(
+            field("outcome"),
+            field("statement"),
+            field("rationale"),
+            responses,
+        )?;
+        state
+            .ledger
+            .record(user.id, team.id, p.number, draft)
+            .await?;
+        Ok("Decision recorded. The record is sealed in the log and cannot change.")
+    }
+    .await;
+    respond(&state, &session, ctx, &user, &id, "decision", outcome).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ReviseForm {
+    #[serde(default)]
+    body: String,
+}
+
+async fn revise_proposal(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<ReviseForm>,
+) -> Result<Response> {
+    let (team, _, p) = find(&state, &id, &user).await?;
+    let outcome = async {
+        let body = parse_body(&form.body)?;
+        state
+            .ledger
+            .revise(user.id, team.id, p.number, body)
+            .await?;
+        Ok("Proposal revised; the earlier text stays in its history.")
+    }
+    .await;
+    respond(&state, &session, ctx, &user, &id, "revise", outcome).await
+}
+
+#[derive(Debug, Deserialize)]
+struct WithdrawForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn withdraw_proposal(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<WithdrawForm>,
+) -> Result<Response> {
+    let (team, _, p) = find(&state, &id, &user).await?;
+    let outcome = async {
+        let reason = crate::domain::clean_text("reason", &form.reason, 1, 5_000, true)?;
+        state
+            .ledger
+            .withdraw(user.id, team.id, p.number, reason)
+            .await?;
+        Ok("Proposal withdrawn.")
+    }
+    .await;
+    respond(&state, &session, ctx, &user, &id, "withdraw", outcome).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ExtendForm {
+    #[serde(default)]
+    closes_at: String,
+}
+
+async fn extend_deadline(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<ExtendForm>,
+) -> Result<Response> {
+    let (team, _, p) = find(&state, &id, &user).await?;
+    let outcome = async {
+        let closes_at = parse_local_datetime(&form.closes_at, user.tz(), "closes_at")?;
+        state
+            .ledger
+            .extend(user.id, team.id, p.number, closes_at)
+            .await?;
+        Ok("Deadline extended.")
+    }
+    .await;
+    respond(&state, &session, ctx, &user, &id, "extend", outcome).await
+}
+
+#[derive(Debug, Deserialize)]
+struct DeciderForm {
+    #[serde(default)]
+    decider: String,
+}
+
+async fn change_decider(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<DeciderForm>,
+) -> Result<Response> {
+    let (team, _, p) = find(&state, &id, &user).await?;
+    let outcome = async {
+        let to = form
+            .decider
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| InvalidInput::new("decider", "choose a member"))?;
+        state
+            .ledger
+            .change_decider(user.id, team.id, p.number, to)
+            .await?;
+        Ok("New decider named; the change is in the log.")
+    }
+    .await;
+    respond(&state, &session, ctx, &user, &id, "decider", outcome).await
 }

@@ -12,6 +12,8 @@ use settled::startup::Application;
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The database URL (for `settled verify`).
+    pub db_url: String,
     /// The database, for direct checks.
     pub db: Db,
     _dir: tempfile::TempDir,
@@ -30,6 +32,7 @@ pub async fn spawn() -> TestApp {
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
+        db_url,
         db,
         _dir: dir,
     }
@@ -131,4 +134,155 @@ impl TestApp {
         self.sign_up(&client, email, name).await;
         client
     }
+}
+
+/// An API caller holding a personal token.
+pub struct Api {
+    /// The app's base URL.
+    pub base: String,
+    /// The bearer token.
+    pub token: String,
+    /// The account's email.
+    pub email: String,
+    /// The same account in a browser session.
+    pub browser: Client,
+    client: Client,
+}
+
+impl TestApp {
+    /// Signs up `email` and gives it a personal API token (as `settled token create` does).
+    pub async fn api_user(&self, email: &str, name: &str) -> Api {
+        let browser = self.user(email, name).await;
+        let user = settled::db::users::by_email(&self.db, &email.to_lowercase())
+            .await
+            .expect("query")
+            .expect("user exists");
+        let token = settled::web::auth::new_secret("stl_").expect("random");
+        settled::db::users::insert_token(
+            &self.db,
+            user.id,
+            "tests",
+            &token,
+            settled::db::Timestamp(settled::db::now()),
+        )
+        .await
+        .expect("token stored");
+        Api {
+            base: self.base.clone(),
+            token,
+            email: email.to_string(),
+            browser,
+            client: Client::new(),
+        }
+    }
+
+    /// Creates a team owned by `admin` and adds members and observers through invitations.
+    pub async fn team(&self, key: &str, admin: &Api, members: &[&Api], observers: &[&Api]) {
+        let (status, body) = admin
+            .post(
+                "/api/v1/teams",
+                serde_json::json!({"name": format!("Team {key}"), "key": key}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        for (who, role) in members
+            .iter()
+            .map(|m| (m, "member"))
+            .chain(observers.iter().map(|o| (o, "observer")))
+        {
+            let (status, body) = admin
+                .post(
+                    &format!("/api/v1/teams/{key}/invitations"),
+                    serde_json::json!({"role": role}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let token = body["token"].as_str().expect("token").to_string();
+            let (status, body) = who
+                .post(
+                    &format!("/api/v1/invitations/{token}/accept"),
+                    serde_json::json!({}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+
+    /// Runs `settled verify` against this app's database, as an operator would.
+    pub fn verify(&self) -> (bool, String) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
+            .args(["--database", &self.db_url, "verify"])
+            .output()
+            .expect("settled runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    }
+}
+
+impl Api {
+    /// GET returning status and JSON.
+    pub async fn get(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// POST JSON returning status and JSON.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Opens a proposal closing at `closes_at` (RFC 3339) with `decider` (email); returns its id.
+    pub async fn propose(&self, key: &str, title: &str, decider: &str, closes_at: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/teams/{key}/proposals"),
+                serde_json::json!({"title": title, "body": "We should do this.", "decider": decider, "closes_at": closes_at}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Takes a stance.
+    pub async fn stance(
+        &self,
+        id: &str,
+        position: &str,
+        reason: Option<&str>,
+    ) -> (StatusCode, serde_json::Value) {
+        self.post(
+            &format!("/api/v1/decisions/{id}/stances"),
+            serde_json::json!({"position": position, "reason": reason}),
+        )
+        .await
+    }
+}
+
+/// An RFC 3339 time `seconds` from now.
+pub fn in_seconds(seconds: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339()
 }

@@ -4,3 +4,6 @@
 
 mod accounts;
 mod helpers;
+mod log;
+mod rules;
+mod security;

@@ -1,0 +1,181 @@
+//! The append-only log: database guards, verification and rebuild.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use settled::ledger::merkle;
+
+use crate::helpers::{Api, TestApp, in_seconds, spawn};
+
+async fn busy_team(app: &TestApp) -> (Api, Api) {
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("LOG", &ana, &[&bob], &[]).await;
+    let a = ana
+        .propose("LOG", "First", &ana.email, &in_seconds(3600))
+        .await;
+    let b = ana
+        .propose("LOG", "Second", &bob.email, &in_seconds(3600))
+        .await;
+    bob.stance(&a, "object", Some("Not yet")).await;
+    bob.stance(&a, "agree", Some("Fine now")).await;
+    ana.stance(&a, "agree", None).await;
+    bob.post(
+        &format!("/api/v1/decisions/{a}/comments"),
+        json!({"body": "Ship it"}),
+    )
+    .await;
+    ana.post(
+        &format!("/api/v1/decisions/{a}/decision"),
+        json!({"outcome": "accepted", "statement": "Done.", "rationale": "All agree."}),
+    )
+    .await;
+    ana.stance(&b, "object", Some("Costly")).await;
+    bob.stance(&b, "agree", None).await;
+    let (status, body) = bob
+        .post(&format!("/api/v1/decisions/{b}/decision"), json!({"outcome": "rejected", "statement": "Not now.", "responses": {"ana@example.com": "Agreed, too costly."}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (ana, bob)
+}
+
+#[tokio::test]
+async fn update_and_delete_on_the_log_are_refused_by_the_database() {
+    let app = spawn().await;
+    busy_team(&app).await;
+    let update = sqlx::query("UPDATE log_entries SET payload = '{}' WHERE idx = 1")
+        .execute(app.db.writer())
+        .await;
+    let delete = sqlx::query("DELETE FROM log_entries WHERE idx = 1")
+        .execute(app.db.writer())
+        .await;
+    for result in [update, delete] {
+        let err = result.expect_err("refused").to_string();
+        assert!(err.contains("append-only"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn the_api_log_hashes_to_its_root_and_verify_passes() {
+    let app = spawn().await;
+    let (ana, _) = busy_team(&app).await;
+    let (status, log) = ana.get("/api/v1/teams/LOG/log").await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = log["entries"].as_array().expect("entries");
+    assert_eq!(log["size"].as_i64(), Some(entries.len() as i64));
+    let mut leaves = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e["index"].as_u64(), Some(i as u64), "gap-free from 0");
+        let payload = e["payload"].as_str().expect("payload");
+        let leaf = merkle::leaf_hash(payload.as_bytes());
+        assert_eq!(e["leaf_hash"].as_str(), Some(hex::encode(leaf).as_str()));
+        let parsed: serde_json::Value = serde_json::from_str(payload).expect("json");
+        assert_eq!(
+            serde_json::to_string(&parsed).expect("json"),
+            payload,
+            "canonical: sorted keys, no whitespace"
+        );
+        assert!(
+            !payload.contains("Not yet") && !payload.contains("Ship it"),
+            "free text only as commitments"
+        );
+        leaves.push(leaf);
+    }
+    assert_eq!(
+        log["root"].as_str(),
+        Some(hex::encode(merkle::root_from_leaves(&leaves)).as_str())
+    );
+    let (_, page) = ana.get("/api/v1/teams/LOG/log?from=3&limit=2").await;
+    assert_eq!(page["entries"].as_array().map(Vec::len), Some(2));
+    assert_eq!(page["entries"][0]["index"], 3);
+
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
+    assert!(output.contains("1 team log(s)"), "{output}");
+}
+
+#[tokio::test]
+async fn after_tampering_with_a_log_row_verify_names_that_entry() {
+    let app = spawn().await;
+    busy_team(&app).await;
+    assert!(app.verify().0);
+    sqlx::query("DROP TRIGGER log_entries_no_update")
+        .execute(app.db.writer())
+        .await
+        .expect("drop trigger");
+    sqlx::query("UPDATE log_entries SET payload = replace(payload, '\"position\":\"object\"', '\"position\":\"agree\"') WHERE idx = 4")
+        .execute(app.db.writer())
+        .await
+        .expect("tamper");
+    let (ok, output) = app.verify();
+    assert!(!ok);
+    assert!(
+        output.contains("team LOG entry 4: leaf hash does not match its payload"),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn tampering_with_stored_text_or_read_tables_is_caught() {
+    let app = spawn().await;
+    busy_team(&app).await;
+    sqlx::query("UPDATE log_contents SET text = 'Rewritten' WHERE field = 'statement' AND idx = (SELECT MIN(idx) FROM log_entries WHERE kind = 'decision_recorded')")
+        .execute(app.db.writer())
+        .await
+        .expect("tamper");
+    let (ok, output) = app.verify();
+    assert!(!ok);
+    assert!(
+        output.contains("stored text of statement does not match its commitment"),
+        "{output}"
+    );
+    sqlx::query(
+        "UPDATE log_contents SET text = 'Done.' WHERE field = 'statement' AND text = 'Rewritten'",
+    )
+    .execute(app.db.writer())
+    .await
+    .expect("restore");
+    assert!(app.verify().0);
+
+    let idx: i64 = sqlx::query_scalar("SELECT log_idx FROM decisions WHERE statement = 'Done.'")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("q");
+    sqlx::query(
+        "UPDATE decisions SET statement = 'We never agreed to this.' WHERE statement = 'Done.'",
+    )
+    .execute(app.db.writer())
+    .await
+    .expect("tamper table");
+    let (ok, output) = app.verify();
+    assert!(!ok);
+    assert!(
+        output.contains(&format!(
+            "team LOG entry {idx}: table decisions differs from the log"
+        )),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn rebuilding_the_read_tables_from_the_log_matches_the_live_tables() {
+    let app = spawn().await;
+    busy_team(&app).await;
+    // A second team interleaved with the first, and membership changes.
+    let cem = app.api_user("cem@example.com", "Cem").await;
+    app.team("TWO", &cem, &[], &[]).await;
+    let id = cem
+        .propose("TWO", "Other team", &cem.email, &in_seconds(3600))
+        .await;
+    cem.post(
+        &format!("/api/v1/decisions/{id}/comments"),
+        json!({"body": "Hello"}),
+    )
+    .await;
+    let report = settled::ledger::verify::verify(&app.db)
+        .await
+        .expect("verifies");
+    assert_eq!(report.teams, 2);
+    assert!(report.rows > 20, "{report:?}");
+    assert!(report.commitments > 10, "{report:?}");
+    assert_eq!(report.entries, 12 + 3, "{report:?}");
+}
