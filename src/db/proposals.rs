@@ -731,3 +731,16 @@ pub async fn open_decided_by(
     .fetch_one(conn)
     .await
 }
+
+/// Numbers of open proposals that would supersede `number`.
+pub async fn pending_supersessions(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    number: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT number FROM proposals WHERE team_id = $1 AND supersedes = $2 AND status = 'open' ORDER BY number")
+        .bind(team_id)
+        .bind(number)
+        .fetch_all(ex)
+        .await
+}

@@ -303,6 +303,7 @@ struct ProposalPage {
     decider_changes: Vec<DeciderChangeView>,
     objections: Vec<Objection>,
     decision: Option<DecisionView>,
+    replacements: Vec<i64>,
     voters: Vec<Member>,
     positions: [Position; 4],
     permalink: String,
@@ -430,6 +431,7 @@ async fn page(
         .into_iter()
         .filter(|m| m.role.0.can_vote())
         .collect();
+    let replacements = proposals::pending_supersessions(pool, team.id, p.number).await?;
     let id = format!("{}-{}", team.key, p.number);
     let permalink = format!("{}/d/{id}", state.base_url);
     Ok(ProposalPage {
@@ -453,6 +455,7 @@ async fn page(
         decider_changes,
         objections,
         decision,
+        replacements,
         voters,
         positions: Position::ALL,
         errors,

@@ -275,3 +275,120 @@ async fn health_check_and_security_headers_are_served() {
     assert!(headers.contains_key("referrer-policy"));
     assert!(headers.contains_key("x-request-id"));
 }
+
+#[tokio::test]
+async fn the_cli_adds_users_from_stdin_and_prints_a_token_once() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let app = spawn().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_settled"))
+        .args([
+            "--database",
+            &app.db_url,
+            "user",
+            "add",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a long password\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("exits");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("instance admin"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_settled"))
+        .args([
+            "--database",
+            &app.db_url,
+            "token",
+            "create",
+            "--email",
+            "OPS@example.com",
+            "--name",
+            "ci",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("stl_") && token.len() > 40, "{token}");
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM api_tokens")
+        .fetch_all(app.db.reader())
+        .await
+        .expect("q");
+    assert_eq!(
+        stored,
+        vec![settled::db::users::token_hash(&token)],
+        "only the hash is stored"
+    );
+
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/teams/NONE/members", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "authenticated, but no such team"
+    );
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/teams/NONE/members", app.base))
+        .bearer_auth("stl_wrong")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn the_demo_seeds_a_team_that_shows_every_rule_and_verifies() {
+    let app = spawn().await;
+    settled::demo::seed(&app.db).await.expect("seeds");
+    settled::demo::seed(&app.db)
+        .await
+        .expect("a second run is a no-op");
+    let client = browser();
+    let r = app
+        .post_form(
+            &client,
+            "/sign-in",
+            "/sign-in",
+            &[
+                ("email", "ana@example.com"),
+                ("password", settled::demo::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = app.get(&client, "/d/ARCH-1").await;
+    assert!(html.contains("Decision record: accepted") && html.contains("Responses to objections"));
+    assert!(
+        html.contains("Proposed replacement") && html.contains("href=\"/d/ARCH-2\""),
+        "links the open proposal that would supersede it"
+    );
+    let (_, html) = app.get(&client, "/d/ARCH-2").await;
+    assert!(html.contains("not yet responded") && html.contains("Caching and rate limiting"));
+    let (_, html) = app.get(&client, "/t/platform/areas").await;
+    assert!(html.contains("Backend architecture") && html.contains("Bob Okafor"));
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
+}
