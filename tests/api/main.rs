@@ -5,5 +5,6 @@
 mod accounts;
 mod helpers;
 mod log;
+mod manage;
 mod rules;
 mod security;

@@ -1,0 +1,402 @@
+//! Managing teams and proposals: roles, removal, invitations, revisions,
+//! withdrawal, deadline extension and naming another decider.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{in_seconds, location, spawn};
+
+async fn user_id(app: &crate::helpers::TestApp, email: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(app.db.reader())
+        .await
+        .expect("user")
+}
+
+#[tokio::test]
+async fn admins_change_roles_and_remove_members_whose_history_stays() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("TEAM", &ana, &[&bob], &[]).await;
+    let id = ana
+        .propose("TEAM", "Keep history", &ana.email, &in_seconds(3600))
+        .await;
+    bob.stance(&id, "agree", Some("Yes")).await;
+    let bob_id = user_id(&app, "bob@example.com").await;
+    let ana_id = user_id(&app, "ana@example.com").await;
+    let settings = "/t/team-team/settings";
+
+    // A member cannot change roles; the last admin cannot step down.
+    let r = app
+        .post_form(
+            &bob.browser,
+            settings,
+            &format!("/t/team-team/members/{ana_id}/role"),
+            &[("role", "observer")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app
+        .post_form(
+            &ana.browser,
+            settings,
+            &format!("/t/team-team/members/{ana_id}/role"),
+            &[("role", "member")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = app.get(&ana.browser, settings).await;
+    assert!(
+        html.contains("a team needs at least one admin"),
+        "explains the refusal"
+    );
+    let (_, members) = ana.get("/api/v1/teams/TEAM/members").await;
+    assert_eq!(members["members"][0]["role"], "admin");
+    assert_eq!(
+        members["members"][1]["role"], "member",
+        "Bob's attempt changed nothing"
+    );
+
+    let r = app
+        .post_form(
+            &ana.browser,
+            settings,
+            &format!("/t/team-team/members/{bob_id}/role"),
+            &[("role", "observer")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, body) = bob.stance(&id, "object", Some("Now I object")).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!("observer_cannot_vote")
+        )
+    );
+
+    let r = app
+        .post_form(
+            &ana.browser,
+            settings,
+            &format!("/t/team-team/members/{bob_id}/remove"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, _) = bob.get("/api/v1/teams/TEAM/members").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "removed members lose access");
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stances WHERE user_id = $1")
+        .bind(bob_id)
+        .fetch_one(app.db.reader())
+        .await
+        .expect("q");
+    assert_eq!(kept, 1, "their stance history stays");
+    let (_, d) = ana.get(&format!("/api/v1/decisions/{id}")).await;
+    assert_eq!(
+        d["stances"].as_array().map(Vec::len),
+        Some(1),
+        "only current voting members have rows"
+    );
+    assert!(app.verify().0);
+}
+
+#[tokio::test]
+async fn an_expired_or_used_invitation_does_not_let_anyone_in() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("INV", &ana, &[], &[]).await;
+    let (_, body) = ana
+        .post("/api/v1/teams/INV/invitations", json!({"role": "member"}))
+        .await;
+    let token = body["token"].as_str().expect("token").to_string();
+    assert!(
+        body["url"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with(&format!("/invite/{token}"))
+    );
+    sqlx::query("UPDATE invitations SET expires_at = '2000-01-01T00:00:00.000000Z'")
+        .execute(app.db.writer())
+        .await
+        .expect("expire");
+    let (status, body) = bob
+        .post(&format!("/api/v1/invitations/{token}/accept"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("invitation_invalid"))
+    );
+    let (status, _) = bob
+        .post("/api/v1/invitations/not-a-token/accept", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = ana
+        .post("/api/v1/teams/INV/invitations", json!({"role": "owner"}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("role"))
+    );
+}
+
+#[tokio::test]
+async fn the_author_revises_and_every_revision_stays_readable() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("REV", &ana, &[&bob], &[]).await;
+    let id = ana
+        .propose("REV", "Naming", &ana.email, &in_seconds(3600))
+        .await;
+    let page = format!("/d/{id}");
+    let r = app
+        .post_form(
+            &bob.browser,
+            &page,
+            &format!("/d/{id}/revise"),
+            &[("body", "Bob's text")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "only the author revises");
+    let r = app
+        .post_form(
+            &ana.browser,
+            &page,
+            &format!("/d/{id}/revise"),
+            &[("body", "Second *version*")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = app.get(&bob.browser, &page).await;
+    assert!(
+        html.contains("Second <em>version</em>")
+            && html.contains("Earlier revisions")
+            && html.contains("We should do this.")
+    );
+    let (_, d) = bob.get(&format!("/api/v1/decisions/{id}")).await;
+    assert_eq!(d["body"], "Second *version*");
+}
+
+#[tokio::test]
+async fn the_decider_extends_the_deadline_and_the_author_names_another_decider() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    let olga = app.api_user("olga@example.com", "Olga").await;
+    app.team("DL", &ana, &[&bob], &[&olga]).await;
+    let id = bob
+        .propose("DL", "Budget", &ana.email, &in_seconds(3600))
+        .await;
+    let page = format!("/d/{id}");
+    let later =
+        (chrono::Utc::now() + chrono::Duration::days(10)).with_timezone(&chrono_tz::Europe::Berlin);
+    let later_local = later.format("%Y-%m-%dT%H:%M").to_string();
+
+    let r = app
+        .post_form(
+            &bob.browser,
+            &page,
+            &format!("/d/{id}/extend"),
+            &[("closes_at", &later_local)],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "only the decider extends"
+    );
+    let r = app
+        .post_form(
+            &ana.browser,
+            &page,
+            &format!("/d/{id}/extend"),
+            &[("closes_at", "2001-01-01T10:00")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .expect("body")
+            .contains("the deadline must be in the future")
+    );
+    let r = app
+        .post_form(
+            &ana.browser,
+            &page,
+            &format!("/d/{id}/extend"),
+            &[("closes_at", &later_local)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, d) = ana.get(&format!("/api/v1/decisions/{id}")).await;
+    let stored = chrono::DateTime::parse_from_rfc3339(d["closes_at"].as_str().expect("closes_at"))
+        .expect("time");
+    assert_eq!(
+        stored
+            .with_timezone(&chrono_tz::Europe::Berlin)
+            .format("%Y-%m-%dT%H:%M")
+            .to_string(),
+        later_local,
+        "read in the viewer's zone"
+    );
+
+    let olga_id = user_id(&app, "olga@example.com").await;
+    let bob_id = user_id(&app, "bob@example.com").await;
+    let r = app
+        .post_form(
+            &bob.browser,
+            &page,
+            &format!("/d/{id}/decider"),
+            &[("decider", &olga_id.to_string())],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "observers cannot decide"
+    );
+    let r = app
+        .post_form(
+            &bob.browser,
+            &page,
+            &format!("/d/{id}/decider"),
+            &[("decider", &bob_id.to_string())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = app.get(&ana.browser, &page).await;
+    assert!(
+        html.contains("Bob named Bob instead of Ana"),
+        "the change is shown"
+    );
+    let (_, d) = ana.get(&format!("/api/v1/decisions/{id}")).await;
+    assert_eq!(d["decider_email"], "bob@example.com");
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM log_entries WHERE proposal_number = 1 ORDER BY idx")
+            .fetch_all(app.db.reader())
+            .await
+            .expect("q");
+    assert_eq!(
+        kinds,
+        ["proposal_created", "deadline_extended", "decider_changed"]
+    );
+}
+
+#[tokio::test]
+async fn the_author_or_decider_withdraws_with_a_reason() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    let cem = app.api_user("cem@example.com", "Cem").await;
+    app.team("WD", &ana, &[&bob, &cem], &[]).await;
+    let id = bob
+        .propose("WD", "Drop it", &ana.email, &in_seconds(3600))
+        .await;
+    let page = format!("/d/{id}");
+    let r = app
+        .post_form(
+            &cem.browser,
+            &page,
+            &format!("/d/{id}/withdraw"),
+            &[("reason", "I want to")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .post_form(
+            &bob.browser,
+            &page,
+            &format!("/d/{id}/withdraw"),
+            &[("reason", "")],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a reason is required"
+    );
+    let r = app
+        .post_form(
+            &bob.browser,
+            &page,
+            &format!("/d/{id}/withdraw"),
+            &[("reason", "Circumstances changed")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), page);
+    let (_, d) = ana.get(&format!("/api/v1/decisions/{id}")).await;
+    assert_eq!(
+        (d["status"].clone(), d["withdrawn_reason"].clone()),
+        (json!("withdrawn"), json!("Circumstances changed"))
+    );
+}
+
+#[tokio::test]
+async fn bad_proposal_input_is_refused_with_the_field_named() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let olga = app.api_user("olga@example.com", "Olga").await;
+    app.team("BAD", &ana, &[], &[&olga]).await;
+    let base =
+        json!({"title": "T", "body": "B", "decider": ana.email, "closes_at": in_seconds(3600)});
+    for (patch, code, field) in [
+        (json!({"title": ""}), "invalid_input", Some("title")),
+        (
+            json!({"closes_at": "tomorrow"}),
+            "invalid_input",
+            Some("closes_at"),
+        ),
+        (
+            json!({"closes_at": in_seconds(-60)}),
+            "deadline_in_past",
+            None,
+        ),
+        (
+            json!({"decider": "olga@example.com"}),
+            "decider_not_member",
+            None,
+        ),
+        (
+            json!({"decider": "nobody@example.com"}),
+            "invalid_input",
+            Some("decider"),
+        ),
+        (json!({"area": "Nope"}), "invalid_input", Some("area")),
+        (
+            json!({"supersedes": "OTHER-1"}),
+            "invalid_input",
+            Some("supersedes"),
+        ),
+    ] {
+        let mut body = base.clone();
+        if let (Some(b), Some(p)) = (body.as_object_mut(), patch.as_object()) {
+            b.extend(p.clone());
+        }
+        let (status, answer) = ana.post("/api/v1/teams/BAD/proposals", body).await;
+        assert!(status.is_client_error(), "{patch}: {status}");
+        assert_eq!(answer["error"]["code"], code, "{patch}: {answer}");
+        if let Some(field) = field {
+            assert_eq!(answer["error"]["field"], field, "{patch}: {answer}");
+        }
+    }
+    let (status, answer) = ana
+        .post("/api/v1/teams/BAD/proposals", json!("not an object"))
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_input"))
+    );
+    let (status, _) = olga.post("/api/v1/teams/BAD/proposals", base).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "observers do not propose");
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM proposals")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("q");
+    assert_eq!(count, 0, "nothing stored");
+}
