@@ -69,45 +69,27 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     ] {
         join(db, &ledger, team.id, ana, user, role).await?;
     }
-    let backend = ledger
-        .save_area(
-            ana,
-            team.id,
-            AreaInput {
-                id: None,
-                name: "Backend architecture".into(),
-                description: "Services, storage, APIs and how they fit together.".into(),
-                default_decider: bob,
-            },
-        )
-        .await
-        .map_err(err)?;
-    ledger
-        .save_area(
-            ana,
-            team.id,
-            AreaInput {
-                id: None,
-                name: "Hiring".into(),
-                description: "Roles we open, interview loops and offers.".into(),
-                default_decider: ana,
-            },
-        )
-        .await
-        .map_err(err)?;
-    let release = ledger
-        .save_area(
-            ana,
-            team.id,
-            AreaInput {
-                id: None,
-                name: "Release process".into(),
-                description: "How code reaches production.".into(),
-                default_decider: dana,
-            },
-        )
-        .await
-        .map_err(err)?;
+    let mut areas = Vec::new();
+    for (name, description, decider) in [
+        (
+            "Backend architecture",
+            "Services, storage, APIs and how they fit together.",
+            bob,
+        ),
+        ("Hiring", "Roles we open, interview loops and offers.", ana),
+        ("Release process", "How code reaches production.", dana),
+    ] {
+        let input = AreaInput {
+            id: None,
+            name: name.into(),
+            description: description.into(),
+            default_decider: decider,
+        };
+        areas.push(ledger.save_area(ana, team.id, input).await.map_err(err)?);
+    }
+    let [backend, _hiring, release] = areas[..] else {
+        anyhow::bail!("demo areas missing");
+    };
     let stance = |p: &str, r: Option<&str>| Stance::parse(p, r);
     let propose = |title: &str, body: &str, area: Option<i64>, decider: Option<i64>, hours: i64| {
         NewProposal {

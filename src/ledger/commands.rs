@@ -77,6 +77,20 @@ async fn proposal(
 }
 
 impl Ledger {
+    /// Begins a command on a proposal: the actor's role (404 for
+    /// non-members) and the proposal, read inside the write transaction.
+    async fn begin_on_proposal(
+        &self,
+        actor: i64,
+        team_id: i64,
+        number: i64,
+    ) -> Result<(WriteTx, Role, proposals::Proposal)> {
+        let mut tx = self.db.begin_write().await?;
+        let actor_role = role(&mut tx, team_id, actor).await?;
+        let p = proposal(&mut tx, team_id, number).await?;
+        Ok((tx, actor_role, p))
+    }
+
     /// Appends and projects `event`, then commits.
     async fn commit(
         &self,
@@ -309,9 +323,7 @@ impl Ledger {
         number: i64,
         body: String,
     ) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
-        role(&mut tx, team_id, actor).await?;
-        let p = proposal(&mut tx, team_id, number).await?;
+        let (mut tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
         p.state().check_revise(actor)?;
         if p.body == body {
             return Err(Violation::NoChange.into());
@@ -333,9 +345,7 @@ impl Ledger {
         number: i64,
         to: i64,
     ) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
-        let actor_role = role(&mut tx, team_id, actor).await?;
-        let p = proposal(&mut tx, team_id, number).await?;
+        let (mut tx, actor_role, p) = self.begin_on_proposal(actor, team_id, number).await?;
         let to_role = teams::role_of(&mut *tx, team_id, to).await?;
         p.state()
             .check_change_decider(actor, actor_role, to, to_role)?;
@@ -355,10 +365,8 @@ impl Ledger {
         number: i64,
         closes_at: DateTime<Utc>,
     ) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
+        let (tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
         let now = db::now();
-        role(&mut tx, team_id, actor).await?;
-        let p = proposal(&mut tx, team_id, number).await?;
         let closes_at = db::truncate(closes_at);
         p.state().check_extend(actor, closes_at, now)?;
         self.commit(
@@ -379,9 +387,7 @@ impl Ledger {
         number: i64,
         reason: String,
     ) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
-        role(&mut tx, team_id, actor).await?;
-        let p = proposal(&mut tx, team_id, number).await?;
+        let (tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
         p.state().check_withdraw(actor)?;
         let event = Event::ProposalWithdrawn {
             number,
@@ -398,9 +404,7 @@ impl Ledger {
         number: i64,
         stance: Stance,
     ) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
-        let actor_role = role(&mut tx, team_id, actor).await?;
-        let p = proposal(&mut tx, team_id, number).await?;
+        let (tx, actor_role, p) = self.begin_on_proposal(actor, team_id, number).await?;
         p.state().check_stance(actor_role)?;
         let event = Event::StanceTaken {
             number,
@@ -418,9 +422,7 @@ impl Ledger {
         number: i64,
         body: String,
     ) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
-        role(&mut tx, team_id, actor).await?;
-        let p = proposal(&mut tx, team_id, number).await?;
+        let (tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
         p.state().check_comment()?;
         let event = Event::CommentAdded {
             number,
@@ -437,10 +439,8 @@ impl Ledger {
         number: i64,
         draft: DecisionDraft,
     ) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
+        let (mut tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
         let now = db::now();
-        role(&mut tx, team_id, actor).await?;
-        let p = proposal(&mut tx, team_id, number).await?;
         let voters = proposals::voters(&mut *tx, team_id, p.id).await?;
         p.state().check_record(actor, now, &voters, &draft)?;
         let mut responses = BTreeMap::new();

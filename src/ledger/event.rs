@@ -100,6 +100,44 @@ mod instant {
     }
 }
 
+/// Collects `(path, content)` for every free-text field of an event; one
+/// body serves both shared and mutable access (match ergonomics pick `&` or
+/// `&mut`).
+macro_rules! visit_contents {
+    ($event:expr, $out:ident) => {
+        match $event {
+            Event::AreaSaved { description, .. } => {
+                $out.push(("description".to_string(), description))
+            }
+            Event::ProposalCreated { title, body, .. } => {
+                $out.push(("title".to_string(), title));
+                $out.push(("body".to_string(), body));
+            }
+            Event::ProposalRevised { body, .. } | Event::CommentAdded { body, .. } => {
+                $out.push(("body".to_string(), body))
+            }
+            Event::ProposalWithdrawn { reason, .. }
+            | Event::StanceTaken {
+                reason: Some(reason),
+                ..
+            } => $out.push(("reason".to_string(), reason)),
+            Event::DecisionRecorded {
+                statement,
+                rationale,
+                responses,
+                ..
+            } => {
+                $out.push(("statement".to_string(), statement));
+                $out.push(("rationale".to_string(), rationale));
+                for (user, response) in responses {
+                    $out.push((format!("responses.{user}"), response));
+                }
+            }
+            _ => {}
+        }
+    };
+}
+
 /// Something that happened in a team. The variant name (snake case) is the
 /// entry's `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,70 +303,16 @@ impl Event {
 
     /// Every free-text field with its path in the payload.
     pub fn contents(&self) -> Vec<(String, &Content)> {
-        let mut out: Vec<(String, &Content)> = Vec::new();
-        match self {
-            Self::AreaSaved { description, .. } => out.push(("description".into(), description)),
-            Self::ProposalCreated { title, body, .. } => {
-                out.push(("title".into(), title));
-                out.push(("body".into(), body));
-            }
-            Self::ProposalRevised { body, .. } | Self::CommentAdded { body, .. } => {
-                out.push(("body".into(), body))
-            }
-            Self::ProposalWithdrawn { reason, .. } => out.push(("reason".into(), reason)),
-            Self::StanceTaken {
-                reason: Some(reason),
-                ..
-            } => out.push(("reason".into(), reason)),
-            Self::DecisionRecorded {
-                statement,
-                rationale,
-                responses,
-                ..
-            } => {
-                out.push(("statement".into(), statement));
-                out.push(("rationale".into(), rationale));
-                for (user, response) in responses {
-                    out.push((format!("responses.{user}"), response));
-                }
-            }
-            _ => {}
-        }
+        let mut out = Vec::new();
+        visit_contents!(self, out);
         out
     }
 
     /// Mutable access to the free-text fields, to attach stored openings to
     /// an event read back from its payload.
     pub fn contents_mut(&mut self) -> Vec<(String, &mut Content)> {
-        let mut out: Vec<(String, &mut Content)> = Vec::new();
-        match self {
-            Self::AreaSaved { description, .. } => out.push(("description".into(), description)),
-            Self::ProposalCreated { title, body, .. } => {
-                out.push(("title".into(), title));
-                out.push(("body".into(), body));
-            }
-            Self::ProposalRevised { body, .. } | Self::CommentAdded { body, .. } => {
-                out.push(("body".into(), body))
-            }
-            Self::ProposalWithdrawn { reason, .. } => out.push(("reason".into(), reason)),
-            Self::StanceTaken {
-                reason: Some(reason),
-                ..
-            } => out.push(("reason".into(), reason)),
-            Self::DecisionRecorded {
-                statement,
-                rationale,
-                responses,
-                ..
-            } => {
-                out.push(("statement".into(), statement));
-                out.push(("rationale".into(), rationale));
-                for (user, response) in responses {
-                    out.push((format!("responses.{user}"), response));
-                }
-            }
-            _ => {}
-        }
+        let mut out = Vec::new();
+        visit_contents!(self, out);
         out
     }
 }
