@@ -305,6 +305,47 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         )
         .await
         .map_err(err)?;
+
+    // 6 and 7: a completed supersession, both records readable and linked.
+    let mut previous = None;
+    for (title, statement) in [
+        (
+            "Store files on the application servers",
+            "Uploads live on the app servers' disks, backed up nightly.",
+        ),
+        (
+            "Move file storage to object storage",
+            "Uploads move to S3-compatible object storage; app servers keep no files.",
+        ),
+    ] {
+        let number = ledger
+            .create_proposal(
+                bob,
+                team.id,
+                NewProposal {
+                    supersedes: previous,
+                    ..propose(title, "See the linked discussion.", Some(backend), None, 72)
+                },
+            )
+            .await
+            .map_err(err)?;
+        for who in [ana, bob, chen, dana] {
+            ledger
+                .take_stance(who, team.id, number, stance("agree", None)?)
+                .await
+                .map_err(err)?;
+        }
+        ledger
+            .record(
+                bob,
+                team.id,
+                number,
+                DecisionDraft::parse("accepted", statement, "", [])?,
+            )
+            .await
+            .map_err(err)?;
+        previous = Some(number);
+    }
     Ok(())
 }
 

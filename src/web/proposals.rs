@@ -230,6 +230,8 @@ struct StanceView {
     taken: Option<When>,
     changes: i64,
     comments: i64,
+    /// Percentage of all comments on the proposal.
+    share: i64,
 }
 
 struct HistoryView {
@@ -357,9 +359,15 @@ async fn page(
         .find(|r| r.user_id == user.id)
         .and_then(|r| r.position.clone())
         .unwrap_or_default();
+    let total_comments: i64 = table.iter().map(|r| r.comments).sum();
     let stances = table
         .into_iter()
         .map(|r| StanceView {
+            share: if total_comments == 0 {
+                0
+            } else {
+                (r.comments * 100 + total_comments / 2) / total_comments
+            },
             name: r.display_name,
             position: r.position,
             reason: r.reason,

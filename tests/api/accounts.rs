@@ -387,6 +387,8 @@ async fn the_demo_seeds_a_team_that_shows_every_rule_and_verifies() {
     );
     let (_, html) = app.get(&client, "/d/ARCH-2").await;
     assert!(html.contains("not yet responded") && html.contains("Caching and rate limiting"));
+    let (_, html) = app.get(&client, "/d/ARCH-6").await;
+    assert!(html.contains("Superseded by") && html.contains("href=\"/d/ARCH-7\""));
     let (_, html) = app.get(&client, "/t/platform/areas").await;
     assert!(html.contains("Backend architecture") && html.contains("Bob Okafor"));
     let (ok, output) = app.verify();
