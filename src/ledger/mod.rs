@@ -9,6 +9,7 @@ pub mod commands;
 pub mod event;
 pub mod merkle;
 pub mod project;
+pub mod replay;
 pub mod verify;
 
 use chrono::{DateTime, Utc};

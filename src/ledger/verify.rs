@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::event::{self, Opening};
 use super::merkle::{self, Frontier, Hash};
+use super::replay::Replay;
 use super::{Appended, project};
 use crate::db::{self, Db};
 
@@ -86,6 +87,7 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
             problem,
         };
         let mut frontier = Frontier::new();
+        let mut history = Replay::new();
         let mut leaves: Vec<Hash> = Vec::new();
         let mut next = 0i64;
         loop {
@@ -132,6 +134,9 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
                         fail(Some(idx), "row columns disagree with the payload".into()).into(),
                     );
                 }
+                history
+                    .apply(&envelope, &ev)
+                    .map_err(|e| fail(Some(idx), e.to_string()))?;
                 for (field, content) in ev.contents_mut() {
                     let Some((salt, text)) = openings.remove(&(idx, field.clone())) else {
                         continue; // erased: the commitment alone stays verifiable
