@@ -183,3 +183,41 @@ pub async fn team_ids(pool: &SqlitePool) -> Result<Vec<i64>, sqlx::Error> {
         .fetch_all(pool)
         .await
 }
+
+/// The instance's signing key `(name, seed)`, if created.
+pub async fn signing_key(pool: &SqlitePool) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT name, seed FROM signing_key WHERE id = 1")
+        .fetch_optional(pool)
+        .await
+}
+
+/// Stores the signing key unless one exists (first start wins).
+pub async fn insert_signing_key(
+    pool: &SqlitePool,
+    name: &str,
+    seed: &[u8],
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO signing_key (id, name, seed, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING")
+        .bind(name)
+        .bind(seed)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The leaf hashes of a team's first `size` entries, in order.
+pub async fn leaf_hashes(
+    pool: &SqlitePool,
+    team_id: i64,
+    size: i64,
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT leaf_hash FROM log_entries WHERE team_id = $1 AND idx < $2 ORDER BY idx",
+    )
+    .bind(team_id)
+    .bind(size)
+    .fetch_all(pool)
+    .await
+}

@@ -86,9 +86,7 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
             index,
             problem,
         };
-        let mut frontier = Frontier::new();
-        let mut history = Replay::new();
-        let mut leaves: Vec<Hash> = Vec::new();
+        let mut chain = Chain::new();
         let mut next = 0i64;
         loop {
             let entries = db::log::entries(pool, team_id, next, BATCH).await?;
@@ -97,93 +95,46 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
             }
             let last = entries.last().map_or(next, |e| e.idx);
             let contents = db::log::contents(pool, team_id, next, last + 1).await?;
-            let mut openings: HashMap<(i64, String), (Vec<u8>, String)> = HashMap::new();
+            let mut openings: HashMap<i64, Openings> = HashMap::new();
             for c in contents {
                 if let (Some(salt), Some(text)) = (c.salt, c.text) {
-                    openings.insert((c.idx, c.field), (salt, text));
+                    openings
+                        .entry(c.idx)
+                        .or_default()
+                        .push((c.field, (salt, text)));
                 }
             }
             let mut tx = rebuilt.begin_write().await?;
             for entry in entries {
                 let idx = entry.idx;
-                if idx != next {
-                    return Err(fail(
-                        Some(next),
-                        format!("missing: the next entry found is {idx}"),
-                    )
-                    .into());
-                }
-                let leaf = merkle::leaf_hash(entry.payload.as_bytes());
-                if entry.leaf_hash != leaf {
-                    return Err(
-                        fail(Some(idx), "leaf hash does not match its payload".into()).into(),
-                    );
-                }
-                let (envelope, mut ev) = event::parse_payload(&entry.payload)
-                    .map_err(|e| fail(Some(idx), e.to_string()))?;
-                if envelope.team != team_id || envelope.index != idx {
-                    return Err(
-                        fail(Some(idx), "payload names another team or index".into()).into(),
-                    );
-                }
-                if envelope.actor != entry.actor_id
-                    || envelope.time != entry.created_at.0
-                    || ev.kind() != entry.kind
+                let mine = openings.remove(&idx).unwrap_or_default();
+                let checked = chain
+                    .check(team_id, idx, &entry.payload, &entry.leaf_hash, mine)
+                    .map_err(|(i, problem)| fail(Some(i), problem))?;
+                if checked.envelope.actor != entry.actor_id
+                    || checked.envelope.time != entry.created_at.0
+                    || checked.event.kind() != entry.kind
                 {
                     return Err(
                         fail(Some(idx), "row columns disagree with the payload".into()).into(),
                     );
                 }
-                history
-                    .apply(&envelope, &ev)
-                    .map_err(|e| fail(Some(idx), e.to_string()))?;
-                for (field, content) in ev.contents_mut() {
-                    let Some((salt, text)) = openings.remove(&(idx, field.clone())) else {
-                        continue; // erased: the commitment alone stays verifiable
-                    };
-                    if event::commit(&salt, &text) != content.commitment {
-                        return Err(fail(
-                            Some(idx),
-                            format!("stored text of {field} does not match its commitment"),
-                        )
-                        .into());
-                    }
-                    let salt: [u8; 16] = salt
-                        .try_into()
-                        .map_err(|_| fail(Some(idx), format!("salt of {field} is not 16 bytes")))?;
-                    content.opening = Some(Opening { salt, text });
-                    report.commitments += 1;
-                }
-                frontier.push(leaf);
-                leaves.push(leaf);
-                let appended = Appended {
-                    team_id,
-                    index: idx,
-                    time: envelope.time,
-                    actor: envelope.actor,
-                    leaf_hash: leaf,
-                    tree_size: idx + 1,
-                    root: frontier.root(),
-                };
-                project(&mut tx, &appended, &ev)
+                project(&mut tx, &checked.appended, &checked.event)
                     .await
                     .map_err(|e| fail(Some(idx), format!("does not replay: {e}")))?;
-                report.entries += 1;
                 next += 1;
             }
             tx.commit().await?;
-            if let Some(((i, field), _)) = openings.into_iter().next() {
-                return Err(fail(
-                    Some(i),
-                    format!("stored text for {field:?} has no commitment in the payload"),
-                )
-                .into());
+            if let Some(i) = openings.into_keys().next() {
+                return Err(fail(Some(i), "stored text belongs to no entry".into()).into());
             }
         }
+        report.entries += chain.size();
+        report.commitments += chain.commitments;
         let head = db::log::read_head(pool, team_id).await?;
-        let root = merkle::root_from_leaves(&leaves);
+        let root = chain.root();
         match head {
-            Some(h) if h.size == next && h.root == root && h.root == frontier.root() => {}
+            Some(h) if h.size == next && h.root == root => {}
             Some(h) if h.size != next => {
                 return Err(fail(
                     None,
@@ -239,4 +190,115 @@ fn locate(row: &str) -> (Option<i64>, Option<i64>) {
         values.first().and_then(serde_json::Value::as_i64),
         values.last().and_then(serde_json::Value::as_i64),
     )
+}
+
+/// The stored openings of one entry: `(field, (salt, text))`.
+pub type Openings = Vec<(String, (Vec<u8>, String))>;
+
+/// An entry that passed every check of [`Chain::check`].
+#[derive(Debug)]
+pub struct Checked {
+    /// Team, index, time, actor.
+    pub envelope: event::Envelope,
+    /// The event, with the openings that were supplied attached.
+    pub event: event::Event,
+    /// Its place in the tree.
+    pub appended: Appended,
+}
+
+/// Checks a team's entries one by one, in order: index, leaf hash,
+/// canonical payload, content commitments, and the rules (via [`Replay`]);
+/// keeps the Merkle frontier. Shared by the database check and the offline
+/// check of exported files.
+#[derive(Debug, Default)]
+pub struct Chain {
+    frontier: Frontier,
+    history: Replay,
+    /// Commitments checked against a supplied text.
+    pub commitments: u64,
+}
+
+impl Chain {
+    /// An empty chain.
+    pub fn new() -> Self {
+        Self {
+            history: Replay::new(),
+            ..Self::default()
+        }
+    }
+
+    /// Entries accepted so far.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Root over the entries accepted so far.
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// Checks the next entry. `openings` are `(field, (salt, text))` pairs
+    /// stored beside it (erased ones simply absent). On failure, the index
+    /// at fault and what is wrong.
+    pub fn check(
+        &mut self,
+        team_id: i64,
+        idx: i64,
+        payload: &str,
+        stored_leaf: &[u8],
+        openings: Openings,
+    ) -> Result<Checked, (i64, String)> {
+        let expected = i64::try_from(self.frontier.size()).unwrap_or(i64::MAX);
+        if idx != expected {
+            return Err((expected, format!("missing: the next entry found is {idx}")));
+        }
+        let fail = |problem: String| (idx, problem);
+        let leaf = merkle::leaf_hash(payload.as_bytes());
+        if stored_leaf != leaf {
+            return Err(fail("leaf hash does not match its payload".into()));
+        }
+        let (envelope, mut ev) = event::parse_payload(payload).map_err(|e| fail(e.to_string()))?;
+        if envelope.team != team_id || envelope.index != idx {
+            return Err(fail("payload names another team or index".into()));
+        }
+        self.history
+            .apply(&envelope, &ev)
+            .map_err(|e| fail(e.to_string()))?;
+        let mut openings: HashMap<String, (Vec<u8>, String)> = openings.into_iter().collect();
+        for (field, content) in ev.contents_mut() {
+            let Some((salt, text)) = openings.remove(&field) else {
+                continue; // erased: the commitment alone stays verifiable
+            };
+            if event::commit(&salt, &text) != content.commitment {
+                return Err(fail(format!(
+                    "stored text of {field} does not match its commitment"
+                )));
+            }
+            let salt: [u8; 16] = salt
+                .try_into()
+                .map_err(|_| fail(format!("salt of {field} is not 16 bytes")))?;
+            content.opening = Some(Opening { salt, text });
+            self.commitments += 1;
+        }
+        if let Some(field) = openings.into_keys().next() {
+            return Err(fail(format!(
+                "stored text for {field:?} has no commitment in the payload"
+            )));
+        }
+        self.frontier.push(leaf);
+        let appended = Appended {
+            team_id,
+            index: idx,
+            time: envelope.time,
+            actor: envelope.actor,
+            leaf_hash: leaf,
+            tree_size: idx + 1,
+            root: self.frontier.root(),
+        };
+        Ok(Checked {
+            envelope,
+            event: ev,
+            appended,
+        })
+    }
 }
