@@ -29,9 +29,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate,
-    /// Check every log: leaf hashes, commitments, roots, and the read tables
-    /// rebuilt from the log. Exits non-zero naming the first bad entry.
-    Verify,
+    /// Check every log in the database (leaf hashes, commitments, rules,
+    /// roots, and the read tables rebuilt from the log), or, with `--file`,
+    /// an exported log offline. Exits non-zero naming the first bad entry.
+    Verify(VerifyArgs),
+    /// Write a team's log (JSON Lines plus a signed checkpoint) for offline
+    /// verification.
+    Export {
+        /// The team's key.
+        #[arg(long)]
+        team: String,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        to: Option<std::path::PathBuf>,
+    },
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -55,6 +66,22 @@ pub struct ServeArgs {
     /// Seed the demo team before serving.
     #[arg(long)]
     pub demo: bool,
+}
+
+/// Options of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check an exported log file instead of the database (no database needed).
+    #[arg(long)]
+    pub file: Option<std::path::PathBuf>,
+    /// The instance's verifier key (`name+keyid+base64`) you trust; without
+    /// it, the key inside the file is used, which proves only consistency.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Prove that the checkpoint in file OLD (a checkpoint note or an older
+    /// export) is a prefix of the export NEW.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
+    pub consistency: Option<Vec<std::path::PathBuf>>,
 }
 
 /// `user` subcommands.
@@ -110,6 +137,95 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Key name used when a CLI command creates the instance key before the
+/// server ever ran (the server derives it from its base URL).
+const DEFAULT_KEY_NAME: &str = "settled";
+
+/// `verify --file` and `verify --consistency`: no database involved.
+fn verify_offline(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    use crate::ledger::export;
+    use crate::ledger::note::Verifier;
+    let key = args.key.as_deref().map(Verifier::parse).transpose()?;
+    let open = |path: &std::path::Path| -> anyhow::Result<std::io::BufReader<std::fs::File>> {
+        Ok(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        ))
+    };
+    let report = |r: &export::FileReport| {
+        println!(
+            "ok: team {} log, {} entries, {} text commitments, checkpoint size {} root {}",
+            r.team.key,
+            r.entries,
+            r.commitments,
+            r.checkpoint.size,
+            hex::encode(r.checkpoint.root)
+        );
+        if !r.key_given {
+            eprintln!(
+                "note: checked with the key inside the file ({}); pass --key with the key you trust to rule out a forged export",
+                r.verifier
+            );
+        }
+    };
+    if let Some(paths) = args.consistency {
+        let [old_path, new_path] = &paths[..] else {
+            anyhow::bail!("--consistency takes two files: OLD NEW");
+        };
+        let new = match export::verify_file(open(new_path)?, key.as_ref()) {
+            Ok(r) => r,
+            Err(err) => {
+                eprintln!("verification failed: {err}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        let verifier = match &key {
+            Some(k) => k.clone(),
+            None => Verifier::parse(&new.verifier)?,
+        };
+        let old_note = read_checkpoint(old_path)?;
+        return match export::verify_consistency(&old_note, &new, &verifier) {
+            Ok((old, size)) => {
+                report(&new);
+                println!("ok: the checkpoint of size {old} is a prefix of the log of size {size}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => {
+                eprintln!("verification failed: {err}");
+                Ok(ExitCode::FAILURE)
+            }
+        };
+    }
+    let Some(path) = args.file else {
+        anyhow::bail!("nothing to verify");
+    };
+    match export::verify_file(open(&path)?, key.as_ref()) {
+        Ok(r) => {
+            report(&r);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("verification failed: {err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// A checkpoint note from a file holding either the note itself or an export.
+fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if text.starts_with('{') {
+        for line in text.lines().rev() {
+            if let Ok(crate::ledger::export::Line::Checkpoint { note }) = serde_json::from_str(line)
+            {
+                return Ok(note);
+            }
+        }
+        anyhow::bail!("{}: no checkpoint in this export", path.display());
+    }
+    Ok(text)
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
@@ -136,7 +252,39 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("database is up to date");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify => {
+        Command::Verify(args) if args.file.is_some() || args.consistency.is_some() => {
+            verify_offline(args)
+        }
+        Command::Export { team, to } => {
+            let db = Db::connect(&cli.database).await?;
+            let key = crate::domain::ids::TeamKey::parse(&team)?;
+            let team = db::teams::by_key(db.reader(), key.as_str())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no team with key {key}"))?;
+            let signer = crate::ledger::checkpoint::load_or_create(&db, DEFAULT_KEY_NAME).await?;
+            let size = match to {
+                Some(path) => {
+                    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    let size = crate::ledger::export::write(&db, &signer, &team, &mut out).await?;
+                    std::io::Write::flush(&mut out)?;
+                    size
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    let size = crate::ledger::export::write(&db, &signer, &team, &mut out).await?;
+                    std::io::Write::flush(&mut out)?;
+                    size
+                }
+            };
+            db.close().await;
+            eprintln!(
+                "exported {size} entries of {}; verifier key {}",
+                team.key,
+                signer.verifier().encode()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify(_) => {
             let db = Db::connect(&cli.database).await?;
             let outcome = crate::ledger::verify::verify(&db).await;
             db.close().await;

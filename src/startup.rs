@@ -34,6 +34,11 @@ impl Application {
             .unwrap_or_else(|| format!("http://{address}"))
             .trim_end_matches('/')
             .to_string();
+        let signer = crate::ledger::checkpoint::load_or_create(
+            &db,
+            &crate::ledger::checkpoint::name_from_base_url(&base_url),
+        )
+        .await?;
         let hasher = Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         hasher.warm_up();
         let state = AppState {
@@ -43,6 +48,7 @@ impl Application {
             base_url: Arc::from(base_url),
             secure_cookies: config.secure_cookies,
             sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
+            signer: Arc::new(signer),
         };
         Ok(Self {
             listener,

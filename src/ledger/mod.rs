@@ -5,10 +5,14 @@
 //! ([`project`]), commit. Log and tables therefore never diverge, and
 //! `settled verify` can rebuild the tables by projecting the log again.
 
+pub mod checkpoint;
 pub mod commands;
 pub mod event;
+pub mod export;
 pub mod merkle;
+pub mod note;
 pub mod project;
+pub mod proofs;
 pub mod replay;
 pub mod verify;
 

@@ -250,7 +250,10 @@ impl Chain {
     ) -> Result<Checked, (i64, String)> {
         let expected = i64::try_from(self.frontier.size()).unwrap_or(i64::MAX);
         if idx != expected {
-            return Err((expected, format!("missing: the next entry found is {idx}")));
+            return Err((
+                expected,
+                format!("out of order or missing: expected entry {expected}, found entry {idx}"),
+            ));
         }
         let fail = |problem: String| (idx, problem);
         let leaf = merkle::leaf_hash(payload.as_bytes());

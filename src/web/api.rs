@@ -48,6 +48,11 @@ pub fn router() -> Router<AppState> {
             get(list_proposals).post(create_proposal),
         )
         .route("/teams/{key}/log", get(log))
+        .route("/teams/{key}/checkpoint", get(checkpoint))
+        .route("/teams/{key}/proofs/inclusion", get(inclusion_proof))
+        .route("/teams/{key}/proofs/consistency", get(consistency_proof))
+        .route("/teams/{key}/export", get(export))
+        .route("/decisions/{id}/proof", get(decision_proof))
         .route("/decisions/{id}", get(show_decision))
         .route("/decisions/{id}/stances", post(take_stance))
         .route("/decisions/{id}/comments", post(add_comment))
@@ -594,4 +599,155 @@ async fn log(
     Ok(Json(
         json!({ "team": team.key, "size": size, "root": root, "entries": entries }),
     ))
+}
+
+fn hexes(hashes: &[crate::ledger::merkle::Hash]) -> Vec<String> {
+    hashes.iter().map(hex::encode).collect()
+}
+
+/// The signed checkpoint of the team's current head.
+async fn checkpoint(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(key): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (team, _) = team_for(&state, &key, &user).await?;
+    let (size, root) = crate::ledger::proofs::head(&state.db, team.id).await?;
+    let note = crate::ledger::checkpoint::sign(&state.signer, team.id, size, &root)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("signing failed: {e}")))?;
+    Ok(Json(json!({
+        "origin": crate::ledger::checkpoint::origin(state.signer.name(), team.id),
+        "size": size,
+        "root": hex::encode(root),
+        "checkpoint": note,
+        "verifier": state.signer.verifier().encode(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct InclusionQuery {
+    index: i64,
+    size: Option<i64>,
+}
+
+async fn inclusion_proof(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(key): Path<String>,
+    Query(query): Query<InclusionQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (team, _) = team_for(&state, &key, &user).await?;
+    let size = match query.size {
+        Some(size) => size,
+        None => crate::ledger::proofs::head(&state.db, team.id).await?.0,
+    };
+    let (proof, root, leaf) =
+        crate::ledger::proofs::inclusion(&state.db, team.id, query.index, size).await?;
+    Ok(Json(json!({
+        "index": query.index,
+        "size": size,
+        "leaf_hash": hex::encode(leaf),
+        "proof": hexes(&proof),
+        "root": hex::encode(root),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ConsistencyQuery {
+    old: i64,
+    new: Option<i64>,
+}
+
+async fn consistency_proof(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(key): Path<String>,
+    Query(query): Query<ConsistencyQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (team, _) = team_for(&state, &key, &user).await?;
+    let new = match query.new {
+        Some(new) => new,
+        None => crate::ledger::proofs::head(&state.db, team.id).await?.0,
+    };
+    let (proof, old_root, new_root) =
+        crate::ledger::proofs::consistency(&state.db, team.id, query.old, new).await?;
+    Ok(Json(json!({
+        "old": query.old,
+        "new": new,
+        "old_root": hex::encode(old_root),
+        "new_root": hex::encode(new_root),
+        "proof": hexes(&proof),
+    })))
+}
+
+/// The whole log as an export file (see `settled verify --file`).
+async fn export(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(key): Path<String>,
+) -> ApiResult<Response> {
+    let (team, _) = team_for(&state, &key, &user).await?;
+    let mut body = Vec::new();
+    crate::ledger::export::write(&state.db, &state.signer, &team, &mut body).await?;
+    let disposition = format!(
+        "attachment; filename=\"{}-log.jsonl\"",
+        team.key.to_lowercase()
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A decision's proof bundle: its sealing entry (with openings), an
+/// inclusion proof against the current head, and that head's signed
+/// checkpoint, so the record can be checked without the server.
+async fn decision_proof(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (team, _, p) = proposal_for(&state, &id, &user).await?;
+    let decision = proposals::decision(state.db.reader(), p.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let index = decision.log_idx;
+    let entry = db::log::entries(state.db.reader(), team.id, index, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound)?;
+    let contents: Vec<_> = db::log::contents(state.db.reader(), team.id, index, index + 1)
+        .await?
+        .into_iter()
+        .filter_map(|c| match (c.salt, c.text) {
+            (Some(salt), Some(text)) => {
+                Some(json!({ "field": c.field, "salt": hex::encode(salt), "text": text }))
+            }
+            _ => None,
+        })
+        .collect();
+    let (size, root) = crate::ledger::proofs::head(&state.db, team.id).await?;
+    let (proof, _, leaf) =
+        crate::ledger::proofs::inclusion(&state.db, team.id, index, size).await?;
+    let note = crate::ledger::checkpoint::sign(&state.signer, team.id, size, &root)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("signing failed: {e}")))?;
+    let bundle = json!({
+        "decision": format!("{}-{}", team.key, p.number),
+        "entry": { "index": index, "payload": entry.payload, "leaf_hash": hex::encode(leaf), "contents": contents },
+        "sealed": { "tree_size": decision.tree_size, "root": hex::encode(&decision.root_hash) },
+        "inclusion": { "size": size, "root": hex::encode(root), "proof": hexes(&proof) },
+        "checkpoint": note,
+        "verifier": state.signer.verifier().encode(),
+    });
+    let disposition = format!(
+        "attachment; filename=\"{}-{}-proof.json\"",
+        team.key.to_lowercase(),
+        p.number
+    );
+    Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(bundle)).into_response())
 }

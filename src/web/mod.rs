@@ -75,6 +75,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Sign-in attempts per client address.
     pub sign_in_limiter: auth::SignInLimiter,
+    /// The instance key that signs checkpoints.
+    pub signer: Arc<crate::ledger::note::Signer>,
 }
 
 /// Largest request body accepted (a long proposal plus form overhead).

@@ -642,6 +642,8 @@ struct LogPage {
     team: Team,
     size: i64,
     root: String,
+    verifier: String,
+    checkpoint: String,
     entries: Vec<EntryItem>,
     from: i64,
     next: Option<i64>,
@@ -686,7 +688,12 @@ async fn log_page(
             payload: e.payload,
         })
         .collect();
+    let (_, root_hash) = crate::ledger::proofs::head(&state.db, team.id).await?;
+    let checkpoint = crate::ledger::checkpoint::sign(&state.signer, team.id, size, &root_hash)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("signing failed: {e}")))?;
     Ok(LogPage {
+        verifier: state.signer.verifier().encode(),
+        checkpoint,
         next: (from + PER_PAGE < size).then_some(from + PER_PAGE),
         ctx,
         team,

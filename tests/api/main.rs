@@ -8,3 +8,4 @@ mod log;
 mod manage;
 mod rules;
 mod security;
+mod verifiable;
