@@ -1,6 +1,6 @@
 //! The log tables: entries, their free-text openings, and each team's head.
 
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor, SqlitePool};
 
 use super::Timestamp;
 
@@ -130,7 +130,7 @@ const ENTRY_COLUMNS: &str =
 
 /// Entries of a team from index `from`, at most `limit`, in order.
 pub async fn entries(
-    pool: &SqlitePool,
+    ex: impl SqliteExecutor<'_>,
     team_id: i64,
     from: i64,
     limit: i64,
@@ -141,7 +141,7 @@ pub async fn entries(
     .bind(team_id)
     .bind(from)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(ex)
     .await
 }
 
@@ -162,7 +162,7 @@ pub async fn proposal_entries(
 
 /// Openings of a team's entries in `[from, to)`, ordered by index.
 pub async fn contents(
-    pool: &SqlitePool,
+    ex: impl SqliteExecutor<'_>,
     team_id: i64,
     from: i64,
     to: i64,
@@ -173,7 +173,7 @@ pub async fn contents(
     .bind(team_id)
     .bind(from)
     .bind(to)
-    .fetch_all(pool)
+    .fetch_all(ex)
     .await
 }
 
@@ -220,4 +220,96 @@ pub async fn leaf_hashes(
     .bind(size)
     .fetch_all(pool)
     .await
+}
+
+/// Erases the opening of one commitment (text and salt), keeping the row so
+/// the erasure is visible. False if there was nothing left to erase.
+pub async fn erase_content(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    idx: i64,
+    field: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE log_contents SET salt = NULL, text = NULL WHERE team_id = $1 AND idx = $2 AND field = $3 AND text IS NOT NULL",
+    )
+    .bind(team_id)
+    .bind(idx)
+    .bind(field)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An erasure as shown on pages.
+#[derive(Debug, Clone, FromRow)]
+pub struct Erasure {
+    /// Entry whose text was erased.
+    pub idx: i64,
+    /// Field.
+    pub field: String,
+    /// When.
+    pub erased_at: Timestamp,
+    /// Who (name).
+    pub erased_by_name: String,
+}
+
+/// Records an erasure (projection of `content_erased`).
+pub async fn insert_erasure(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    idx: i64,
+    field: &str,
+    at: Timestamp,
+    by: i64,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO erasures (team_id, idx, field, erased_at, erased_by, log_idx) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (team_id, idx, field) DO NOTHING",
+    )
+    .bind(team_id)
+    .bind(idx)
+    .bind(field)
+    .bind(at)
+    .bind(by)
+    .bind(log_idx)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A team's erasures.
+pub async fn erasures(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+) -> Result<Vec<Erasure>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.idx, e.field, e.erased_at, u.display_name AS erased_by_name
+         FROM erasures e JOIN users u ON u.id = e.erased_by WHERE e.team_id = $1",
+    )
+    .bind(team_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// Deletes a team's projected proposal rows (before re-projecting its log).
+/// Teams, memberships and areas are upserted by the projection and stay.
+pub async fn clear_projection(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+) -> Result<(), sqlx::Error> {
+    for sql in [
+        "DELETE FROM decision_responses WHERE proposal_id IN (SELECT id FROM proposals WHERE team_id = $1)",
+        "DELETE FROM decisions WHERE proposal_id IN (SELECT id FROM proposals WHERE team_id = $1)",
+        "DELETE FROM comments WHERE proposal_id IN (SELECT id FROM proposals WHERE team_id = $1)",
+        "DELETE FROM stances WHERE proposal_id IN (SELECT id FROM proposals WHERE team_id = $1)",
+        "DELETE FROM decider_changes WHERE proposal_id IN (SELECT id FROM proposals WHERE team_id = $1)",
+        "DELETE FROM proposal_revisions WHERE proposal_id IN (SELECT id FROM proposals WHERE team_id = $1)",
+        "DELETE FROM proposals WHERE team_id = $1",
+        "DELETE FROM erasures WHERE team_id = $1",
+    ] {
+        sqlx::query(sql).bind(team_id).execute(&mut *conn).await?;
+    }
+    Ok(())
 }

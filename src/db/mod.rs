@@ -52,7 +52,9 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Erased text must not linger in free pages of the file.
+            .pragma("secure_delete", "on");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())

@@ -61,6 +61,10 @@ pub const TABLES: &[(&str, &str)] = &[
          FROM decision_responses r JOIN decisions d ON d.proposal_id = r.proposal_id
          JOIN proposals p ON p.id = r.proposal_id ORDER BY p.team_id, d.log_idx, r.user_id",
     ),
+    (
+        "erasures",
+        "SELECT json_array(team_id, idx, field, erased_at, erased_by, log_idx) FROM erasures ORDER BY team_id, idx, field",
+    ),
 ];
 
 /// The rendered rows of one table.

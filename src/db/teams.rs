@@ -70,7 +70,9 @@ pub async fn next_area_id(conn: &mut SqliteConnection) -> Result<i64, sqlx::Erro
 /// Inserts a team row (projection of `team_created`).
 pub async fn insert_team(conn: &mut SqliteConnection, team: &Team) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO teams (id, name, slug, key, window_hours, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO teams (id, name, slug, key, window_hours, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug, key = excluded.key,
+             window_hours = excluded.window_hours, created_at = excluded.created_at, created_by = excluded.created_by",
     )
     .bind(team.id)
     .bind(&team.name)

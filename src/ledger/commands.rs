@@ -457,3 +457,87 @@ impl Ledger {
         self.commit(tx, team_id, actor, now, event).await
     }
 }
+
+impl Ledger {
+    /// Erases one free-text item of an earlier entry (admins only): its text
+    /// and salt are deleted, a `content_erased` entry is appended, and the
+    /// team's read tables are re-projected from the log, so they hold exactly
+    /// what a rebuild from the log would.
+    pub async fn erase(
+        &self,
+        actor: i64,
+        team_id: i64,
+        index: i64,
+        field: &str,
+    ) -> Result<Appended> {
+        let mut tx = self.db.begin_write().await?;
+        if role(&mut tx, team_id, actor).await? != Role::Admin {
+            return Err(Violation::Forbidden.into());
+        }
+        if !db::log::erase_content(&mut tx, team_id, index, field).await? {
+            return Err(crate::domain::InvalidInput::new(
+                "field",
+                "no such text, or it was erased already",
+            )
+            .into());
+        }
+        let now = db::now();
+        let event = Event::ContentErased {
+            entry: index,
+            field: field.to_string(),
+        };
+        let appended = append(&mut tx, team_id, actor, now, &event).await?;
+        reproject(&mut tx, team_id).await?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+}
+
+/// Rebuilds a team's proposal tables by projecting its whole log again, with
+/// the texts that remain.
+async fn reproject(conn: &mut SqliteConnection, team_id: i64) -> Result<()> {
+    db::log::clear_projection(conn, team_id).await?;
+    let mut frontier = super::merkle::Frontier::new();
+    let mut from = 0;
+    loop {
+        let entries = db::log::entries(&mut *conn, team_id, from, 2_000).await?;
+        let Some(last) = entries.last().map(|e| e.idx) else {
+            return Ok(());
+        };
+        let mut contents = db::log::contents(&mut *conn, team_id, from, last + 1)
+            .await?
+            .into_iter()
+            .peekable();
+        for entry in entries {
+            let (envelope, mut ev) = super::event::parse_payload(&entry.payload)
+                .map_err(|e| anyhow::anyhow!("entry {}: {e}", entry.idx))?;
+            let mut openings = std::collections::HashMap::new();
+            while let Some(c) = contents.next_if(|c| c.idx == entry.idx) {
+                if let (Some(salt), Some(text)) = (c.salt, c.text) {
+                    openings.insert(c.field, (salt, text));
+                }
+            }
+            for (field, content) in ev.contents_mut() {
+                if let Some((salt, text)) = openings.remove(&field)
+                    && let Ok(salt) = <[u8; 16]>::try_from(salt)
+                {
+                    content.opening = Some(super::event::Opening { salt, text });
+                }
+            }
+            let leaf_hash = <[u8; 32]>::try_from(entry.leaf_hash.as_slice())
+                .map_err(|_| anyhow::anyhow!("bad leaf hash"))?;
+            frontier.push(leaf_hash);
+            let appended = Appended {
+                team_id,
+                index: entry.idx,
+                time: envelope.time,
+                actor: envelope.actor,
+                leaf_hash,
+                tree_size: entry.idx + 1,
+                root: frontier.root(),
+            };
+            project(conn, &appended, &ev).await?;
+        }
+        from = last + 1;
+    }
+}

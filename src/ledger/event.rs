@@ -251,6 +251,15 @@ pub enum Event {
         /// Markdown text.
         body: Content,
     },
+    /// An admin erased the text (and salt) of one commitment of an earlier
+    /// entry; the commitment, the entry and every proof stay valid.
+    ContentErased {
+        /// The entry whose text was erased (not `index`: that key is the
+        /// envelope's).
+        entry: i64,
+        /// The field's path in that entry's payload.
+        field: String,
+    },
     /// The decider recorded the outcome: the immutable record.
     DecisionRecorded {
         /// The proposal.
@@ -283,6 +292,7 @@ impl Event {
             Self::StanceTaken { .. } => "stance_taken",
             Self::CommentAdded { .. } => "comment_added",
             Self::DecisionRecorded { .. } => "decision_recorded",
+            Self::ContentErased { .. } => "content_erased",
         }
     }
 
@@ -348,6 +358,16 @@ pub enum PayloadError {
 pub fn canonical_payload(envelope: &Envelope, event: &Event) -> Result<String, serde_json::Error> {
     let mut value = serde_json::to_value(event)?;
     if let serde_json::Value::Object(map) = &mut value {
+        // An event field named like an envelope key would be silently
+        // overwritten and lost: refuse rather than hash the wrong thing.
+        if let Some(key) = ["team", "index", "time", "actor"]
+            .into_iter()
+            .find(|k| map.contains_key(*k))
+        {
+            return Err(<serde_json::Error as serde::ser::Error>::custom(format!(
+                "event field {key:?} collides with the envelope"
+            )));
+        }
         map.insert("team".into(), envelope.team.into());
         map.insert("index".into(), envelope.index.into());
         map.insert("time".into(), Timestamp(envelope.time).to_text().into());

@@ -128,6 +128,13 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             let id = proposal_id(conn, team, *number).await?;
             proposals::insert_comment(conn, id, idx, entry.actor, body.text(), at).await?;
         }
+        Event::ContentErased {
+            entry: erased,
+            field,
+        } => {
+            crate::db::log::insert_erasure(conn, team, *erased, field, at, entry.actor, idx)
+                .await?;
+        }
         Event::DecisionRecorded {
             number,
             outcome,

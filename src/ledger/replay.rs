@@ -183,6 +183,14 @@ impl Replay {
                 }
                 self.areas.insert(*area, *default_decider);
             }
+            Event::ContentErased { entry: index, .. } => {
+                if actor_role != Some(Role::Admin) {
+                    return Err(rule(Violation::Forbidden));
+                }
+                if *index < 0 || *index >= envelope.index {
+                    return Err(bad("erases content of an entry that does not precede it"));
+                }
+            }
             Event::ProposalCreated {
                 number,
                 area,

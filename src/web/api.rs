@@ -52,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{key}/proofs/inclusion", get(inclusion_proof))
         .route("/teams/{key}/proofs/consistency", get(consistency_proof))
         .route("/teams/{key}/export", get(export))
+        .route("/teams/{key}/erasures", post(erase_content))
         .route("/decisions/{id}/proof", get(decision_proof))
         .route("/decisions/{id}", get(show_decision))
         .route("/decisions/{id}/stances", post(take_stance))
@@ -750,4 +751,26 @@ async fn decision_proof(
         p.number
     );
     Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(bundle)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct EraseInput {
+    index: i64,
+    field: String,
+}
+
+/// Erases one text of an earlier entry (admins only); proofs stay valid.
+async fn erase_content(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (team, _) = team_for(&state, &key, &user).await?;
+    let input: EraseInput = parse_json(&body)?;
+    let appended = state
+        .ledger
+        .erase(user.id, team.id, input.index, &input.field)
+        .await?;
+    Ok((StatusCode::CREATED, Json(appended_json(&appended))).into_response())
 }

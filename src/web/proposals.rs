@@ -288,6 +288,8 @@ struct ProposalPage {
     id: String,
     proposal: Proposal,
     body_html: String,
+    title_erased: Option<String>,
+    is_admin_view: bool,
     created: When,
     closes: When,
     window_open: bool,
@@ -311,6 +313,38 @@ struct ProposalPage {
     permalink: String,
     markdown_link: String,
     errors: FieldErrors,
+}
+
+/// Who erased which texts, keyed by (entry, field).
+struct Erased(HashMap<(i64, String), String>);
+
+impl Erased {
+    async fn load(state: &AppState, team_id: i64, tz: Tz, now: DateTime<Utc>) -> Result<Self> {
+        let rows = crate::db::log::erasures(state.db.reader(), team_id).await?;
+        Ok(Self(
+            rows.into_iter()
+                .map(|e| {
+                    let at = when(e.erased_at.0, tz, now);
+                    (
+                        (e.idx, e.field),
+                        format!("content erased on {} by {}", at.local, e.erased_by_name),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    /// The Markdown of a text, or the erasure notice in its place.
+    fn html(&self, index: i64, field: &str, markdown_text: &str) -> String {
+        match self.0.get(&(index, field.to_string())) {
+            Some(notice) => format!("<p class=\"erased\">{notice}</p>"),
+            None => markdown(markdown_text),
+        }
+    }
+
+    fn plain(&self, index: i64, field: &str, text: Option<String>) -> Option<String> {
+        self.0.get(&(index, field.to_string())).cloned().or(text)
+    }
 }
 
 /// Loads a proposal by its public id for a member; 404 otherwise.
@@ -339,6 +373,7 @@ async fn page(
     let pool = state.db.reader();
     let tz = ctx.tz();
     let now = Utc::now();
+    let erased = Erased::load(state, team.id, tz, now).await?;
     let table = proposals::stance_table(pool, team.id, p.id).await?;
     let missing = table
         .iter()
@@ -380,9 +415,9 @@ async fn page(
         .await?
         .into_iter()
         .map(|h| HistoryView {
+            reason: erased.plain(h.log_idx, "reason", h.reason),
             name: h.display_name,
             position: h.position,
-            reason: h.reason,
             at: when(h.created_at.0, tz, now),
         })
         .collect();
@@ -391,17 +426,24 @@ async fn page(
         .into_iter()
         .map(|c| CommentView {
             author: c.author_name,
-            html: markdown(&c.body),
+            html: erased.html(c.log_idx, "body", &c.body),
             at: when(c.created_at.0, tz, now),
             index: c.log_idx,
         })
         .collect();
-    let revisions = proposals::revisions(pool, p.id)
-        .await?
+    let revision_rows = proposals::revisions(pool, p.id).await?;
+    let body_html = match revision_rows.last() {
+        Some(r) => erased.html(r.log_idx, "body", &p.body),
+        None => markdown(&p.body),
+    };
+    let title_erased = revision_rows
+        .first()
+        .and_then(|r| erased.0.get(&(r.log_idx, "title".to_string())).cloned());
+    let revisions = revision_rows
         .into_iter()
         .map(|r| RevisionView {
             revision: r.revision,
-            html: markdown(&r.body),
+            html: erased.html(r.log_idx, "body", &r.body),
             at: when(r.created_at.0, tz, now),
         })
         .collect();
@@ -417,8 +459,12 @@ async fn page(
         .collect();
     let decision = match proposals::decision(pool, p.id).await? {
         Some(d) => Some(DecisionView {
-            statement_html: markdown(&d.statement),
-            rationale_html: markdown(&d.rationale),
+            statement_html: erased.html(d.log_idx, "statement", &d.statement),
+            rationale_html: if d.rationale.is_empty() {
+                String::new()
+            } else {
+                erased.html(d.log_idx, "rationale", &d.rationale)
+            },
             outcome: d.outcome,
             decided_by: d.decided_by_name,
             at: when(d.decided_at.0, tz, now),
@@ -429,7 +475,12 @@ async fn page(
             responses: proposals::responses(pool, p.id)
                 .await?
                 .into_iter()
-                .map(|r| (r.display_name, markdown(&r.response)))
+                .map(|r| {
+                    (
+                        r.display_name,
+                        erased.html(d.log_idx, &format!("responses.{}", r.user_id), &r.response),
+                    )
+                })
                 .collect(),
         }),
         None => None,
@@ -445,7 +496,9 @@ async fn page(
     Ok(ProposalPage {
         markdown_link: format!("[{id}: {}]({permalink})", p.title.replace(['[', ']'], "")),
         permalink,
-        body_html: markdown(&p.body),
+        body_html,
+        title_erased,
+        is_admin_view: role == Role::Admin,
         created: when(p.created_at.0, tz, now),
         closes: when(p.closes_at.0, tz, now),
         window_open: now < p.closes_at.0,

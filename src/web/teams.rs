@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
             get(invitation_page).post(accept_invitation),
         )
         .route("/t/{slug}/log", get(log_page))
+        .route("/t/{slug}/erase", post(erase_content))
 }
 
 /// How long an invitation link works.
@@ -644,6 +645,7 @@ struct LogPage {
     root: String,
     verifier: String,
     checkpoint: String,
+    is_admin: bool,
     entries: Vec<EntryItem>,
     from: i64,
     next: Option<i64>,
@@ -661,7 +663,7 @@ async fn log_page(
     Path(slug): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<LogPage> {
-    let (team, _) = membership(&state, &slug, &user).await?;
+    let (team, role) = membership(&state, &slug, &user).await?;
     let pool = state.db.reader();
     let head = db::log::read_head(pool, team.id).await?;
     let (size, root) = head.map_or((0, String::new()), |h| (h.size, hex::encode(h.root)));
@@ -694,6 +696,7 @@ async fn log_page(
     Ok(LogPage {
         verifier: state.signer.verifier().encode(),
         checkpoint,
+        is_admin: role == Role::Admin,
         next: (from + PER_PAGE < size).then_some(from + PER_PAGE),
         ctx,
         team,
@@ -702,4 +705,57 @@ async fn log_page(
         entries,
         from,
     })
+}
+
+#[derive(Debug, Deserialize)]
+struct EraseForm {
+    index: String,
+    field: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Erases one text of an earlier entry (admins only), then returns to the
+/// page the form was on.
+async fn erase_content(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path(slug): Path<String>,
+    Form(form): Form<EraseForm>,
+) -> Result<Response> {
+    let (team, _) = membership(&state, &slug, &user).await?;
+    let back = if form.back.starts_with("/d/") || form.back.starts_with("/t/") {
+        form.back.clone()
+    } else {
+        format!("/t/{}/log", team.slug)
+    };
+    let index = form
+        .index
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| crate::domain::InvalidInput::new("index", "must be an entry number"));
+    let outcome = match index {
+        Ok(index) => state
+            .ledger
+            .erase(user.id, team.id, index, form.field.trim())
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok(()) => {
+            flash(
+                &session,
+                "Content erased. The entry, its hash and every proof stay valid.",
+            )
+            .await?
+        }
+        Err(Error::Invalid(e)) => {
+            flash(&session, format!("Not erased: {} {}.", e.field, e.message)).await?
+        }
+        Err(Error::Rule(v)) => flash(&session, format!("Not erased: {v}.")).await?,
+        Err(err) => return Err(err),
+    }
+    Ok(see_other(&back))
 }

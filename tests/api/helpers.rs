@@ -21,6 +21,10 @@ pub struct TestApp {
 
 /// Starts the app on a free port with a fresh database.
 pub async fn spawn() -> TestApp {
+    // Logs show up in the output of a failing test only.
+    if std::env::var_os("RUST_LOG").is_some() {
+        settled::startup::init_tracing();
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("address");

@@ -360,3 +360,127 @@ async fn a_kept_checkpoint_proves_the_newer_log_extends_it() {
     assert!(!ok);
     assert!(output.contains("history was rewritten"), "{output}");
 }
+
+#[tokio::test]
+async fn erasure_keeps_every_proof_valid_and_the_text_is_gone() {
+    let app = spawn().await;
+    let (ana, bob, id) = decided_team(&app).await;
+    let (_, before) = ana.get("/api/v1/teams/VER/checkpoint").await;
+    let comment_index: i64 =
+        sqlx::query_scalar("SELECT idx FROM log_entries WHERE kind = 'comment_added'")
+            .fetch_one(app.db.reader())
+            .await
+            .expect("comment entry");
+    let decision_index: i64 =
+        sqlx::query_scalar("SELECT idx FROM log_entries WHERE kind = 'decision_recorded'")
+            .fetch_one(app.db.reader())
+            .await
+            .expect("decision entry");
+
+    // Only admins erase.
+    let (status, _) = bob
+        .post(
+            "/api/v1/teams/VER/erasures",
+            json!({"index": comment_index, "field": "body"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = ana
+        .post(
+            "/api/v1/teams/VER/erasures",
+            json!({"index": comment_index, "field": "body"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let r = app
+        .post_form(
+            &ana.browser,
+            "/t/team-ver/log",
+            "/t/team-ver/erase",
+            &[
+                ("index", &decision_index.to_string()),
+                ("field", "statement"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, body) = ana
+        .post(
+            "/api/v1/teams/VER/erasures",
+            json!({"index": comment_index, "field": "body"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("field")),
+        "already erased"
+    );
+
+    // The page says who erased what; the texts are gone everywhere.
+    let (_, html) = app.get(&bob.browser, &format!("/d/{id}")).await;
+    assert!(!html.contains("Backups exist") && !html.contains("We sign checkpoints."));
+    assert!(
+        html.contains("content erased on") && html.contains("by Ana"),
+        "erasure notice shown"
+    );
+    let text = export_text(&ana).await;
+    assert!(
+        !text.contains("Backups exist") && !text.contains("We sign checkpoints."),
+        "not recoverable from the export"
+    );
+    let (_, d) = bob.get(&format!("/api/v1/decisions/{id}")).await;
+    assert_eq!(d["statement"], "");
+
+    // Every earlier proof still holds, the log verifies, and it only grew.
+    let (_, after) = ana.get("/api/v1/teams/VER/checkpoint").await;
+    let verifier =
+        Verifier::parse(after["verifier"].as_str().expect("verifier")).expect("verifier");
+    let report =
+        verify_file(text.as_bytes(), Some(&verifier)).expect("the export verifies after erasure");
+    assert_eq!(report.entries, before["size"].as_u64().expect("size") + 2);
+    let old = before["size"].as_u64().expect("size");
+    let (_, p) = ana
+        .get(&format!("/api/v1/teams/VER/proofs/consistency?old={old}"))
+        .await;
+    let proof: Vec<Hash> = p["proof"]
+        .as_array()
+        .expect("proof")
+        .iter()
+        .map(hash)
+        .collect();
+    merkle::verify_consistency(
+        old,
+        report.entries,
+        &proof,
+        &hash(&before["root"]),
+        &report.checkpoint.root,
+    )
+    .expect("the old checkpoint is a prefix");
+    let (_, p) = ana
+        .get(&format!(
+            "/api/v1/teams/VER/proofs/inclusion?index={comment_index}&size={old}"
+        ))
+        .await;
+    let proof: Vec<Hash> = p["proof"]
+        .as_array()
+        .expect("proof")
+        .iter()
+        .map(hash)
+        .collect();
+    merkle::verify_inclusion(
+        comment_index.unsigned_abs(),
+        old,
+        &hash(&p["leaf_hash"]),
+        &proof,
+        &hash(&before["root"]),
+    )
+    .expect("the erased entry is still included");
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
+    let leftover: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM log_contents WHERE text LIKE '%Backups exist%'")
+            .fetch_one(app.db.reader())
+            .await
+            .expect("q");
+    assert_eq!(leftover, 0);
+}
