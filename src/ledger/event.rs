@@ -77,6 +77,10 @@ impl<'de> Deserialize<'de> for Content {
         let text = String::deserialize(deserializer)?;
         let mut commitment = [0u8; 32];
         hex::decode_to_slice(&text, &mut commitment).map_err(serde::de::Error::custom)?;
+        // Lower-case only, so one commitment has one spelling.
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(serde::de::Error::custom("commitments are lower-case hex"));
+        }
         Ok(Self {
             commitment,
             opening: None,
@@ -94,10 +98,22 @@ mod instant {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
+        parse(&text)
+            .ok_or_else(|| serde::de::Error::custom("times are RFC 3339 UTC with microseconds"))
     }
+
+    /// Parses only the one spelling we write, so one instant has one text.
+    pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+        let t = DateTime::parse_from_rfc3339(text).ok()?.with_timezone(&Utc);
+        (Timestamp(t).to_text() == text).then_some(t)
+    }
+}
+
+/// Optional fields must be present (as `null` when empty): with serde's
+/// default, a missing key would also read as `None`, giving one event two
+/// spellings.
+fn required<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 /// Collects `(path, content)` for every free-text field of an event; one
@@ -193,6 +209,7 @@ pub enum Event {
         /// Markdown body, revision 1.
         body: Content,
         /// Area, if any.
+        #[serde(deserialize_with = "required")]
         area: Option<i64>,
         /// The named decider.
         decider: i64,
@@ -200,6 +217,7 @@ pub enum Event {
         #[serde(with = "instant")]
         closes_at: DateTime<Utc>,
         /// Number of the accepted proposal this one would replace.
+        #[serde(deserialize_with = "required")]
         supersedes: Option<i64>,
     },
     /// The author revised the body.
@@ -242,6 +260,7 @@ pub enum Event {
         /// The position.
         position: Position,
         /// Why, if given (always for an objection).
+        #[serde(deserialize_with = "required")]
         reason: Option<Content>,
     },
     /// A comment was added.
@@ -354,6 +373,30 @@ pub enum PayloadError {
     NotCanonical,
 }
 
+/// A writer that only compares what is written with the expected bytes,
+/// failing at the first difference: checks a text is canonical without
+/// building the canonical text.
+struct SameBytes<'a> {
+    expected: &'a [u8],
+    matched: usize,
+}
+
+impl std::io::Write for SameBytes<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let end = self.matched + buf.len();
+        if self.expected.get(self.matched..end) == Some(buf) {
+            self.matched = end;
+            Ok(buf.len())
+        } else {
+            Err(std::io::Error::other("not canonical"))
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The canonical payload text of `event` in `envelope`.
 pub fn canonical_payload(envelope: &Envelope, event: &Event) -> Result<String, serde_json::Error> {
     let mut value = serde_json::to_value(event)?;
@@ -382,6 +425,16 @@ pub fn canonical_payload(envelope: &Envelope, event: &Event) -> Result<String, s
 /// exactly the canonical form (so two texts can never hash one event).
 pub fn parse_payload(payload: &str) -> Result<(Envelope, Event), PayloadError> {
     let mut value: serde_json::Value = serde_json::from_str(payload)?;
+    // serde_json's map is sorted and its output has no whitespace: the text
+    // is canonical exactly when printing what was parsed gives it back. The
+    // event types add the rest (every field present, one spelling per value).
+    let mut same = SameBytes {
+        expected: payload.as_bytes(),
+        matched: 0,
+    };
+    if serde_json::to_writer(&mut same, &value).is_err() || same.matched != payload.len() {
+        return Err(PayloadError::NotCanonical);
+    }
     let map = value
         .as_object_mut()
         .ok_or(PayloadError::Envelope("kind"))?;
@@ -395,21 +448,18 @@ pub fn parse_payload(payload: &str) -> Result<(Envelope, Event), PayloadError> {
     let actor = int(map, "actor")?;
     let time = map
         .remove("time")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc))
+        .and_then(|v| v.as_str().and_then(instant::parse))
         .ok_or(PayloadError::Envelope("time"))?;
     let event: Event = serde_json::from_value(value)?;
-    let envelope = Envelope {
-        team,
-        index,
-        time,
-        actor,
-    };
-    if canonical_payload(&envelope, &event)? != payload {
-        return Err(PayloadError::NotCanonical);
-    }
-    Ok((envelope, event))
+    Ok((
+        Envelope {
+            team,
+            index,
+            time,
+            actor,
+        },
+        event,
+    ))
 }
 
 #[cfg(test)]
@@ -460,5 +510,43 @@ mod tests {
             Err(PayloadError::NotCanonical)
         ));
         assert!(parse_payload(&payload.replace("\"user\":9", "\"user\":9,\"x\":1")).is_err());
+    }
+
+    #[test]
+    fn each_event_has_exactly_one_spelling() {
+        let event = Event::StanceTaken {
+            number: 4,
+            position: Position::Agree,
+            reason: None,
+        };
+        let payload = canonical_payload(&envelope(), &event).expect("serialises");
+        assert!(payload.contains("\"reason\":null"));
+        assert!(parse_payload(&payload).is_ok());
+        let missing = payload.replace(",\"reason\":null", "");
+        assert!(
+            parse_payload(&missing).is_err(),
+            "an absent optional field is not the same text"
+        );
+        let other_time = payload.replace(
+            "2023-11-14T22:13:20.123456Z",
+            "2023-11-14T22:13:20.123456+00:00",
+        );
+        assert_ne!(other_time, payload);
+        assert!(
+            parse_payload(&other_time).is_err(),
+            "one spelling per instant"
+        );
+        let with_reason = Event::StanceTaken {
+            number: 4,
+            position: Position::Object,
+            reason: Some(Content::with_salt([1; 16], "x".into())),
+        };
+        let payload = canonical_payload(&envelope(), &with_reason).expect("serialises");
+        let hex_lower = hex::encode(commit(&[1; 16], "x"));
+        let upper = payload.replace(&hex_lower, &hex_lower.to_uppercase());
+        assert!(
+            parse_payload(&upper).is_err(),
+            "one spelling per commitment"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! {"type":"header","format":"settled-log/1","team":{...},"origin":"...","verifier":"name+keyid+key"}
-//! {"type":"entry","index":0,"payload":"<canonical JSON>","leaf_hash":"<hex>","contents":[{"field":"title","salt":"<hex>","text":"..."}]}
+//! {"type":"entry","index":0,"payload":{<canonical JSON, byte for byte>},"leaf_hash":"<hex>","contents":[{"field":"title","salt":"<hex>","text":"..."}]}
 //! ...
 //! {"type":"checkpoint","note":"<C2SP signed checkpoint>"}
 //! ```
@@ -47,7 +47,7 @@ pub struct ContentLine {
 }
 
 /// One line of an export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Line {
     /// First line.
@@ -65,8 +65,10 @@ pub enum Line {
     Entry {
         /// Index from 0.
         index: i64,
-        /// The exact hashed payload.
-        payload: String,
+        /// The exact hashed payload, embedded as raw JSON: its bytes are
+        /// kept as they are (no re-encoding), and reading it back costs no
+        /// unescaping.
+        payload: Box<serde_json::value::RawValue>,
         /// Hex leaf hash.
         leaf_hash: String,
         /// Openings of its commitments (erased ones absent).
@@ -129,9 +131,10 @@ pub async fn write(
             }
             let leaf: Hash = entry.leaf_hash.as_slice().try_into().map_err(io)?;
             frontier.push(leaf);
+            let payload = serde_json::value::RawValue::from_string(entry.payload)?;
             let line = Line::Entry {
                 index: entry.idx,
-                payload: entry.payload,
+                payload,
                 leaf_hash: hex::encode(&entry.leaf_hash),
                 contents: lines,
             };
@@ -146,6 +149,64 @@ pub async fn write(
         serde_json::to_string(&Line::Checkpoint { note })?
     )?;
     Ok(u64::try_from(size).unwrap_or(0))
+}
+
+/// Lines parsed per batch (bounds memory on huge exports).
+const CHUNK: usize = 16_384;
+
+/// One line of an export after the stateless checks.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "almost every line is an entry; boxing would allocate once per entry"
+)]
+enum Parsed {
+    Entry(i64, Result<super::verify::Prepared, String>),
+    Checkpoint(String),
+    Broken(usize, String),
+}
+
+/// An entry line as read: borrowed where nothing needs unescaping, and the
+/// payload as the raw bytes that were hashed. (The [`Line`] enum is
+/// internally tagged, and serde cannot hand raw JSON through such an enum.)
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    index: i64,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
+    leaf_hash: &'a str,
+    #[serde(default)]
+    contents: Vec<ContentLine>,
+}
+
+fn parse_line(team_id: i64, n: usize, text: &mut std::io::Result<String>) -> Parsed {
+    let text = match text {
+        Ok(t) => std::mem::take(t),
+        Err(e) => return Parsed::Broken(n, format!("cannot read: {e}")),
+    };
+    if let Ok(entry) = serde_json::from_str::<EntryLine<'_>>(&text)
+        && entry.kind == "entry"
+    {
+        let prepared = (|| {
+            let stored =
+                hex::decode(entry.leaf_hash).map_err(|_| "leaf hash is not hex".to_string())?;
+            let mut openings = Vec::with_capacity(entry.contents.len());
+            for c in entry.contents {
+                let salt = hex::decode(&c.salt).map_err(|_| "salt is not hex".to_string())?;
+                openings.push((c.field, (salt, c.text)));
+            }
+            super::verify::prepare(team_id, entry.index, entry.payload.get(), &stored, openings)
+        })();
+        return Parsed::Entry(entry.index, prepared);
+    }
+    match serde_json::from_str::<Line>(&text) {
+        Ok(Line::Checkpoint { note }) => Parsed::Checkpoint(note),
+        Ok(Line::Header { .. }) => Parsed::Broken(n, "a second header".into()),
+        Ok(Line::Entry { .. }) => Parsed::Broken(n, "unreadable entry".into()),
+        Err(e) => Parsed::Broken(n, format!("not an export line: {e}")),
+    }
 }
 
 /// What an offline check established.
@@ -216,41 +277,50 @@ pub fn verify_file(input: impl BufRead, key: Option<&Verifier>) -> Result<FileRe
     let mut chain = Chain::new();
     let mut leaves = Vec::new();
     let mut note = None;
-    for (n, text) in lines {
-        if note.is_some() {
-            return Err(failure(
-                &name,
-                None,
-                format!("line {}: content after the checkpoint", n + 1),
-            ));
-        }
-        match read(n, text)? {
-            Line::Entry {
-                index,
-                payload,
-                leaf_hash,
-                contents,
-            } => {
-                let stored = hex::decode(&leaf_hash)
-                    .map_err(|_| failure(&name, Some(index), "leaf hash is not hex"))?;
-                let mut openings = Vec::with_capacity(contents.len());
-                for c in contents {
-                    let salt = hex::decode(&c.salt)
-                        .map_err(|_| failure(&name, Some(index), "salt is not hex"))?;
-                    openings.push((c.field, (salt, c.text)));
-                }
-                let checked = chain
-                    .check(team.id, index, &payload, &stored, openings)
-                    .map_err(|(i, problem)| failure(&name, Some(i), problem))?;
-                leaves.push(checked.appended.leaf_hash);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut chunk: Vec<(usize, std::io::Result<String>)> = Vec::with_capacity(CHUNK);
+    let mut lines = lines.peekable();
+    while lines.peek().is_some() {
+        chunk.clear();
+        chunk.extend(lines.by_ref().take(CHUNK));
+        // Parsing and hashing need no state: spread them over the cores,
+        // then take the results in order for the rules and the tree.
+        let per_thread = chunk.len().div_ceil(threads).max(1);
+        let parsed: Vec<Parsed> = std::thread::scope(|scope| {
+            let workers: Vec<_> = chunk
+                .chunks_mut(per_thread)
+                .map(|part| {
+                    scope.spawn(|| {
+                        part.iter_mut()
+                            .map(|(n, text)| parse_line(team.id, *n, text))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        vec![Parsed::Broken(0, "a verifier thread failed".into())]
+                    })
+                })
+                .collect()
+        });
+        for item in parsed {
+            if note.is_some() {
+                return Err(failure(&name, None, "content after the checkpoint"));
             }
-            Line::Checkpoint { note: text } => note = Some(text),
-            Line::Header { .. } => {
-                return Err(failure(
-                    &name,
-                    None,
-                    format!("line {}: a second header", n + 1),
-                ));
+            match item {
+                Parsed::Entry(index, prepared) => {
+                    let checked = chain
+                        .accept(index, prepared)
+                        .map_err(|(i, problem)| failure(&name, Some(i), problem))?;
+                    leaves.push(checked.leaf);
+                }
+                Parsed::Checkpoint(text) => note = Some(text),
+                Parsed::Broken(n, problem) => {
+                    return Err(failure(&name, None, format!("line {}: {problem}", n + 1)));
+                }
             }
         }
     }

@@ -119,7 +119,18 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
                         fail(Some(idx), "row columns disagree with the payload".into()).into(),
                     );
                 }
-                project(&mut tx, &checked.appended, &checked.event)
+                // The root after each entry is needed only here, where
+                // decisions cite it; offline checks skip computing it.
+                let appended = Appended {
+                    team_id,
+                    index: idx,
+                    time: checked.envelope.time,
+                    actor: checked.envelope.actor,
+                    leaf_hash: checked.leaf,
+                    tree_size: idx + 1,
+                    root: chain.root(),
+                };
+                project(&mut tx, &appended, &checked.event)
                     .await
                     .map_err(|e| fail(Some(idx), format!("does not replay: {e}")))?;
                 next += 1;
@@ -202,8 +213,8 @@ pub struct Checked {
     pub envelope: event::Envelope,
     /// The event, with the openings that were supplied attached.
     pub event: event::Event,
-    /// Its place in the tree.
-    pub appended: Appended,
+    /// Its leaf hash.
+    pub leaf: Hash,
 }
 
 /// Checks a team's entries one by one, in order: index, leaf hash,
@@ -248,6 +259,17 @@ impl Chain {
         stored_leaf: &[u8],
         openings: Openings,
     ) -> Result<Checked, (i64, String)> {
+        let prepared = prepare(team_id, idx, payload, stored_leaf, openings);
+        self.accept(idx, prepared)
+    }
+
+    /// Accepts the next entry after [`prepare`] (which needs no state and so
+    /// can run on other threads): its place in the order, then the rules.
+    pub fn accept(
+        &mut self,
+        idx: i64,
+        prepared: Result<Prepared, String>,
+    ) -> Result<Checked, (i64, String)> {
         let expected = i64::try_from(self.frontier.size()).unwrap_or(i64::MAX);
         if idx != expected {
             return Err((
@@ -255,53 +277,73 @@ impl Chain {
                 format!("out of order or missing: expected entry {expected}, found entry {idx}"),
             ));
         }
-        let fail = |problem: String| (idx, problem);
-        let leaf = merkle::leaf_hash(payload.as_bytes());
-        if stored_leaf != leaf {
-            return Err(fail("leaf hash does not match its payload".into()));
-        }
-        let (envelope, mut ev) = event::parse_payload(payload).map_err(|e| fail(e.to_string()))?;
-        if envelope.team != team_id || envelope.index != idx {
-            return Err(fail("payload names another team or index".into()));
-        }
+        let prepared = prepared.map_err(|problem| (idx, problem))?;
         self.history
-            .apply(&envelope, &ev)
-            .map_err(|e| fail(e.to_string()))?;
-        let mut openings: HashMap<String, (Vec<u8>, String)> = openings.into_iter().collect();
-        for (field, content) in ev.contents_mut() {
-            let Some((salt, text)) = openings.remove(&field) else {
-                continue; // erased: the commitment alone stays verifiable
-            };
-            if event::commit(&salt, &text) != content.commitment {
-                return Err(fail(format!(
-                    "stored text of {field} does not match its commitment"
-                )));
-            }
-            let salt: [u8; 16] = salt
-                .try_into()
-                .map_err(|_| fail(format!("salt of {field} is not 16 bytes")))?;
-            content.opening = Some(Opening { salt, text });
-            self.commitments += 1;
-        }
-        if let Some(field) = openings.into_keys().next() {
-            return Err(fail(format!(
-                "stored text for {field:?} has no commitment in the payload"
-            )));
-        }
-        self.frontier.push(leaf);
-        let appended = Appended {
-            team_id,
-            index: idx,
-            time: envelope.time,
-            actor: envelope.actor,
-            leaf_hash: leaf,
-            tree_size: idx + 1,
-            root: self.frontier.root(),
-        };
+            .apply(&prepared.envelope, &prepared.event)
+            .map_err(|e| (idx, e.to_string()))?;
+        self.commitments += prepared.commitments;
+        self.frontier.push(prepared.leaf);
         Ok(Checked {
-            envelope,
-            event: ev,
-            appended,
+            envelope: prepared.envelope,
+            event: prepared.event,
+            leaf: prepared.leaf,
         })
     }
+}
+
+/// An entry whose own content checked out, waiting for its place in order.
+#[derive(Debug)]
+pub struct Prepared {
+    leaf: Hash,
+    envelope: event::Envelope,
+    event: event::Event,
+    commitments: u64,
+}
+
+/// The checks of one entry that need nothing but the entry: leaf hash,
+/// canonical payload, team and index in the payload, and every commitment
+/// that has its text.
+pub fn prepare(
+    team_id: i64,
+    idx: i64,
+    payload: &str,
+    stored_leaf: &[u8],
+    openings: Openings,
+) -> Result<Prepared, String> {
+    let leaf = merkle::leaf_hash(payload.as_bytes());
+    if stored_leaf != leaf {
+        return Err("leaf hash does not match its payload".into());
+    }
+    let (envelope, mut ev) = event::parse_payload(payload).map_err(|e| e.to_string())?;
+    if envelope.team != team_id || envelope.index != idx {
+        return Err("payload names another team or index".into());
+    }
+    let mut openings: HashMap<String, (Vec<u8>, String)> = openings.into_iter().collect();
+    let mut commitments = 0;
+    for (field, content) in ev.contents_mut() {
+        let Some((salt, text)) = openings.remove(&field) else {
+            continue; // erased: the commitment alone stays verifiable
+        };
+        if event::commit(&salt, &text) != content.commitment {
+            return Err(format!(
+                "stored text of {field} does not match its commitment"
+            ));
+        }
+        let salt: [u8; 16] = salt
+            .try_into()
+            .map_err(|_| format!("salt of {field} is not 16 bytes"))?;
+        content.opening = Some(Opening { salt, text });
+        commitments += 1;
+    }
+    if let Some(field) = openings.into_keys().next() {
+        return Err(format!(
+            "stored text for {field:?} has no commitment in the payload"
+        ));
+    }
+    Ok(Prepared {
+        leaf,
+        envelope,
+        event: ev,
+        commitments,
+    })
 }

@@ -255,7 +255,7 @@ async fn every_single_change_to_an_export_is_caught_and_named() {
     };
     // Edit one payload byte of entry 4.
     let mut m = good.clone();
-    m[line_of(4)] = m[line_of(4)].replacen("\\\"number\\\":1", "\\\"number\\\":2", 1);
+    m[line_of(4)] = m[line_of(4)].replacen("\"number\":1", "\"number\":2", 1);
     assert_ne!(m, good);
     expect(m, Some(4), "leaf hash does not match");
     // Delete entry 5.
