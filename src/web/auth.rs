@@ -117,10 +117,12 @@ impl FromRequestParts<AppState> for CurrentUser {
             .map_err(|_| Error::Internal(anyhow::anyhow!("session layer missing")))?;
         let id: Option<i64> = session.get(USER_KEY).await.map_err(session_error)?;
         let id = id.ok_or(Error::Unauthorized)?;
-        users::by_id(&state.db, id)
+        let user = users::by_id(&state.db, id)
             .await?
-            .map(Self)
-            .ok_or(Error::Unauthorized)
+            .ok_or(Error::Unauthorized)?;
+        // The page context needs the same user: load it once per request.
+        parts.extensions.insert(Self(user.clone()));
+        Ok(Self(user))
     }
 }
 

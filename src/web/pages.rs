@@ -47,9 +47,14 @@ impl FromRequestParts<AppState> for Ctx {
             .await
             .map_err(|_| Error::Internal(anyhow::anyhow!("session layer missing")))?;
         let user_id: Option<i64> = session.get(USER_KEY).await.map_err(session_error)?;
-        let user = match user_id {
-            Some(id) => users::by_id(&state.db, id).await?,
-            None => None,
+        let loaded = parts
+            .extensions
+            .get::<super::auth::CurrentUser>()
+            .map(|u| u.0.clone());
+        let user = match (loaded, user_id) {
+            (Some(user), Some(id)) if user.id == id => Some(user),
+            (_, Some(id)) => users::by_id(&state.db, id).await?,
+            (_, None) => None,
         };
         let csrf = csrf_token(&session).await?;
         let flash: Option<String> = session.remove(FLASH_KEY).await.map_err(session_error)?;
