@@ -51,6 +51,13 @@ pub enum Command {
     Token(TokenCommand),
     /// Seed a demo team (see the README), then exit.
     Demo,
+    /// Write a consistent copy of the database to FILE, safe while the
+    /// server runs (SQLite `VACUUM INTO`). Restore by serving from the copy.
+    Backup {
+        /// The file to create (must not exist).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
 }
 
 /// Options of `serve`.
@@ -345,6 +352,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             db.close().await;
             println!("{token}");
             eprintln!("Store this token now: it is shown only once.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { to } => {
+            if to.exists() {
+                anyhow::bail!("{} exists already; choose a new file", to.display());
+            }
+            let db = Db::connect(&cli.database).await?;
+            db.backup_to(&to).await?;
+            db.close().await;
+            println!("backup written to {}", to.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => {

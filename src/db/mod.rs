@@ -100,6 +100,19 @@ impl Db {
         &self.write
     }
 
+    /// Writes a consistent, compacted copy of the database to `path` while
+    /// writers keep going (`VACUUM INTO` reads one snapshot).
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), sqlx::Error> {
+        let target = path
+            .to_str()
+            .ok_or_else(|| sqlx::Error::Configuration("backup path is not valid UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
         self.read.close().await;

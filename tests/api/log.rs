@@ -179,3 +179,82 @@ async fn rebuilding_the_read_tables_from_the_log_matches_the_live_tables() {
     assert!(report.commitments > 10, "{report:?}");
     assert_eq!(report.entries, 12 + 3, "{report:?}");
 }
+
+#[tokio::test]
+async fn a_backup_taken_while_serving_verifies_and_serves() {
+    let app = spawn().await;
+    let (ana, _) = busy_team(&app).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let copy = dir.path().join("backup.db");
+    // Writes continue while the backup runs.
+    let writer = {
+        let id = ana
+            .propose("LOG", "During backup", &ana.email, &in_seconds(3600))
+            .await;
+        let base = app.base.clone();
+        let token = ana.token.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in 0..20 {
+                let r = client
+                    .post(format!("{base}/api/v1/decisions/{id}/comments"))
+                    .bearer_auth(&token)
+                    .json(&json!({"body": format!("comment {i}")}))
+                    .send()
+                    .await
+                    .expect("POST");
+                assert_eq!(r.status(), StatusCode::CREATED);
+            }
+        })
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
+        .args([
+            "--database",
+            &app.db_url,
+            "backup",
+            "--to",
+            copy.to_str().expect("path"),
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    writer.await.expect("writes finished");
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
+        .args([
+            "--database",
+            &app.db_url,
+            "backup",
+            "--to",
+            copy.to_str().expect("path"),
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        !again.status.success(),
+        "an existing file is never overwritten"
+    );
+
+    let url = format!("sqlite://{}", copy.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
+        .args(["--database", &url, "verify"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = settled::db::Db::connect(&url).await.expect("opens");
+    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
+        .fetch_one(restored.reader())
+        .await
+        .expect("q");
+    assert!(
+        entries >= 13,
+        "the backup holds at least everything written before it started: {entries}"
+    );
+}
