@@ -313,3 +313,48 @@ pub async fn clear_projection(
     }
     Ok(())
 }
+
+/// Entries of a team from `from` (at most `limit`), each with the openings
+/// still stored beside it (erased ones left out).
+pub async fn entries_with_openings(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    from: i64,
+    limit: i64,
+) -> Result<Vec<(Entry, Vec<Opening>)>, sqlx::Error> {
+    let entries = entries(&mut *conn, team_id, from, limit).await?;
+    let Some(last) = entries.last().map(|e| e.idx) else {
+        return Ok(Vec::new());
+    };
+    let mut contents = contents(&mut *conn, team_id, from, last + 1)
+        .await?
+        .into_iter()
+        .peekable();
+    Ok(entries
+        .into_iter()
+        .map(|entry| {
+            let mut openings = Vec::new();
+            while let Some(c) = contents.next_if(|c| c.idx <= entry.idx) {
+                if let (true, Some(salt), Some(text)) = (c.idx == entry.idx, c.salt, c.text) {
+                    openings.push(Opening {
+                        field: c.field,
+                        salt,
+                        text,
+                    });
+                }
+            }
+            (entry, openings)
+        })
+        .collect())
+}
+
+/// The text and salt of one commitment of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    /// Path of the field in the payload.
+    pub field: String,
+    /// Salt.
+    pub salt: Vec<u8>,
+    /// Text.
+    pub text: String,
+}

@@ -497,46 +497,37 @@ impl Ledger {
 /// the texts that remain.
 async fn reproject(conn: &mut SqliteConnection, team_id: i64) -> Result<()> {
     db::log::clear_projection(conn, team_id).await?;
-    let mut frontier = super::merkle::Frontier::new();
+    let mut chain = super::verify::Chain::new();
     let mut from = 0;
     loop {
-        let entries = db::log::entries(&mut *conn, team_id, from, 2_000).await?;
-        let Some(last) = entries.last().map(|e| e.idx) else {
+        let batch = db::log::entries_with_openings(conn, team_id, from, 2_000).await?;
+        let Some(last) = batch.last().map(|(e, _)| e.idx) else {
             return Ok(());
         };
-        let mut contents = db::log::contents(&mut *conn, team_id, from, last + 1)
-            .await?
-            .into_iter()
-            .peekable();
-        for entry in entries {
-            let (envelope, mut ev) = super::event::parse_payload(&entry.payload)
-                .map_err(|e| anyhow::anyhow!("entry {}: {e}", entry.idx))?;
-            let mut openings = std::collections::HashMap::new();
-            while let Some(c) = contents.next_if(|c| c.idx == entry.idx) {
-                if let (Some(salt), Some(text)) = (c.salt, c.text) {
-                    openings.insert(c.field, (salt, text));
-                }
-            }
-            for (field, content) in ev.contents_mut() {
-                if let Some((salt, text)) = openings.remove(&field)
-                    && let Ok(salt) = <[u8; 16]>::try_from(salt)
-                {
-                    content.opening = Some(super::event::Opening { salt, text });
-                }
-            }
-            let leaf_hash = <[u8; 32]>::try_from(entry.leaf_hash.as_slice())
-                .map_err(|_| anyhow::anyhow!("bad leaf hash"))?;
-            frontier.push(leaf_hash);
+        for (entry, openings) in batch {
+            let openings = openings
+                .into_iter()
+                .map(|o| (o.field, (o.salt, o.text)))
+                .collect();
+            let checked = chain
+                .check(
+                    team_id,
+                    entry.idx,
+                    &entry.payload,
+                    &entry.leaf_hash,
+                    openings,
+                )
+                .map_err(|(i, problem)| anyhow::anyhow!("entry {i}: {problem}"))?;
             let appended = Appended {
                 team_id,
                 index: entry.idx,
-                time: envelope.time,
-                actor: envelope.actor,
-                leaf_hash,
+                time: checked.envelope.time,
+                actor: checked.envelope.actor,
+                leaf_hash: checked.leaf,
                 tree_size: entry.idx + 1,
-                root: frontier.root(),
+                root: chain.root(),
             };
-            project(conn, &appended, &ev).await?;
+            project(conn, &appended, &checked.event).await?;
         }
         from = last + 1;
     }

@@ -112,23 +112,25 @@ pub async fn write(
     let mut frontier = merkle::Frontier::new();
     let mut from = 0;
     while from < size {
-        let batch = db::log::entries(pool, team.id, from, 2_000.min(size - from)).await?;
-        let Some(last) = batch.last().map(|e| e.idx) else {
+        let batch = db::log::entries_with_openings(
+            &mut *pool.acquire().await?,
+            team.id,
+            from,
+            2_000.min(size - from),
+        )
+        .await?;
+        let Some(last) = batch.last().map(|(e, _)| e.idx) else {
             break;
         };
-        let contents = db::log::contents(pool, team.id, from, last + 1).await?;
-        let mut contents = contents.into_iter().peekable();
-        for entry in batch {
-            let mut lines = Vec::new();
-            while let Some(c) = contents.next_if(|c| c.idx == entry.idx) {
-                if let (Some(salt), Some(text)) = (c.salt, c.text) {
-                    lines.push(ContentLine {
-                        field: c.field,
-                        salt: hex::encode(salt),
-                        text,
-                    });
-                }
-            }
+        for (entry, openings) in batch {
+            let lines = openings
+                .into_iter()
+                .map(|o| ContentLine {
+                    field: o.field,
+                    salt: hex::encode(o.salt),
+                    text: o.text,
+                })
+                .collect();
             let leaf: Hash = entry.leaf_hash.as_slice().try_into().map_err(io)?;
             frontier.push(leaf);
             let payload = serde_json::value::RawValue::from_string(entry.payload)?;
