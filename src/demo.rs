@@ -47,7 +47,9 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     let [ana, bob, chen, dana, olga] = ids[..] else {
         anyhow::bail!("demo users missing");
     };
-    let ledger = Ledger::new(db.clone());
+    let ledger = Ledger::new(db.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
     let err = |e: crate::error::Error| anyhow::anyhow!("{}", e.public_message());
     let team = ledger
         .create_team(

@@ -43,7 +43,9 @@ impl Application {
         hasher.warm_up();
         let state = AppState {
             db: db.clone(),
-            ledger: Ledger::new(db.clone()),
+            ledger: Ledger::new(db.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?,
             hasher,
             base_url: Arc::from(base_url),
             secure_cookies: config.secure_cookies,

@@ -24,7 +24,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite
 /// A write transaction (always begun with `BEGIN IMMEDIATE`).
 pub type WriteTx = sqlx::Transaction<'static, Sqlite>;
 
-/// The database connection: a small pool of readers and one writer.
+/// The database connection: a small pool of readers, a connection for the
+/// ledger's writer task, and one for small writes outside the ledger.
 ///
 /// SQLite allows one writer at a time; a single write connection that
 /// begins with `BEGIN IMMEDIATE` never meets `SQLITE_BUSY` mid-transaction,
@@ -33,8 +34,10 @@ pub type WriteTx = sqlx::Transaction<'static, Sqlite>;
 pub struct Db {
     /// Connections for reads.
     read: SqlitePool,
-    /// The one connection for writes.
+    /// The connection for writes outside the ledger (sessions, tokens).
     write: SqlitePool,
+    /// How to open the ledger's own write connection.
+    options: SqliteConnectOptions,
 }
 
 impl Db {
@@ -62,26 +65,38 @@ impl Db {
         MIGRATOR.run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            options,
+        })
     }
 
     /// A private in-memory database with the schema, on one connection that
     /// serves reads and writes (used to rebuild the read tables in `verify`).
     pub async fn scratch() -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let options = options.shared_cache(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self {
             read: pool.clone(),
             write: pool,
+            options,
         })
+    }
+
+    /// Opens the connection the ledger's writer task owns.
+    pub async fn connect_writer(&self) -> Result<sqlx::SqliteConnection, sqlx::Error> {
+        use sqlx::ConnectOptions;
+        self.options.connect().await
     }
 
     /// The pool for reads.

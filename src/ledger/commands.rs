@@ -8,7 +8,7 @@ use sqlx::SqliteConnection;
 
 use super::event::{Content, Event};
 use super::{Appended, Ledger, append, project};
-use crate::db::{self, Timestamp, WriteTx, proposals, teams};
+use crate::db::{self, Timestamp, proposals, teams};
 use crate::domain::Violation;
 use crate::domain::ids::TeamKey;
 use crate::domain::proposal::{self as rules, DecisionDraft, Stance};
@@ -76,94 +76,106 @@ async fn proposal(
         .ok_or(Error::NotFound)
 }
 
+/// The actor's role and the proposal, read inside the write transaction.
+async fn on_proposal(
+    conn: &mut SqliteConnection,
+    actor: i64,
+    team_id: i64,
+    number: i64,
+) -> Result<(Role, proposals::Proposal)> {
+    let actor_role = role(conn, team_id, actor).await?;
+    let p = proposal(conn, team_id, number).await?;
+    Ok((actor_role, p))
+}
+
+/// Appends `event` and projects it (the batch commits later).
+async fn apply(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    actor: i64,
+    now: DateTime<Utc>,
+    event: Event,
+) -> Result<Appended> {
+    let appended = append(conn, team_id, actor, now, &event).await?;
+    project(conn, &appended, &event).await?;
+    Ok(appended)
+}
+
 impl Ledger {
-    /// Begins a command on a proposal: the actor's role (404 for
-    /// non-members) and the proposal, read inside the write transaction.
-    async fn begin_on_proposal(
-        &self,
-        actor: i64,
-        team_id: i64,
-        number: i64,
-    ) -> Result<(WriteTx, Role, proposals::Proposal)> {
-        let mut tx = self.db.begin_write().await?;
-        let actor_role = role(&mut tx, team_id, actor).await?;
-        let p = proposal(&mut tx, team_id, number).await?;
-        Ok((tx, actor_role, p))
-    }
-
-    /// Appends and projects `event`, then commits.
-    async fn commit(
-        &self,
-        mut tx: WriteTx,
-        team_id: i64,
-        actor: i64,
-        now: DateTime<Utc>,
-        event: Event,
-    ) -> Result<Appended> {
-        let appended = append(&mut tx, team_id, actor, now, &event).await?;
-        project(&mut tx, &appended, &event).await?;
-        tx.commit().await?;
-        Ok(appended)
-    }
-
     /// Creates a team with `actor` as its first admin.
     pub async fn create_team(&self, actor: i64, team: NewTeam) -> Result<teams::Team> {
-        let mut tx = self.db.begin_write().await?;
-        let (slug_taken, key_taken) =
-            teams::slug_or_key_taken(&mut tx, &team.slug, team.key.as_str()).await?;
-        if key_taken {
-            return Err(Error::Taken {
-                field: "key",
-                message: format!("the key {} is already used by another team", team.key),
-            });
-        }
-        if slug_taken {
-            return Err(Error::Taken {
-                field: "slug",
-                message: format!("the address {} is already used by another team", team.slug),
-            });
-        }
-        let id = teams::next_team_id(&mut tx).await?;
-        let event = Event::TeamCreated {
-            name: team.name,
-            slug: team.slug,
-            key: team.key.to_string(),
-            window_hours: team.window_hours,
-        };
-        self.commit(tx, id, actor, db::now(), event).await?;
-        teams::by_id(self.db.reader(), id)
-            .await?
-            .ok_or(Error::NotFound)
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let (slug_taken, key_taken) =
+                        teams::slug_or_key_taken(&mut *tx, &team.slug, team.key.as_str()).await?;
+                    if key_taken {
+                        return Err(Error::Taken {
+                            field: "key",
+                            message: format!(
+                                "the key {} is already used by another team",
+                                team.key
+                            ),
+                        });
+                    }
+                    if slug_taken {
+                        return Err(Error::Taken {
+                            field: "slug",
+                            message: format!(
+                                "the address {} is already used by another team",
+                                team.slug
+                            ),
+                        });
+                    }
+                    let id = teams::next_team_id(&mut *tx).await?;
+                    let event = Event::TeamCreated {
+                        name: team.name,
+                        slug: team.slug,
+                        key: team.key.to_string(),
+                        window_hours: team.window_hours,
+                    };
+                    apply(tx, id, actor, db::now(), event).await?;
+                    teams::by_id(&mut *tx, id).await?.ok_or(Error::NotFound)
+                })
+            })
+            .await
     }
 
     /// Joins a team through an invitation (single use, unexpired).
     pub async fn accept_invitation(&self, actor: i64, token_hash: &[u8]) -> Result<teams::Team> {
-        let mut tx = self.db.begin_write().await?;
-        let now = db::now();
-        let invitation = teams::invitation_by_hash(&mut *tx, token_hash)
-            .await?
-            .ok_or(Violation::InvitationInvalid)?;
-        if invitation.accepted_by.is_some() || invitation.expires_at.0 <= now {
-            return Err(Violation::InvitationInvalid.into());
-        }
-        if teams::role_of(&mut *tx, invitation.team_id, actor)
-            .await?
-            .is_some()
-        {
-            return Err(Violation::AlreadyMember.into());
-        }
-        if !teams::accept_invitation(&mut tx, invitation.id, actor, Timestamp(now)).await? {
-            return Err(Violation::InvitationInvalid.into());
-        }
-        let event = Event::MemberJoined {
-            user: actor,
-            role: invitation.role.0,
-        };
-        self.commit(tx, invitation.team_id, actor, now, event)
-            .await?;
-        teams::by_id(self.db.reader(), invitation.team_id)
-            .await?
-            .ok_or(Error::NotFound)
+        let token_hash = token_hash.to_vec();
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let now = db::now();
+                    let invitation = teams::invitation_by_hash(&mut *tx, &token_hash)
+                        .await?
+                        .ok_or(Violation::InvitationInvalid)?;
+                    if invitation.accepted_by.is_some() || invitation.expires_at.0 <= now {
+                        return Err(Violation::InvitationInvalid.into());
+                    }
+                    if teams::role_of(&mut *tx, invitation.team_id, actor)
+                        .await?
+                        .is_some()
+                    {
+                        return Err(Violation::AlreadyMember.into());
+                    }
+                    if !teams::accept_invitation(&mut *tx, invitation.id, actor, Timestamp(now))
+                        .await?
+                    {
+                        return Err(Violation::InvitationInvalid.into());
+                    }
+                    let event = Event::MemberJoined {
+                        user: actor,
+                        role: invitation.role.0,
+                    };
+                    apply(tx, invitation.team_id, actor, now, event).await?;
+                    teams::by_id(&mut *tx, invitation.team_id)
+                        .await?
+                        .ok_or(Error::NotFound)
+                })
+            })
+            .await
     }
 
     /// Changes a member's role (admins only; a team keeps at least one admin).
@@ -174,83 +186,99 @@ impl Ledger {
         user: i64,
         new_role: Role,
     ) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
-        if role(&mut tx, team_id, actor).await? != Role::Admin {
-            return Err(Violation::Forbidden.into());
-        }
-        let current = teams::role_of(&mut *tx, team_id, user)
-            .await?
-            .ok_or(Error::NotFound)?;
-        if current == new_role {
-            return Err(Violation::NoChange.into());
-        }
-        if current == Role::Admin && teams::admin_count(&mut tx, team_id).await? <= 1 {
-            return Err(Violation::LastAdmin.into());
-        }
-        if !new_role.can_vote() && proposals::open_decided_by(&mut tx, team_id, user).await? > 0 {
-            return Err(Violation::DeciderOfOpenProposal.into());
-        }
-        let event = Event::RoleChanged {
-            user,
-            role: new_role,
-        };
-        self.commit(tx, team_id, actor, db::now(), event).await
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                        return Err(Violation::Forbidden.into());
+                    }
+                    let current = teams::role_of(&mut *tx, team_id, user)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                    if current == new_role {
+                        return Err(Violation::NoChange.into());
+                    }
+                    if current == Role::Admin && teams::admin_count(&mut *tx, team_id).await? <= 1 {
+                        return Err(Violation::LastAdmin.into());
+                    }
+                    if !new_role.can_vote()
+                        && proposals::open_decided_by(&mut *tx, team_id, user).await? > 0
+                    {
+                        return Err(Violation::DeciderOfOpenProposal.into());
+                    }
+                    let event = Event::RoleChanged {
+                        user,
+                        role: new_role,
+                    };
+                    apply(tx, team_id, actor, db::now(), event).await
+                })
+            })
+            .await
     }
 
     /// Removes a member (admins only, or anyone leaving); their history stays.
     pub async fn remove_member(&self, actor: i64, team_id: i64, user: i64) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
-        if role(&mut tx, team_id, actor).await? != Role::Admin && actor != user {
-            return Err(Violation::Forbidden.into());
-        }
-        let current = teams::role_of(&mut *tx, team_id, user)
-            .await?
-            .ok_or(Error::NotFound)?;
-        if current == Role::Admin && teams::admin_count(&mut tx, team_id).await? <= 1 {
-            return Err(Violation::LastAdmin.into());
-        }
-        if proposals::open_decided_by(&mut tx, team_id, user).await? > 0 {
-            return Err(Violation::DeciderOfOpenProposal.into());
-        }
-        self.commit(tx, team_id, actor, db::now(), Event::MemberRemoved { user })
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    if role(&mut *tx, team_id, actor).await? != Role::Admin && actor != user {
+                        return Err(Violation::Forbidden.into());
+                    }
+                    let current = teams::role_of(&mut *tx, team_id, user)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                    if current == Role::Admin && teams::admin_count(&mut *tx, team_id).await? <= 1 {
+                        return Err(Violation::LastAdmin.into());
+                    }
+                    if proposals::open_decided_by(&mut *tx, team_id, user).await? > 0 {
+                        return Err(Violation::DeciderOfOpenProposal.into());
+                    }
+                    apply(tx, team_id, actor, db::now(), Event::MemberRemoved { user }).await
+                })
+            })
             .await
     }
 
     /// Creates or edits an area (admins only).
     pub async fn save_area(&self, actor: i64, team_id: i64, input: AreaInput) -> Result<i64> {
-        let mut tx = self.db.begin_write().await?;
-        if role(&mut tx, team_id, actor).await? != Role::Admin {
-            return Err(Violation::Forbidden.into());
-        }
-        let id = match input.id {
-            Some(id) => {
-                teams::area(&mut *tx, team_id, id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-                id
-            }
-            None => teams::next_area_id(&mut tx).await?,
-        };
-        if teams::area_name_taken(&mut tx, team_id, &input.name, id).await? {
-            return Err(Error::Taken {
-                field: "name",
-                message: format!("an area named {} already exists", input.name),
-            });
-        }
-        if !teams::role_of(&mut *tx, team_id, input.default_decider)
-            .await?
-            .is_some_and(Role::can_vote)
-        {
-            return Err(Violation::DeciderNotMember.into());
-        }
-        let event = Event::AreaSaved {
-            area: id,
-            name: input.name,
-            description: Content::new(input.description)?,
-            default_decider: input.default_decider,
-        };
-        self.commit(tx, team_id, actor, db::now(), event).await?;
-        Ok(id)
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                        return Err(Violation::Forbidden.into());
+                    }
+                    let id = match input.id {
+                        Some(id) => {
+                            teams::area(&mut *tx, team_id, id)
+                                .await?
+                                .ok_or(Error::NotFound)?;
+                            id
+                        }
+                        None => teams::next_area_id(&mut *tx).await?,
+                    };
+                    if teams::area_name_taken(&mut *tx, team_id, &input.name, id).await? {
+                        return Err(Error::Taken {
+                            field: "name",
+                            message: format!("an area named {} already exists", input.name),
+                        });
+                    }
+                    if !teams::role_of(&mut *tx, team_id, input.default_decider)
+                        .await?
+                        .is_some_and(Role::can_vote)
+                    {
+                        return Err(Violation::DeciderNotMember.into());
+                    }
+                    let event = Event::AreaSaved {
+                        area: id,
+                        name: input.name,
+                        description: Content::new(input.description)?,
+                        default_decider: input.default_decider,
+                    };
+                    apply(tx, team_id, actor, db::now(), event).await?;
+                    Ok(id)
+                })
+            })
+            .await
     }
 
     /// Opens a proposal; returns its number.
@@ -260,59 +288,75 @@ impl Ledger {
         team_id: i64,
         input: NewProposal,
     ) -> Result<i64> {
-        let mut tx = self.db.begin_write().await?;
-        let now = db::now();
-        let author_role = role(&mut tx, team_id, actor).await?;
-        let team = teams::by_id(&mut *tx, team_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let area = match input.area {
-            Some(id) => Some(teams::area(&mut *tx, team_id, id).await?.ok_or_else(|| {
-                crate::domain::InvalidInput::new("area", "is not an area of this team")
-            })?),
-            None => None,
-        };
-        let decider = input
-            .decider
-            .or(area.as_ref().map(|a| a.default_decider_id))
-            .ok_or_else(|| {
-                crate::domain::InvalidInput::new(
-                    "decider",
-                    "name a decider (or pick an area that has one)",
-                )
-            })?;
-        let decider_role = teams::role_of(&mut *tx, team_id, decider).await?;
-        let closes_at = input
-            .closes_at
-            .map(db::truncate)
-            .unwrap_or(now + Duration::hours(team.window_hours));
-        let supersedes_status = match input.supersedes {
-            Some(number) => Some(
-                proposals::by_number(&mut *tx, team_id, number)
-                    .await?
-                    .ok_or_else(|| {
-                        crate::domain::InvalidInput::new(
-                            "supersedes",
-                            "no such decision in this team",
-                        )
-                    })?
-                    .status(),
-            ),
-            None => None,
-        };
-        rules::check_new_proposal(author_role, decider_role, closes_at, now, supersedes_status)?;
-        let number = proposals::next_number(&mut tx, team_id).await?;
-        let event = Event::ProposalCreated {
-            number,
-            title: Content::new(input.title)?,
-            body: Content::new(input.body)?,
-            area: area.map(|a| a.id),
-            decider,
-            closes_at,
-            supersedes: input.supersedes,
-        };
-        self.commit(tx, team_id, actor, now, event).await?;
-        Ok(number)
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let now = db::now();
+                    let author_role = role(&mut *tx, team_id, actor).await?;
+                    let team = teams::by_id(&mut *tx, team_id)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                    let area = match input.area {
+                        Some(id) => {
+                            Some(teams::area(&mut *tx, team_id, id).await?.ok_or_else(|| {
+                                crate::domain::InvalidInput::new(
+                                    "area",
+                                    "is not an area of this team",
+                                )
+                            })?)
+                        }
+                        None => None,
+                    };
+                    let decider = input
+                        .decider
+                        .or(area.as_ref().map(|a| a.default_decider_id))
+                        .ok_or_else(|| {
+                            crate::domain::InvalidInput::new(
+                                "decider",
+                                "name a decider (or pick an area that has one)",
+                            )
+                        })?;
+                    let decider_role = teams::role_of(&mut *tx, team_id, decider).await?;
+                    let closes_at = input
+                        .closes_at
+                        .map(db::truncate)
+                        .unwrap_or(now + Duration::hours(team.window_hours));
+                    let supersedes_status = match input.supersedes {
+                        Some(number) => Some(
+                            proposals::by_number(&mut *tx, team_id, number)
+                                .await?
+                                .ok_or_else(|| {
+                                    crate::domain::InvalidInput::new(
+                                        "supersedes",
+                                        "no such decision in this team",
+                                    )
+                                })?
+                                .status(),
+                        ),
+                        None => None,
+                    };
+                    rules::check_new_proposal(
+                        author_role,
+                        decider_role,
+                        closes_at,
+                        now,
+                        supersedes_status,
+                    )?;
+                    let number = proposals::next_number(&mut *tx, team_id).await?;
+                    let event = Event::ProposalCreated {
+                        number,
+                        title: Content::new(input.title)?,
+                        body: Content::new(input.body)?,
+                        area: area.map(|a| a.id),
+                        decider,
+                        closes_at,
+                        supersedes: input.supersedes,
+                    };
+                    apply(tx, team_id, actor, now, event).await?;
+                    Ok(number)
+                })
+            })
+            .await
     }
 
     /// Revises the body (author only, while open).
@@ -323,18 +367,24 @@ impl Ledger {
         number: i64,
         body: String,
     ) -> Result<Appended> {
-        let (mut tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
-        p.state().check_revise(actor)?;
-        if p.body == body {
-            return Err(Violation::NoChange.into());
-        }
-        let revision = proposals::revision_count(&mut tx, p.id).await? + 1;
-        let event = Event::ProposalRevised {
-            number,
-            revision,
-            body: Content::new(body)?,
-        };
-        self.commit(tx, team_id, actor, db::now(), event).await
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    p.state().check_revise(actor)?;
+                    if p.body == body {
+                        return Err(Violation::NoChange.into());
+                    }
+                    let revision = proposals::revision_count(&mut *tx, p.id).await? + 1;
+                    let event = Event::ProposalRevised {
+                        number,
+                        revision,
+                        body: Content::new(body)?,
+                    };
+                    apply(tx, team_id, actor, db::now(), event).await
+                })
+            })
+            .await
     }
 
     /// Names another decider (author or admin, while open).
@@ -345,16 +395,22 @@ impl Ledger {
         number: i64,
         to: i64,
     ) -> Result<Appended> {
-        let (mut tx, actor_role, p) = self.begin_on_proposal(actor, team_id, number).await?;
-        let to_role = teams::role_of(&mut *tx, team_id, to).await?;
-        p.state()
-            .check_change_decider(actor, actor_role, to, to_role)?;
-        let event = Event::DeciderChanged {
-            number,
-            from: p.decider_id,
-            to,
-        };
-        self.commit(tx, team_id, actor, db::now(), event).await
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let (actor_role, p) = on_proposal(tx, actor, team_id, number).await?;
+                    let to_role = teams::role_of(&mut *tx, team_id, to).await?;
+                    p.state()
+                        .check_change_decider(actor, actor_role, to, to_role)?;
+                    let event = Event::DeciderChanged {
+                        number,
+                        from: p.decider_id,
+                        to,
+                    };
+                    apply(tx, team_id, actor, db::now(), event).await
+                })
+            })
+            .await
     }
 
     /// Extends the window (decider only, while open).
@@ -365,18 +421,24 @@ impl Ledger {
         number: i64,
         closes_at: DateTime<Utc>,
     ) -> Result<Appended> {
-        let (tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
-        let now = db::now();
-        let closes_at = db::truncate(closes_at);
-        p.state().check_extend(actor, closes_at, now)?;
-        self.commit(
-            tx,
-            team_id,
-            actor,
-            now,
-            Event::DeadlineExtended { number, closes_at },
-        )
-        .await
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    let now = db::now();
+                    let closes_at = db::truncate(closes_at);
+                    p.state().check_extend(actor, closes_at, now)?;
+                    apply(
+                        tx,
+                        team_id,
+                        actor,
+                        now,
+                        Event::DeadlineExtended { number, closes_at },
+                    )
+                    .await
+                })
+            })
+            .await
     }
 
     /// Withdraws a proposal (author or decider, while open).
@@ -387,13 +449,19 @@ impl Ledger {
         number: i64,
         reason: String,
     ) -> Result<Appended> {
-        let (tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
-        p.state().check_withdraw(actor)?;
-        let event = Event::ProposalWithdrawn {
-            number,
-            reason: Content::new(reason)?,
-        };
-        self.commit(tx, team_id, actor, db::now(), event).await
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    p.state().check_withdraw(actor)?;
+                    let event = Event::ProposalWithdrawn {
+                        number,
+                        reason: Content::new(reason)?,
+                    };
+                    apply(tx, team_id, actor, db::now(), event).await
+                })
+            })
+            .await
     }
 
     /// Takes or changes the actor's stance (voting members, while open).
@@ -404,14 +472,20 @@ impl Ledger {
         number: i64,
         stance: Stance,
     ) -> Result<Appended> {
-        let (tx, actor_role, p) = self.begin_on_proposal(actor, team_id, number).await?;
-        p.state().check_stance(actor_role)?;
-        let event = Event::StanceTaken {
-            number,
-            position: stance.position,
-            reason: stance.reason.map(Content::new).transpose()?,
-        };
-        self.commit(tx, team_id, actor, db::now(), event).await
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let (actor_role, p) = on_proposal(tx, actor, team_id, number).await?;
+                    p.state().check_stance(actor_role)?;
+                    let event = Event::StanceTaken {
+                        number,
+                        position: stance.position,
+                        reason: stance.reason.map(Content::new).transpose()?,
+                    };
+                    apply(tx, team_id, actor, db::now(), event).await
+                })
+            })
+            .await
     }
 
     /// Adds a comment (any member, while open).
@@ -422,13 +496,19 @@ impl Ledger {
         number: i64,
         body: String,
     ) -> Result<Appended> {
-        let (tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
-        p.state().check_comment()?;
-        let event = Event::CommentAdded {
-            number,
-            body: Content::new(body)?,
-        };
-        self.commit(tx, team_id, actor, db::now(), event).await
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    p.state().check_comment()?;
+                    let event = Event::CommentAdded {
+                        number,
+                        body: Content::new(body)?,
+                    };
+                    apply(tx, team_id, actor, db::now(), event).await
+                })
+            })
+            .await
     }
 
     /// Records the decision (the decider only; rules 2 and 4).
@@ -439,22 +519,28 @@ impl Ledger {
         number: i64,
         draft: DecisionDraft,
     ) -> Result<Appended> {
-        let (mut tx, _, p) = self.begin_on_proposal(actor, team_id, number).await?;
-        let now = db::now();
-        let voters = proposals::voters(&mut *tx, team_id, p.id).await?;
-        p.state().check_record(actor, now, &voters, &draft)?;
-        let mut responses = BTreeMap::new();
-        for (user, text) in draft.responses {
-            responses.insert(user.to_string(), Content::new(text)?);
-        }
-        let event = Event::DecisionRecorded {
-            number,
-            outcome: draft.outcome,
-            statement: Content::new(draft.statement)?,
-            rationale: Content::new(draft.rationale)?,
-            responses,
-        };
-        self.commit(tx, team_id, actor, now, event).await
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    let now = db::now();
+                    let voters = proposals::voters(&mut *tx, team_id, p.id).await?;
+                    p.state().check_record(actor, now, &voters, &draft)?;
+                    let mut responses = BTreeMap::new();
+                    for (user, text) in draft.responses {
+                        responses.insert(user.to_string(), Content::new(text)?);
+                    }
+                    let event = Event::DecisionRecorded {
+                        number,
+                        outcome: draft.outcome,
+                        statement: Content::new(draft.statement)?,
+                        rationale: Content::new(draft.rationale)?,
+                        responses,
+                    };
+                    apply(tx, team_id, actor, now, event).await
+                })
+            })
+            .await
     }
 }
 
@@ -470,26 +556,31 @@ impl Ledger {
         index: i64,
         field: &str,
     ) -> Result<Appended> {
-        let mut tx = self.db.begin_write().await?;
-        if role(&mut tx, team_id, actor).await? != Role::Admin {
-            return Err(Violation::Forbidden.into());
-        }
-        if !db::log::erase_content(&mut tx, team_id, index, field).await? {
-            return Err(crate::domain::InvalidInput::new(
-                "field",
-                "no such text, or it was erased already",
-            )
-            .into());
-        }
-        let now = db::now();
-        let event = Event::ContentErased {
-            entry: index,
-            field: field.to_string(),
-        };
-        let appended = append(&mut tx, team_id, actor, now, &event).await?;
-        reproject(&mut tx, team_id).await?;
-        tx.commit().await?;
-        Ok(appended)
+        let field = field.to_string();
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                        return Err(Violation::Forbidden.into());
+                    }
+                    if !db::log::erase_content(&mut *tx, team_id, index, &field).await? {
+                        return Err(crate::domain::InvalidInput::new(
+                            "field",
+                            "no such text, or it was erased already",
+                        )
+                        .into());
+                    }
+                    let now = db::now();
+                    let event = Event::ContentErased {
+                        entry: index,
+                        field,
+                    };
+                    let appended = append(&mut *tx, team_id, actor, now, &event).await?;
+                    reproject(&mut *tx, team_id).await?;
+                    Ok(appended)
+                })
+            })
+            .await
     }
 }
 

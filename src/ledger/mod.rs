@@ -15,6 +15,7 @@ pub mod project;
 pub mod proofs;
 pub mod replay;
 pub mod verify;
+pub mod writer;
 
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
@@ -30,6 +31,8 @@ pub use project::project;
 #[derive(Clone, Debug)]
 pub struct Ledger {
     db: Db,
+    /// The writer task that batches commands into group commits.
+    writer: writer::Writer,
 }
 
 /// What an append produced: the entry's place and the tree head after it.
@@ -52,9 +55,13 @@ pub struct Appended {
 }
 
 impl Ledger {
-    /// A ledger writing to `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// A ledger writing to `db` through its own write connection.
+    pub async fn new(db: Db) -> Result<Self> {
+        let conn = db.connect_writer().await?;
+        Ok(Self {
+            writer: writer::Writer::start(conn),
+            db,
+        })
     }
 
     /// The database.

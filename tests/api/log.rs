@@ -258,3 +258,84 @@ async fn a_backup_taken_while_serving_verifies_and_serves() {
         "the backup holds at least everything written before it started: {entries}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_writes_are_all_acknowledged_and_a_rejected_one_spoils_no_neighbour() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    let olga = app.api_user("olga@example.com", "Olga").await;
+    app.team("LOAD", &ana, &[&bob], &[&olga]).await;
+    let id = ana
+        .propose("LOAD", "Under load", &ana.email, &in_seconds(3600))
+        .await;
+    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("q");
+
+    let mut tasks = Vec::new();
+    for i in 0..150 {
+        let (who, base, id) = match i % 3 {
+            0 => (ana.token.clone(), app.base.clone(), id.clone()),
+            1 => (bob.token.clone(), app.base.clone(), id.clone()),
+            _ => (olga.token.clone(), app.base.clone(), id.clone()),
+        };
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            // Olga is an observer: her stances are refused, her comments not.
+            let (path, body) = if i % 2 == 0 {
+                (
+                    format!("{base}/api/v1/decisions/{id}/stances"),
+                    json!({"position": "agree", "reason": format!("r{i}")}),
+                )
+            } else {
+                (
+                    format!("{base}/api/v1/decisions/{id}/comments"),
+                    json!({"body": format!("c{i}")}),
+                )
+            };
+            let r = client
+                .post(path)
+                .bearer_auth(who)
+                .json(&body)
+                .send()
+                .await
+                .expect("POST");
+            (i, r.status())
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        let (i, status) = t.await.expect("task");
+        if i % 3 == 2 && i % 2 == 0 {
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "observer stance {i}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::CREATED, "write {i}");
+            accepted += 1;
+        }
+    }
+    let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("q");
+    assert_eq!(
+        after - before,
+        accepted,
+        "every acknowledged write, and nothing else, is in the log"
+    );
+    let indices: Vec<i64> = sqlx::query_scalar("SELECT idx FROM log_entries ORDER BY idx")
+        .fetch_all(app.db.reader())
+        .await
+        .expect("q");
+    assert!(
+        indices.iter().enumerate().all(|(i, idx)| *idx == i as i64),
+        "gap-free"
+    );
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
+}
