@@ -104,8 +104,9 @@ impl Db {
         &self.read
     }
 
-    /// Begins a write transaction. The one write connection serialises all
-    /// writers, so appends to a log can never interleave.
+    /// Begins a write transaction on the small-writes connection
+    /// (`BEGIN IMMEDIATE`, so it never fails half-way with `SQLITE_BUSY`).
+    /// Team state is written only by the ledger's writer task, never here.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         self.write.begin_with("BEGIN IMMEDIATE").await
     }
