@@ -8,8 +8,10 @@
 //! acknowledged write is on disk, and many writers share one fsync.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 
+use futures_util::FutureExt;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
@@ -121,14 +123,19 @@ async fn run_batch(
     let result = async {
         for job in batch {
             sqlx::query("SAVEPOINT command").execute(&mut *conn).await?;
-            let completion = job(&mut *conn).await;
-            if !completion.succeeded() {
+            // A command that panics (a bug) is rolled back alone; its caller
+            // gets an error when its reply is dropped, and the writer lives on.
+            let outcome = AssertUnwindSafe(job(&mut *conn)).catch_unwind().await;
+            if !outcome.as_ref().is_ok_and(|c| c.succeeded()) {
                 sqlx::query("ROLLBACK TO command")
                     .execute(&mut *conn)
                     .await?;
             }
             sqlx::query("RELEASE command").execute(&mut *conn).await?;
-            completions.push(completion);
+            match outcome {
+                Ok(completion) => completions.push(completion),
+                Err(_) => tracing::error!("a write command panicked; it was rolled back"),
+            }
         }
         Ok::<(), sqlx::Error>(())
     }
@@ -139,5 +146,88 @@ async fn run_batch(
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             Err(err)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use sqlx::ConnectOptions;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    use super::*;
+
+    async fn writer() -> (Writer, sqlx::SqlitePool, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("writer.db");
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .expect("options")
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let mut conn = options.connect().await.expect("connect");
+        sqlx::query("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .expect("table");
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
+        (Writer::start(conn), pool, dir)
+    }
+
+    fn insert(w: &Writer, v: i64) -> impl Future<Output = Result<i64>> + use<> {
+        let w = w.clone();
+        async move {
+            w.submit(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (v) VALUES ($1)")
+                        .bind(v)
+                        .execute(&mut *conn)
+                        .await?;
+                    if v % 10 == 3 {
+                        // Written, then refused: the savepoint must undo it.
+                        return Err(Error::Forbidden);
+                    }
+                    Ok(v)
+                })
+            })
+            .await
+        }
+    }
+
+    #[tokio::test]
+    async fn commands_in_one_batch_succeed_or_fail_alone() {
+        let (w, pool, _dir) = writer().await;
+        let results = futures_util::future::join_all((0..100).map(|v| insert(&w, v))).await;
+        for (v, r) in results.iter().enumerate() {
+            assert_eq!(r.is_ok(), v % 10 != 3, "command {v}: {r:?}");
+        }
+        let stored: Vec<i64> = sqlx::query_scalar("SELECT v FROM t ORDER BY v")
+            .fetch_all(&pool)
+            .await
+            .expect("q");
+        let expected: Vec<i64> = (0..100).filter(|v| v % 10 != 3).collect();
+        assert_eq!(stored, expected);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_command_is_rolled_back_and_the_writer_goes_on() {
+        let (w, pool, _dir) = writer().await;
+        let panicked = w
+            .submit::<(), _>(|conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (v) VALUES (1000)")
+                        .execute(&mut *conn)
+                        .await?;
+                    panic!("a bug in a command");
+                })
+            })
+            .await;
+        assert!(panicked.is_err());
+        assert_eq!(insert(&w, 1).await.ok(), Some(1));
+        let stored: Vec<i64> = sqlx::query_scalar("SELECT v FROM t")
+            .fetch_all(&pool)
+            .await
+            .expect("q");
+        assert_eq!(stored, vec![1]);
     }
 }
