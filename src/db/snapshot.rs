@@ -13,7 +13,7 @@ use sqlx::SqlitePool;
 pub const TABLES: &[(&str, &str)] = &[
     (
         "teams",
-        "SELECT json_array(id, name, slug, key, window_hours, created_at, created_by, next_number, 0) FROM teams ORDER BY id",
+        "SELECT json_array(id, name, slug, key, window_hours, created_at, created_by, next_number, status_public, 0) FROM teams ORDER BY id",
     ),
     (
         "memberships",

@@ -429,3 +429,71 @@ pub async fn area_name_taken(
         .fetch_one(conn)
         .await
 }
+
+/// Sets whether the team's decision status is public (projection).
+pub async fn set_status_public(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    public: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE teams SET status_public = $1 WHERE id = $2")
+        .bind(public)
+        .bind(team_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether the team's decision status is public.
+pub async fn status_public(ex: impl SqliteExecutor<'_>, team_id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT status_public FROM teams WHERE id = $1")
+        .bind(team_id)
+        .fetch_one(ex)
+        .await
+}
+
+/// Stores a status token's hash.
+pub async fn insert_status_token(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    label: &str,
+    token_hash: &[u8],
+    created_by: i64,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO status_tokens (team_id, label, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(team_id)
+        .bind(label)
+        .bind(token_hash)
+        .bind(created_by)
+        .bind(now)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Whether a status token belongs to the team.
+pub async fn status_token_valid(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    token_hash: &[u8],
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM status_tokens WHERE team_id = $1 AND token_hash = $2)",
+    )
+    .bind(team_id)
+    .bind(token_hash)
+    .fetch_one(ex)
+    .await
+}
+
+/// Labels of a team's status tokens, newest first.
+pub async fn status_token_labels(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT label FROM status_tokens WHERE team_id = $1 ORDER BY id DESC")
+        .bind(team_id)
+        .fetch_all(ex)
+        .await
+}

@@ -623,3 +623,34 @@ async fn reproject(conn: &mut SqliteConnection, team_id: i64) -> Result<()> {
         from = last + 1;
     }
 }
+
+impl Ledger {
+    /// Makes the status of the team's decisions public or private (admins).
+    pub async fn set_status_public(
+        &self,
+        actor: i64,
+        team_id: i64,
+        public: bool,
+    ) -> Result<Appended> {
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                        return Err(Violation::Forbidden.into());
+                    }
+                    if teams::status_public(&mut *tx, team_id).await? == public {
+                        return Err(Violation::NoChange.into());
+                    }
+                    apply(
+                        tx,
+                        team_id,
+                        actor,
+                        db::now(),
+                        Event::StatusVisibilityChanged { public },
+                    )
+                    .await
+                })
+            })
+            .await
+    }
+}

@@ -270,6 +270,12 @@ pub enum Event {
         /// Markdown text.
         body: Content,
     },
+    /// An admin made the status (not the contents) of the team's decisions
+    /// public, or private again.
+    StatusVisibilityChanged {
+        /// Whether anyone may read status and badges.
+        public: bool,
+    },
     /// An admin erased the text (and salt) of one commitment of an earlier
     /// entry; the commitment, the entry and every proof stay valid.
     ContentErased {
@@ -312,6 +318,7 @@ impl Event {
             Self::CommentAdded { .. } => "comment_added",
             Self::DecisionRecorded { .. } => "decision_recorded",
             Self::ContentErased { .. } => "content_erased",
+            Self::StatusVisibilityChanged { .. } => "status_visibility_changed",
         }
     }
 

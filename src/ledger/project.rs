@@ -128,6 +128,9 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             let id = proposal_id(conn, team, *number).await?;
             proposals::insert_comment(conn, id, idx, entry.actor, body.text(), at).await?;
         }
+        Event::StatusVisibilityChanged { public } => {
+            teams::set_status_public(conn, team, *public).await?
+        }
         Event::ContentErased {
             entry: erased,
             field,

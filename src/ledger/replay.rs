@@ -183,6 +183,11 @@ impl Replay {
                 }
                 self.areas.insert(*area, *default_decider);
             }
+            Event::StatusVisibilityChanged { .. } => {
+                if actor_role != Some(Role::Admin) {
+                    return Err(rule(Violation::Forbidden));
+                }
+            }
             Event::ContentErased { entry: index, .. } => {
                 if actor_role != Some(Role::Admin) {
                     return Err(rule(Violation::Forbidden));

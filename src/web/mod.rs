@@ -29,6 +29,9 @@
 //! GET  /t/{slug}/proposals/new  POST /t/{slug}/proposals
 //! GET  /d/{KEY-N}                       the proposal and, once decided, its record (permalink)
 //! POST /d/{KEY-N}/stance | comments | decision | revise | withdraw | extend | decider
+//! --- status for CI (status.rs): members, status tokens, or public if the team chose
+//! GET  /d/{KEY-N}/status.json  GET /d/{KEY-N}/badge.svg
+//! POST /t/{slug}/status-visibility  POST /t/{slug}/status-tokens   (team settings)
 //! --- JSON API (api.rs), see README
 //! /api/v1/...
 //! ```
@@ -38,6 +41,7 @@ pub mod api;
 pub mod auth;
 pub mod pages;
 pub mod proposals;
+pub mod status;
 pub mod teams;
 
 use std::sync::Arc;
@@ -117,6 +121,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .merge(accounts::router())
         .merge(teams::router())
         .merge(proposals::router())
+        .merge(status::router())
         .nest("/api/v1", api::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))

@@ -47,6 +47,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/t/{slug}/log", get(log_page))
         .route("/t/{slug}/erase", post(erase_content))
+        .route("/t/{slug}/status-visibility", post(set_status_visibility))
+        .route("/t/{slug}/status-tokens", post(create_status_token))
 }
 
 /// How long an invitation link works.
@@ -417,6 +419,9 @@ struct SettingsPage {
     invitations: Vec<InvitationItem>,
     new_link: Option<String>,
     base_url: String,
+    status_public: bool,
+    status_tokens: Vec<String>,
+    new_status_token: Option<String>,
 }
 
 async fn settings_page(
@@ -446,7 +451,14 @@ async fn settings_page(
         .remove("new_invitation")
         .await
         .map_err(super::auth::session_error)?;
+    let new_status_token: Option<String> = session
+        .remove("new_status_token")
+        .await
+        .map_err(super::auth::session_error)?;
     Ok(SettingsPage {
+        status_public: teams::status_public(pool, team.id).await?,
+        status_tokens: teams::status_token_labels(pool, team.id).await?,
+        new_status_token,
         members: teams::members(pool, team.id).await?,
         roles: Role::ALL,
         invitations,
@@ -758,4 +770,76 @@ async fn erase_content(
         Err(err) => return Err(err),
     }
     Ok(see_other(&back))
+}
+
+#[derive(Debug, Deserialize)]
+struct VisibilityForm {
+    public: String,
+}
+
+async fn set_status_visibility(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path(slug): Path<String>,
+    Form(form): Form<VisibilityForm>,
+) -> Result<Response> {
+    let (team, _) = membership(&state, &slug, &user).await?;
+    let public = form.public == "true";
+    match state
+        .ledger
+        .set_status_public(user.id, team.id, public)
+        .await
+    {
+        Ok(_) if public => {
+            flash(
+                &session,
+                "Decision status is now public (contents stay private).",
+            )
+            .await?
+        }
+        Ok(_) => flash(&session, "Decision status is private again.").await?,
+        Err(Error::Rule(v)) => flash(&session, format!("Not changed: {v}.")).await?,
+        Err(err) => return Err(err),
+    }
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusTokenForm {
+    label: String,
+}
+
+async fn create_status_token(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path(slug): Path<String>,
+    Form(form): Form<StatusTokenForm>,
+) -> Result<Response> {
+    let (team, role) = membership(&state, &slug, &user).await?;
+    if role != Role::Admin {
+        return Err(crate::domain::Violation::Forbidden.into());
+    }
+    let label = crate::domain::clean_label(&form.label)?;
+    let token = new_secret("sts_")?;
+    teams::insert_status_token(
+        state.db.writer(),
+        team.id,
+        &label,
+        &token_hash(&token),
+        user.id,
+        Timestamp(db::now()),
+    )
+    .await?;
+    session
+        .insert("new_status_token", token)
+        .await
+        .map_err(super::auth::session_error)?;
+    flash(
+        &session,
+        "Status token created. Copy it now: it is shown once.",
+    )
+    .await?;
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
 }

@@ -8,4 +8,5 @@ mod log;
 mod manage;
 mod rules;
 mod security;
+mod status;
 mod verifiable;

@@ -1,0 +1,174 @@
+//! Decision status for CI and badges: `/d/{KEY-N}/status.json` and
+//! `/d/{KEY-N}/badge.svg`. They reveal the status, never the contents, and
+//! only to members, holders of a team status token (header or `?token=`), or
+//! anyone when the team made status public. Everyone else gets 404.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::Session;
+
+use super::AppState;
+use super::auth::USER_KEY;
+use crate::db::{proposals, teams, users};
+use crate::domain::ids::DecisionId;
+use crate::error::{Error, Result};
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/d/{id}/status.json", get(status_json))
+        .route("/d/{id}/badge.svg", get(badge))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// What a status reader may learn about one decision.
+struct Status {
+    id: String,
+    status: String,
+    outcome: Option<String>,
+    decided_at: Option<String>,
+    url: String,
+}
+
+/// Finds the decision if this request may read its status.
+async fn readable(
+    state: &AppState,
+    raw_id: &str,
+    headers: &HeaderMap,
+    query: &TokenQuery,
+    session: &Session,
+) -> Result<Status> {
+    let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
+    let pool = state.db.reader();
+    let team = teams::by_key(pool, id.key.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let mut allowed = teams::status_public(pool, team.id).await?;
+    for token in bearer.into_iter().chain(query.token.as_deref()) {
+        if allowed {
+            break;
+        }
+        let hash = users::token_hash(token);
+        allowed = teams::status_token_valid(pool, team.id, &hash).await?
+            || match users::by_token(&state.db, token).await? {
+                Some(user) => teams::role_of(pool, team.id, user.id).await?.is_some(),
+                None => false,
+            };
+    }
+    if !allowed {
+        let user: Option<i64> = session
+            .get(USER_KEY)
+            .await
+            .map_err(super::auth::session_error)?;
+        if let Some(user) = user {
+            allowed = teams::role_of(pool, team.id, user).await?.is_some();
+        }
+    }
+    if !allowed {
+        return Err(Error::NotFound);
+    }
+    let p = proposals::by_number(pool, team.id, id.number)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let decision = proposals::decision(pool, p.id).await?;
+    let public_id = format!("{}-{}", team.key, p.number);
+    Ok(Status {
+        url: format!("{}/d/{public_id}", state.base_url),
+        id: public_id,
+        status: p.status,
+        outcome: decision.as_ref().map(|d| d.outcome.clone()),
+        decided_at: decision.map(|d| d.decided_at.to_text()),
+    })
+}
+
+async fn status_json(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+    Path(id): Path<String>,
+) -> Response {
+    match readable(&state, &id, &headers, &query, &session).await {
+        Ok(s) => (
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(json!({
+                "id": s.id,
+                "status": s.status,
+                "accepted": s.status == "accepted",
+                "outcome": s.outcome,
+                "decided_at": s.decided_at,
+                "url": s.url,
+            })),
+        )
+            .into_response(),
+        Err(err) => super::api::ApiError(err).into_response(),
+    }
+}
+
+fn color(status: &str) -> &'static str {
+    match status {
+        "accepted" => "#1e7a46",
+        "rejected" => "#b3261e",
+        "open" => "#1f5fbf",
+        _ => "#5b6478",
+    }
+}
+
+/// A flat badge: "decision | KEY-N status". Text widths are estimated
+/// (monospace-ish 7 px per character) since no font metrics are at hand.
+fn svg(id: &str, status: &str) -> String {
+    let left = "decision";
+    let right = format!("{id} {status}");
+    let lw = 10 + 7 * left.len();
+    let rw = 10 + 7 * right.chars().count();
+    let w = lw + rw;
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{left}: {right}"><title>{left}: {right}</title><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{rw}" height="20" fill="{c}"/><g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11"><text x="5" y="14">{left}</text><text x="{rx}" y="14">{right}</text></g></svg>"##,
+        c = color(status),
+        rx = lw + 5,
+    )
+}
+
+async fn badge(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let s = readable(&state, &id, &headers, &query, &session).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        svg(&s.id, &s.status),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badges_name_the_decision_and_its_status() {
+        let b = svg("ARCH-7", "accepted");
+        assert!(b.starts_with("<svg") && b.contains("ARCH-7 accepted") && b.contains("#1e7a46"));
+        assert!(svg("ARCH-8", "open").contains("#1f5fbf"));
+    }
+}
