@@ -148,3 +148,27 @@ async fn status_and_badge_are_readable_by_members_tokens_or_everyone_once_public
     let (ok, output) = app.verify();
     assert!(ok, "{output}");
 }
+
+#[tokio::test]
+async fn unfurl_meta_is_for_members_only() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let eve = app.api_user("eve@example.com", "Eve").await;
+    app.team("OG", &ana, &[], &[]).await;
+    let id = ana
+        .propose("OG", "Quarterly pricing", &ana.email, &in_seconds(3600))
+        .await;
+    let (_, html) = app.get(&ana.browser, &format!("/d/{id}")).await;
+    assert!(
+        html.contains(&format!(
+            "<meta property=\"og:title\" content=\"{id}: Quarterly pricing\">"
+        )),
+        "members get a preview"
+    );
+    let (status, html) = app.get(&eve.browser, &format!("/d/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!html.contains("og:title") && !html.contains("Quarterly pricing"));
+    let (status, html) = app.get(&browser(), &format!("/d/{id}")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(!html.contains("Quarterly pricing"));
+}
