@@ -309,12 +309,14 @@ pub fn prepare(
     if envelope.team != team_id || envelope.index != idx {
         return Err("payload names another team or index".into());
     }
-    let mut openings: HashMap<String, (Vec<u8>, String)> = openings.into_iter().collect();
+    // A handful of fields at most: a linear search beats hashing.
+    let mut openings = openings;
     let mut commitments = 0;
     for (field, content) in ev.contents_mut() {
-        let Some((salt, text)) = openings.remove(&field) else {
+        let Some(at) = openings.iter().position(|(f, _)| *f == field) else {
             continue; // erased: the commitment alone stays verifiable
         };
+        let (_, (salt, text)) = openings.swap_remove(at);
         if event::commit(&salt, &text) != content.commitment {
             return Err(format!(
                 "stored text of {field} does not match its commitment"
@@ -326,7 +328,7 @@ pub fn prepare(
         content.opening = Some(Opening { salt, text });
         commitments += 1;
     }
-    if let Some(field) = openings.into_keys().next() {
+    if let Some((field, _)) = openings.into_iter().next() {
         return Err(format!(
             "stored text for {field:?} has no commitment in the payload"
         ));
