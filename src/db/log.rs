@@ -308,6 +308,7 @@ pub async fn clear_projection(
         "DELETE FROM proposal_revisions WHERE proposal_id IN (SELECT id FROM proposals WHERE team_id = $1)",
         "DELETE FROM proposals WHERE team_id = $1",
         "DELETE FROM erasures WHERE team_id = $1",
+        "DELETE FROM pr_links WHERE team_id = $1",
     ] {
         sqlx::query(sql).bind(team_id).execute(&mut *conn).await?;
     }

@@ -4,6 +4,7 @@
 //! SQL uses `$N` placeholders and binds every timestamp from Rust (see
 //! [`Timestamp`]), so the text stays portable to PostgreSQL.
 
+pub mod links;
 pub mod log;
 pub mod proposals;
 pub mod sessions;

@@ -62,6 +62,11 @@ pub const TABLES: &[(&str, &str)] = &[
          JOIN proposals p ON p.id = r.proposal_id ORDER BY p.team_id, d.log_idx, r.user_id",
     ),
     (
+        "pr_links",
+        "SELECT json_array(team_id, number, host, repo, pr, url, title, state, first_seen, log_idx)
+         FROM pr_links ORDER BY team_id, number, host, repo, pr",
+    ),
+    (
         "erasures",
         "SELECT json_array(team_id, idx, field, erased_at, erased_by, log_idx) FROM erasures ORDER BY team_id, idx, field",
     ),

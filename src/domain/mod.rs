@@ -8,6 +8,7 @@
 pub mod account;
 pub mod ids;
 pub mod proposal;
+pub mod refs;
 pub mod team;
 mod violation;
 

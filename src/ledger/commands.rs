@@ -654,3 +654,103 @@ impl Ledger {
             .await
     }
 }
+
+/// A pull request as a code-host webhook describes it.
+#[derive(Debug, Clone)]
+pub struct PullRequest {
+    /// `github`, `gitlab`, `gitea` or `forgejo`.
+    pub host: &'static str,
+    /// `owner/name`.
+    pub repo: String,
+    /// Its number.
+    pub pr: i64,
+    /// Web address.
+    pub url: String,
+    /// Title.
+    pub title: String,
+    /// open, closed or merged; `None` keeps what is known (comments do not
+    /// say whether a PR was merged).
+    pub state: Option<String>,
+    /// The texts to search for references (title, body, or a comment).
+    pub texts: Vec<String>,
+}
+
+impl Ledger {
+    /// Records the decisions a pull request references (a webhook delivery,
+    /// handled once per delivery id). Returns how many entries were written.
+    pub async fn record_pull_request(
+        &self,
+        team_id: i64,
+        actor: i64,
+        delivery: Option<String>,
+        pr: PullRequest,
+    ) -> Result<usize> {
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    if !(pr.url.starts_with("https://") || pr.url.starts_with("http://")) {
+                        return Err(crate::domain::InvalidInput::new(
+                            "url",
+                            "a pull request's address must be http(s)",
+                        )
+                        .into());
+                    }
+                    let now = db::now();
+                    if let Some(id) = &delivery
+                        && !db::links::first_delivery(
+                            &mut *tx,
+                            team_id,
+                            pr.host,
+                            id,
+                            Timestamp(now),
+                        )
+                        .await?
+                    {
+                        return Ok(0);
+                    }
+                    let team = teams::by_id(&mut *tx, team_id)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                    let mut numbers = std::collections::BTreeSet::new();
+                    for text in &pr.texts {
+                        numbers.extend(crate::domain::refs::references(text, &team.key));
+                    }
+                    let mut written = 0;
+                    for number in numbers {
+                        if proposals::by_number(&mut *tx, team_id, number)
+                            .await?
+                            .is_none()
+                        {
+                            continue;
+                        }
+                        let known =
+                            db::links::find(&mut *tx, team_id, number, pr.host, &pr.repo, pr.pr)
+                                .await?;
+                        let state = pr
+                            .state
+                            .clone()
+                            .or_else(|| known.as_ref().map(|k| k.state.clone()))
+                            .unwrap_or_else(|| "open".into());
+                        if known.as_ref().is_some_and(|k| {
+                            k.title == pr.title && k.state == state && k.url == pr.url
+                        }) {
+                            continue;
+                        }
+                        let event = Event::PrReferenced {
+                            number,
+                            host: pr.host.to_string(),
+                            repo: pr.repo.clone(),
+                            pr: pr.pr,
+                            url: pr.url.clone(),
+                            title: Content::new(pr.title.clone())?,
+                            state,
+                        };
+                        apply(tx, team_id, actor, now, event).await?;
+                        written += 1;
+                    }
+                    Ok(written)
+                })
+            })
+            .await
+    }
+}

@@ -129,6 +129,7 @@ macro_rules! visit_contents {
                 $out.push(("title".to_string(), title));
                 $out.push(("body".to_string(), body));
             }
+            Event::PrReferenced { title, .. } => $out.push(("title".to_string(), title)),
             Event::ProposalRevised { body, .. } | Event::CommentAdded { body, .. } => {
                 $out.push(("body".to_string(), body))
             }
@@ -275,6 +276,25 @@ pub enum Event {
         /// Markdown text.
         body: Content,
     },
+    /// A pull request on a code host references a decision (first seen, or
+    /// its title or state changed). Recorded from a verified webhook; the
+    /// actor is the admin who set up that webhook's secret.
+    PrReferenced {
+        /// The decision.
+        number: i64,
+        /// `github`, `gitlab`, `gitea` or `forgejo`.
+        host: String,
+        /// `owner/name`.
+        repo: String,
+        /// The pull request's number.
+        pr: i64,
+        /// Its web address.
+        url: String,
+        /// Its title.
+        title: Content,
+        /// `open`, `closed` or `merged`.
+        state: String,
+    },
     /// An admin made the status (not the contents) of the team's decisions
     /// public, or private again.
     StatusVisibilityChanged {
@@ -324,6 +344,7 @@ impl Event {
             Self::DecisionRecorded { .. } => "decision_recorded",
             Self::ContentErased { .. } => "content_erased",
             Self::StatusVisibilityChanged { .. } => "status_visibility_changed",
+            Self::PrReferenced { .. } => "pr_referenced",
         }
     }
 
@@ -337,7 +358,8 @@ impl Event {
             | Self::ProposalWithdrawn { number, .. }
             | Self::StanceTaken { number, .. }
             | Self::CommentAdded { number, .. }
-            | Self::DecisionRecorded { number, .. } => Some(*number),
+            | Self::DecisionRecorded { number, .. }
+            | Self::PrReferenced { number, .. } => Some(*number),
             _ => None,
         }
     }

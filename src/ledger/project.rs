@@ -128,6 +128,32 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             let id = proposal_id(conn, team, *number).await?;
             proposals::insert_comment(conn, id, idx, entry.actor, body.text(), at).await?;
         }
+        Event::PrReferenced {
+            number,
+            host,
+            repo,
+            pr,
+            url,
+            title,
+            state,
+        } => {
+            crate::db::links::upsert(
+                conn,
+                &crate::db::links::PrLink {
+                    number: *number,
+                    host: host.clone(),
+                    repo: repo.clone(),
+                    pr: *pr,
+                    url: url.clone(),
+                    title: title.text().to_string(),
+                    state: state.clone(),
+                    first_seen: at,
+                },
+                team,
+                idx,
+            )
+            .await?
+        }
         Event::StatusVisibilityChanged { public } => {
             teams::set_status_public(conn, team, *public).await?
         }

@@ -183,6 +183,14 @@ impl Replay {
                 }
                 self.areas.insert(*area, *default_decider);
             }
+            Event::PrReferenced { number, state, .. } => {
+                if !self.proposals.contains_key(number) {
+                    return Err(bad("references an unknown decision"));
+                }
+                if !matches!(state.as_str(), "open" | "closed" | "merged") {
+                    return Err(bad("unknown pull request state"));
+                }
+            }
             Event::StatusVisibilityChanged { .. } => {
                 if actor_role != Some(Role::Admin) {
                     return Err(rule(Violation::Forbidden));

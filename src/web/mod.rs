@@ -32,6 +32,9 @@
 //! --- status for CI (status.rs): members, status tokens, or public if the team chose
 //! GET  /d/{KEY-N}/status.json  GET /d/{KEY-N}/badge.svg
 //! POST /t/{slug}/status-visibility  POST /t/{slug}/status-tokens   (team settings)
+//! --- code-host webhooks (hooks.rs): HMAC-checked, no session, no CSRF
+//! POST /hooks/{slug}/github
+//! POST /t/{slug}/webhooks  POST /t/{slug}/webhooks/{id}/remove   (team settings)
 //! --- JSON API (api.rs), see README
 //! /api/v1/...
 //! ```
@@ -39,6 +42,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod hooks;
 pub mod pages;
 pub mod proposals;
 pub mod status;
@@ -122,6 +126,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .merge(teams::router())
         .merge(proposals::router())
         .merge(status::router())
+        .merge(hooks::router())
         .nest("/api/v1", api::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))

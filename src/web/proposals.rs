@@ -307,6 +307,7 @@ struct ProposalPage {
     decider_changes: Vec<DeciderChangeView>,
     objections: Vec<Objection>,
     decision: Option<DecisionView>,
+    pull_requests: Vec<crate::db::links::PrLink>,
     replacements: Vec<i64>,
     voters: Vec<Member>,
     positions: [Position; 4],
@@ -491,6 +492,7 @@ async fn page(
         .filter(|m| m.role.0.can_vote())
         .collect();
     let replacements = proposals::pending_supersessions(pool, team.id, p.number).await?;
+    let pull_requests = crate::db::links::for_decision(pool, team.id, p.number).await?;
     let id = format!("{}-{}", team.key, p.number);
     let permalink = format!("{}/d/{id}", state.base_url);
     Ok(ProposalPage {
@@ -516,6 +518,7 @@ async fn page(
         decider_changes,
         objections,
         decision,
+        pull_requests,
         replacements,
         voters,
         positions: Position::ALL,

@@ -49,6 +49,11 @@ pub fn router() -> Router<AppState> {
         .route("/t/{slug}/erase", post(erase_content))
         .route("/t/{slug}/status-visibility", post(set_status_visibility))
         .route("/t/{slug}/status-tokens", post(create_status_token))
+        .route("/t/{slug}/webhooks", post(add_webhook_secret))
+        .route(
+            "/t/{slug}/webhooks/{id}/remove",
+            post(remove_webhook_secret),
+        )
 }
 
 /// How long an invitation link works.
@@ -422,6 +427,8 @@ struct SettingsPage {
     status_public: bool,
     status_tokens: Vec<String>,
     new_status_token: Option<String>,
+    webhook_secrets: Vec<(i64, When)>,
+    new_webhook_secret: Option<String>,
 }
 
 async fn settings_page(
@@ -455,7 +462,22 @@ async fn settings_page(
         .remove("new_status_token")
         .await
         .map_err(super::auth::session_error)?;
+    let new_webhook_secret: Option<String> = session
+        .remove("new_webhook_secret")
+        .await
+        .map_err(super::auth::session_error)?;
+    let webhook_secrets = if role == Role::Admin {
+        crate::db::links::secrets(pool, team.id, "github")
+            .await?
+            .into_iter()
+            .map(|s| (s.id, when(s.created_at.0, ctx.tz(), now)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(SettingsPage {
+        webhook_secrets,
+        new_webhook_secret,
         status_public: teams::status_public(pool, team.id).await?,
         status_tokens: teams::status_token_labels(pool, team.id).await?,
         new_status_token,
@@ -839,6 +861,57 @@ async fn create_status_token(
     flash(
         &session,
         "Status token created. Copy it now: it is shown once.",
+    )
+    .await?;
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+async fn add_webhook_secret(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path(slug): Path<String>,
+) -> Result<Response> {
+    let (team, role) = membership(&state, &slug, &user).await?;
+    if role != Role::Admin {
+        return Err(crate::domain::Violation::Forbidden.into());
+    }
+    let secret = new_secret("")?;
+    crate::db::links::add_secret(
+        state.db.writer(),
+        team.id,
+        "github",
+        &secret,
+        user.id,
+        Timestamp(db::now()),
+    )
+    .await?;
+    session
+        .insert("new_webhook_secret", secret)
+        .await
+        .map_err(super::auth::session_error)?;
+    flash(
+        &session,
+        "Webhook secret created. Paste it into the code host now: it is shown once.",
+    )
+    .await?;
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+async fn remove_webhook_secret(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path((slug, id)): Path<(String, i64)>,
+) -> Result<Response> {
+    let (team, role) = membership(&state, &slug, &user).await?;
+    if role != Role::Admin {
+        return Err(crate::domain::Violation::Forbidden.into());
+    }
+    crate::db::links::remove_secret(state.db.writer(), team.id, id).await?;
+    flash(
+        &session,
+        "Webhook secret removed; deliveries signed with it are refused from now on.",
     )
     .await?;
     Ok(see_other(&format!("/t/{}/settings", team.slug)))

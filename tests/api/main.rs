@@ -4,6 +4,7 @@
 
 mod accounts;
 mod helpers;
+mod hooks;
 mod log;
 mod manage;
 mod rules;

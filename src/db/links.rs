@@ -1,0 +1,174 @@
+//! Pull request links and code-host webhook secrets and deliveries.
+
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+
+use super::Timestamp;
+
+/// A pull request that references a decision.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct PrLink {
+    /// The decision's number.
+    pub number: i64,
+    /// Code host.
+    pub host: String,
+    /// `owner/name`.
+    pub repo: String,
+    /// PR number.
+    pub pr: i64,
+    /// Web address.
+    pub url: String,
+    /// Title.
+    pub title: String,
+    /// open, closed or merged.
+    pub state: String,
+    /// When first seen.
+    pub first_seen: Timestamp,
+}
+
+/// Inserts or updates a link (projection of `pr_referenced`); `first_seen`
+/// stays that of the first sighting.
+pub async fn upsert(
+    conn: &mut SqliteConnection,
+    link: &PrLink,
+    team_id: i64,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO pr_links (team_id, number, host, repo, pr, url, title, state, first_seen, log_idx)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (team_id, number, host, repo, pr) DO UPDATE SET url = excluded.url, title = excluded.title,
+             state = excluded.state, log_idx = excluded.log_idx",
+    )
+    .bind(team_id)
+    .bind(link.number)
+    .bind(&link.host)
+    .bind(&link.repo)
+    .bind(link.pr)
+    .bind(&link.url)
+    .bind(&link.title)
+    .bind(&link.state)
+    .bind(link.first_seen)
+    .bind(log_idx)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const LINK_COLUMNS: &str = "number, host, repo, pr, url, title, state, first_seen";
+
+/// The PRs referencing a decision, oldest first.
+pub async fn for_decision(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    number: i64,
+) -> Result<Vec<PrLink>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINK_COLUMNS} FROM pr_links WHERE team_id = $1 AND number = $2 ORDER BY first_seen, repo, pr"
+    )))
+    .bind(team_id)
+    .bind(number)
+    .fetch_all(ex)
+    .await
+}
+
+/// One link, if present.
+pub async fn find(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    number: i64,
+    host: &str,
+    repo: &str,
+    pr: i64,
+) -> Result<Option<PrLink>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINK_COLUMNS} FROM pr_links WHERE team_id = $1 AND number = $2 AND host = $3 AND repo = $4 AND pr = $5"
+    )))
+    .bind(team_id)
+    .bind(number)
+    .bind(host)
+    .bind(repo)
+    .bind(pr)
+    .fetch_optional(ex)
+    .await
+}
+
+/// A webhook secret with who set it up.
+#[derive(Debug, Clone, FromRow)]
+pub struct Secret {
+    /// Id.
+    pub id: i64,
+    /// The secret.
+    pub secret: String,
+    /// The admin who set it up (actor of the entries it causes).
+    pub created_by: i64,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// A team's secrets for `host`, newest first.
+pub async fn secrets(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    host: &str,
+) -> Result<Vec<Secret>, sqlx::Error> {
+    sqlx::query_as("SELECT id, secret, created_by, created_at FROM webhook_secrets WHERE team_id = $1 AND host = $2 ORDER BY id DESC")
+        .bind(team_id)
+        .bind(host)
+        .fetch_all(ex)
+        .await
+}
+
+/// Adds a secret.
+pub async fn add_secret(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    host: &str,
+    secret: &str,
+    created_by: i64,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO webhook_secrets (team_id, host, secret, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(team_id)
+        .bind(host)
+        .bind(secret)
+        .bind(created_by)
+        .bind(now)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Removes a secret of a team.
+pub async fn remove_secret(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM webhook_secrets WHERE team_id = $1 AND id = $2")
+        .bind(team_id)
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Records a delivery; false if it was seen before.
+pub async fn first_delivery(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    host: &str,
+    delivery_id: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO webhook_deliveries (team_id, host, delivery_id, received_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (team_id, host, delivery_id) DO NOTHING",
+    )
+    .bind(team_id)
+    .bind(host)
+    .bind(delivery_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

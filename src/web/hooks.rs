@@ -1,0 +1,238 @@
+//! Inbound code-host webhooks: `POST /hooks/{team slug}/github`.
+//!
+//! The signature is checked over the raw body, in constant time, against
+//! every secret the team set up for the host (so secrets can be rotated),
+//! before anything is parsed. Missing headers answer 400, a bad signature
+//! 401, unknown events 202 and are ignored; a redelivery (same delivery id)
+//! changes nothing.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use hmac::{KeyInit, Mac};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::db::{links, teams};
+use crate::ledger::commands::PullRequest;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/hooks/{slug}/github", post(github))
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    answer(
+        status,
+        json!({ "error": { "code": status.as_u16(), "message": message } }),
+    )
+}
+
+/// Whether `signature` (hex) is the HMAC-SHA256 of `body` under `secret`.
+pub fn signature_valid(secret: &str, body: &[u8], signature_hex: &str) -> bool {
+    let Ok(signature) = hex::decode(signature_hex) else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    // verify_slice compares in constant time.
+    mac.verify_slice(&signature).is_ok()
+}
+
+#[derive(Deserialize)]
+struct Repo {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct GhPull {
+    number: i64,
+    html_url: String,
+    title: String,
+    body: Option<String>,
+    state: String,
+    #[serde(default)]
+    merged: bool,
+}
+
+#[derive(Deserialize)]
+struct PullRequestEvent {
+    action: String,
+    pull_request: GhPull,
+    repository: Repo,
+}
+
+#[derive(Deserialize)]
+struct IssueLink {
+    html_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Issue {
+    number: i64,
+    title: String,
+    html_url: String,
+    pull_request: Option<IssueLink>,
+}
+
+#[derive(Deserialize)]
+struct Comment {
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IssueCommentEvent {
+    action: String,
+    issue: Issue,
+    comment: Comment,
+    repository: Repo,
+}
+
+async fn github(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (Some(event), Some(signature)) = (header("x-github-event"), header("x-hub-signature-256"))
+    else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "missing X-GitHub-Event or X-Hub-Signature-256",
+        );
+    };
+    let pool = state.db.reader();
+    let team = match teams::by_slug(pool, &slug).await {
+        Ok(Some(team)) => team,
+        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such team"),
+        Err(err) => return super::api::ApiError(err.into()).into_response(),
+    };
+    let secrets = match links::secrets(pool, team.id, "github").await {
+        Ok(s) => s,
+        Err(err) => return super::api::ApiError(err.into()).into_response(),
+    };
+    let hex_signature = signature.strip_prefix("sha256=").unwrap_or("");
+    let Some(secret) = secrets
+        .iter()
+        .find(|s| signature_valid(&s.secret, &body, hex_signature))
+    else {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "signature does not match any secret of this team",
+        );
+    };
+    let pr = match event.as_str() {
+        "ping" => return answer(StatusCode::OK, json!({ "ok": true })),
+        "pull_request" => match serde_json::from_slice::<PullRequestEvent>(&body) {
+            Ok(e)
+                if matches!(
+                    e.action.as_str(),
+                    "opened" | "edited" | "closed" | "reopened" | "synchronize"
+                ) =>
+            {
+                let p = e.pull_request;
+                let state = if p.merged {
+                    "merged"
+                } else if p.state == "closed" {
+                    "closed"
+                } else {
+                    "open"
+                };
+                PullRequest {
+                    host: "github",
+                    repo: e.repository.full_name,
+                    pr: p.number,
+                    url: p.html_url,
+                    texts: vec![p.title.clone(), p.body.unwrap_or_default()],
+                    title: p.title,
+                    state: Some(state.into()),
+                }
+            }
+            Ok(_) => return answer(StatusCode::ACCEPTED, json!({ "ignored": true })),
+            Err(err) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!("not a pull_request payload: {err}"),
+                );
+            }
+        },
+        "issue_comment" => match serde_json::from_slice::<IssueCommentEvent>(&body) {
+            Ok(e)
+                if e.issue.pull_request.is_some()
+                    && matches!(e.action.as_str(), "created" | "edited") =>
+            {
+                PullRequest {
+                    host: "github",
+                    repo: e.repository.full_name,
+                    pr: e.issue.number,
+                    url: e
+                        .issue
+                        .pull_request
+                        .and_then(|l| l.html_url)
+                        .unwrap_or(e.issue.html_url),
+                    title: e.issue.title,
+                    state: None,
+                    texts: vec![e.comment.body.unwrap_or_default()],
+                }
+            }
+            Ok(_) => return answer(StatusCode::ACCEPTED, json!({ "ignored": true })),
+            Err(err) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!("not an issue_comment payload: {err}"),
+                );
+            }
+        },
+        _ => return answer(StatusCode::ACCEPTED, json!({ "ignored": true })),
+    };
+    match state
+        .ledger
+        .record_pull_request(team.id, secret.created_by, header("x-github-delivery"), pr)
+        .await
+    {
+        Ok(written) => answer(StatusCode::OK, json!({ "recorded": written })),
+        Err(err) => super::api::ApiError(err).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn githubs_published_signature_example_verifies() {
+        let good = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert!(signature_valid(
+            "It's a Secret to Everybody",
+            b"Hello, World!",
+            good
+        ));
+        assert!(!signature_valid(
+            "It's a Secret to Everybody",
+            b"Hello, World?",
+            good
+        ));
+        assert!(!signature_valid("another secret", b"Hello, World!", good));
+        assert!(!signature_valid(
+            "It's a Secret to Everybody",
+            b"Hello, World!",
+            "not hex"
+        ));
+    }
+}

@@ -1,0 +1,264 @@
+//! GitHub webhooks with GitHub's own payloads (octokit/webhooks, MIT), edited
+//! only to put decision references into titles, bodies and comments.
+
+use hmac::{KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Api, TestApp, in_seconds, spawn};
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../shared/fixtures/github/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+}
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn deliver(
+    app: &TestApp,
+    event: &str,
+    body: &Value,
+    signature: Option<String>,
+    delivery: &str,
+) -> (StatusCode, Value) {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/hooks/team-hook/github", app.base))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .body(bytes);
+    if let Some(sig) = signature {
+        req = req.header("x-hub-signature-256", sig);
+    }
+    let r = req.send().await.expect("POST");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn secret(app: &TestApp, admin: &Api) -> String {
+    let r = app
+        .post_form(
+            &admin.browser,
+            "/t/team-hook/settings",
+            "/t/team-hook/webhooks",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = app.get(&admin.browser, "/t/team-hook/settings").await;
+    let marker = "id=\"webhook-secret\" readonly value=\"";
+    let start = html.find(marker).expect("secret shown") + marker.len();
+    html[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+#[tokio::test]
+async fn signed_pull_request_events_link_decisions_and_follow_their_state() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("HOOK", &ana, &[], &[]).await;
+    app.team("OTHER", &ana, &[], &[]).await;
+    let d1 = ana
+        .propose("HOOK", "Adopt webhooks", &ana.email, &in_seconds(3600))
+        .await;
+    let d2 = ana
+        .propose("HOOK", "Second", &ana.email, &in_seconds(3600))
+        .await;
+    let key = secret(&app, &ana).await;
+
+    let mut opened = fixture("pull_request.opened.payload.json");
+    opened["pull_request"]["title"] = json!(format!("Implements {d1}"));
+    opened["pull_request"]["body"] = json!("Also relates to OTHER-1 and HOOK-99.");
+    let body = serde_json::to_vec(&opened).expect("json");
+
+    // Missing and wrong signatures store nothing.
+    let (status, _) = deliver(&app, "pull_request", &opened, None, "d-0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = deliver(
+        &app,
+        "pull_request",
+        &opened,
+        Some(sign("wrong secret", &body)),
+        "d-0",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pr_links")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("q");
+    assert_eq!(count, 0);
+
+    let (status, answer) = deliver(
+        &app,
+        "pull_request",
+        &opened,
+        Some(sign(&key, &body)),
+        "d-1",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer["recorded"], 1,
+        "only this team's existing decisions: {answer}"
+    );
+    // A redelivery changes nothing.
+    let (_, again) = deliver(
+        &app,
+        "pull_request",
+        &opened,
+        Some(sign(&key, &body)),
+        "d-1",
+    )
+    .await;
+    assert_eq!(again["recorded"], 0);
+
+    let (_, html) = app.get(&ana.browser, &format!("/d/{d1}")).await;
+    assert!(
+        html.contains("Referenced by")
+            && html.contains("Codertocat/Hello-World#2")
+            && html.contains(">open<"),
+        "page shows the PR"
+    );
+    let (_, html) = app.get(&ana.browser, &format!("/d/{d2}")).await;
+    assert!(!html.contains("Referenced by"));
+
+    // Closed with merge → merged; the published closed payload is unmerged.
+    let mut closed = fixture("pull_request.closed.payload.json");
+    closed["pull_request"]["title"] = json!(format!("Implements {d1}"));
+    let body = serde_json::to_vec(&closed).expect("json");
+    deliver(
+        &app,
+        "pull_request",
+        &closed,
+        Some(sign(&key, &body)),
+        "d-2",
+    )
+    .await;
+    let (_, html) = app.get(&ana.browser, &format!("/d/{d1}")).await;
+    assert!(html.contains(">closed<"));
+    closed["pull_request"]["merged"] = json!(true);
+    let body = serde_json::to_vec(&closed).expect("json");
+    deliver(
+        &app,
+        "pull_request",
+        &closed,
+        Some(sign(&key, &body)),
+        "d-3",
+    )
+    .await;
+    let (_, html) = app.get(&ana.browser, &format!("/d/{d1}")).await;
+    assert!(html.contains(">merged<"));
+
+    // A comment on the PR referencing another decision links it, keeping state.
+    let mut comment = fixture("issue_comment.created.payload.json");
+    comment["issue"]["pull_request"] =
+        json!({"html_url": "https://github.com/Codertocat/Hello-World/pull/1"});
+    comment["comment"]["body"] = json!(format!("See also {d2}."));
+    let body = serde_json::to_vec(&comment).expect("json");
+    let (status, answer) = deliver(
+        &app,
+        "issue_comment",
+        &comment,
+        Some(sign(&key, &body)),
+        "d-4",
+    )
+    .await;
+    assert_eq!(
+        (status, answer["recorded"].clone()),
+        (StatusCode::OK, json!(1)),
+        "{answer}"
+    );
+    let (_, html) = app.get(&ana.browser, &format!("/d/{d2}")).await;
+    assert!(html.contains("Codertocat/Hello-World#1"));
+
+    // Ping and unknown events are acknowledged, nothing stored.
+    let ping = fixture("ping.payload.json");
+    let body = serde_json::to_vec(&ping).expect("json");
+    assert_eq!(
+        deliver(&app, "ping", &ping, Some(sign(&key, &body)), "d-5")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        deliver(&app, "star", &ping, Some(sign(&key, &body)), "d-6")
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM log_entries WHERE kind = 'pr_referenced'")
+            .fetch_all(app.db.reader())
+            .await
+            .expect("q");
+    assert_eq!(kinds.len(), 4, "opened, closed, merged, comment");
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
+}
+
+#[tokio::test]
+async fn secrets_rotate_old_ones_stop_working_when_removed() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("HOOK", &ana, &[], &[]).await;
+    let d1 = ana
+        .propose("HOOK", "Rotate", &ana.email, &in_seconds(3600))
+        .await;
+    let old = secret(&app, &ana).await;
+    let new = secret(&app, &ana).await;
+    assert_ne!(old, new);
+    let mut opened = fixture("pull_request.opened.with-null-body.json");
+    opened["pull_request"]["title"] = json!(format!("Fixes {d1}"));
+    let body = serde_json::to_vec(&opened).expect("json");
+    for (i, key) in [&old, &new].into_iter().enumerate() {
+        let (status, _) = deliver(
+            &app,
+            "pull_request",
+            &opened,
+            Some(sign(key, &body)),
+            &format!("r-{i}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "both secrets work during rotation");
+    }
+    let old_id: i64 = sqlx::query_scalar("SELECT MIN(id) FROM webhook_secrets")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("q");
+    let r = app
+        .post_form(
+            &ana.browser,
+            "/t/team-hook/settings",
+            &format!("/t/team-hook/webhooks/{old_id}/remove"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, _) = deliver(
+        &app,
+        "pull_request",
+        &opened,
+        Some(sign(&old, &body)),
+        "r-9",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = deliver(
+        &app,
+        "pull_request",
+        &opened,
+        Some(sign(&new, &body)),
+        "r-10",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
