@@ -1,4 +1,5 @@
-//! Inbound code-host webhooks: `POST /hooks/{team slug}/github`.
+//! Inbound code-host webhooks: `POST /hooks/{team slug}/github` and
+//! `/hooks/{team slug}/gitlab`.
 //!
 //! The signature is checked over the raw body, in constant time, against
 //! every secret the team set up for the host (so secrets can be rotated),
@@ -22,7 +23,9 @@ use crate::ledger::commands::PullRequest;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/hooks/{slug}/github", post(github))
+    Router::new()
+        .route("/hooks/{slug}/github", post(github))
+        .route("/hooks/{slug}/gitlab", post(gitlab))
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -204,6 +207,143 @@ async fn github(
     match state
         .ledger
         .record_pull_request(team.id, secret.created_by, header("x-github-delivery"), pr)
+        .await
+    {
+        Ok(written) => answer(StatusCode::OK, json!({ "recorded": written })),
+        Err(err) => super::api::ApiError(err).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct GlProject {
+    path_with_namespace: String,
+}
+
+#[derive(Deserialize)]
+struct GlMergeRequest {
+    iid: i64,
+    title: String,
+    description: Option<String>,
+    state: String,
+    url: String,
+}
+
+#[derive(Deserialize)]
+struct GlMergeRequestHook {
+    object_attributes: GlMergeRequest,
+    project: GlProject,
+}
+
+#[derive(Deserialize)]
+struct GlNote {
+    note: Option<String>,
+    noteable_type: String,
+}
+
+#[derive(Deserialize)]
+struct GlNoteHook {
+    object_attributes: GlNote,
+    merge_request: Option<GlMergeRequest>,
+    project: GlProject,
+}
+
+fn gitlab_state(state: &str) -> &'static str {
+    match state {
+        "merged" => "merged",
+        "closed" | "locked" => "closed",
+        _ => "open",
+    }
+}
+
+/// GitLab sends the secret itself in `X-Gitlab-Token`: compared in constant
+/// time with each of the team's GitLab secrets.
+async fn gitlab(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use subtle::ConstantTimeEq;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (Some(event), Some(token)) = (header("x-gitlab-event"), header("x-gitlab-token")) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "missing X-Gitlab-Event or X-Gitlab-Token",
+        );
+    };
+    let pool = state.db.reader();
+    let team = match teams::by_slug(pool, &slug).await {
+        Ok(Some(team)) => team,
+        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such team"),
+        Err(err) => return super::api::ApiError(err.into()).into_response(),
+    };
+    let secrets = match links::secrets(pool, team.id, "gitlab").await {
+        Ok(s) => s,
+        Err(err) => return super::api::ApiError(err.into()).into_response(),
+    };
+    let Some(secret) = secrets
+        .iter()
+        .find(|s| bool::from(s.secret.as_bytes().ct_eq(token.as_bytes())))
+    else {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "token does not match any secret of this team",
+        );
+    };
+    let pr = match event.as_str() {
+        "Merge Request Hook" => match serde_json::from_slice::<GlMergeRequestHook>(&body) {
+            Ok(e) => {
+                let mr = e.object_attributes;
+                PullRequest {
+                    host: "gitlab",
+                    repo: e.project.path_with_namespace,
+                    pr: mr.iid,
+                    url: mr.url,
+                    texts: vec![mr.title.clone(), mr.description.unwrap_or_default()],
+                    title: mr.title,
+                    state: Some(gitlab_state(&mr.state).into()),
+                }
+            }
+            Err(err) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!("not a merge request payload: {err}"),
+                );
+            }
+        },
+        "Note Hook" => match serde_json::from_slice::<GlNoteHook>(&body) {
+            Ok(GlNoteHook {
+                object_attributes: note,
+                merge_request: Some(mr),
+                project,
+            }) if note.noteable_type == "MergeRequest" => PullRequest {
+                host: "gitlab",
+                repo: project.path_with_namespace,
+                pr: mr.iid,
+                url: mr.url,
+                title: mr.title,
+                state: Some(gitlab_state(&mr.state).into()),
+                texts: vec![note.note.unwrap_or_default()],
+            },
+            Ok(_) => return answer(StatusCode::ACCEPTED, json!({ "ignored": true })),
+            Err(err) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!("not a note payload: {err}"),
+                );
+            }
+        },
+        _ => return answer(StatusCode::ACCEPTED, json!({ "ignored": true })),
+    };
+    let delivery = header("x-gitlab-event-uuid").or_else(|| header("x-gitlab-webhook-uuid"));
+    match state
+        .ledger
+        .record_pull_request(team.id, secret.created_by, delivery, pr)
         .await
     {
         Ok(written) => answer(StatusCode::OK, json!({ "recorded": written })),

@@ -427,7 +427,7 @@ struct SettingsPage {
     status_public: bool,
     status_tokens: Vec<String>,
     new_status_token: Option<String>,
-    webhook_secrets: Vec<(i64, When)>,
+    webhook_secrets: Vec<(i64, String, When)>,
     new_webhook_secret: Option<String>,
 }
 
@@ -466,15 +466,14 @@ async fn settings_page(
         .remove("new_webhook_secret")
         .await
         .map_err(super::auth::session_error)?;
-    let webhook_secrets = if role == Role::Admin {
-        crate::db::links::secrets(pool, team.id, "github")
-            .await?
-            .into_iter()
-            .map(|s| (s.id, when(s.created_at.0, ctx.tz(), now)))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut webhook_secrets = Vec::new();
+    if role == Role::Admin {
+        for host in ["github", "gitlab"] {
+            for s in crate::db::links::secrets(pool, team.id, host).await? {
+                webhook_secrets.push((s.id, host.to_string(), when(s.created_at.0, ctx.tz(), now)));
+            }
+        }
+    }
     Ok(SettingsPage {
         webhook_secrets,
         new_webhook_secret,
@@ -866,12 +865,26 @@ async fn create_status_token(
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
 }
 
+#[derive(Debug, Deserialize)]
+struct WebhookForm {
+    #[serde(default)]
+    host: String,
+}
+
 async fn add_webhook_secret(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     session: Session,
     Path(slug): Path<String>,
+    Form(form): Form<WebhookForm>,
 ) -> Result<Response> {
+    let host = match form.host.as_str() {
+        "" | "github" => "github",
+        "gitlab" => "gitlab",
+        _ => {
+            return Err(crate::domain::InvalidInput::new("host", "must be github or gitlab").into());
+        }
+    };
     let (team, role) = membership(&state, &slug, &user).await?;
     if role != Role::Admin {
         return Err(crate::domain::Violation::Forbidden.into());
@@ -880,7 +893,7 @@ async fn add_webhook_secret(
     crate::db::links::add_secret(
         state.db.writer(),
         team.id,
-        "github",
+        host,
         &secret,
         user.id,
         Timestamp(db::now()),

@@ -262,3 +262,72 @@ async fn secrets_rotate_old_ones_stop_working_when_removed() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn gitlab_merge_requests_link_decisions_with_their_token() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("HOOK", &ana, &[], &[]).await;
+    let d1 = ana
+        .propose("HOOK", "GitLab too", &ana.email, &in_seconds(3600))
+        .await;
+    let r = app
+        .post_form(
+            &ana.browser,
+            "/t/team-hook/settings",
+            "/t/team-hook/webhooks",
+            &[("host", "gitlab")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = app.get(&ana.browser, "/t/team-hook/settings").await;
+    let marker = "id=\"webhook-secret\" readonly value=\"";
+    let start = html.find(marker).expect("secret shown") + marker.len();
+    let token: String = html[start..].chars().take_while(|c| *c != '"').collect();
+
+    let path = format!(
+        "{}/../shared/fixtures/gitlab/merge_request.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut payload: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    payload["object_attributes"]["description"] = json!(format!("Implements {d1}."));
+    let send = |token: Option<String>, state: &'static str, uuid: &'static str| {
+        let mut payload = payload.clone();
+        payload["object_attributes"]["state"] = json!(state);
+        let base = app.base.clone();
+        async move {
+            let mut req = reqwest::Client::new()
+                .post(format!("{base}/hooks/team-hook/gitlab"))
+                .header("x-gitlab-event", "Merge Request Hook")
+                .header("x-gitlab-event-uuid", uuid)
+                .json(&payload);
+            if let Some(t) = token {
+                req = req.header("x-gitlab-token", t);
+            }
+            req.send().await.expect("POST").status()
+        }
+    };
+    assert_eq!(send(None, "opened", "u1").await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send(Some("wrong".into()), "opened", "u1").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(Some(token.clone()), "opened", "u1").await,
+        StatusCode::OK
+    );
+    let (_, html) = app.get(&ana.browser, &format!("/d/{d1}")).await;
+    assert!(
+        html.contains("gitlabhq/gitlab-test#1") && html.contains(">open<"),
+        "merge request shown"
+    );
+    assert_eq!(
+        send(Some(token.clone()), "merged", "u2").await,
+        StatusCode::OK
+    );
+    let (_, html) = app.get(&ana.browser, &format!("/d/{d1}")).await;
+    assert!(html.contains(">merged<"));
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
+}
