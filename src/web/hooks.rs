@@ -1,5 +1,4 @@
-//! Inbound code-host webhooks: `POST /hooks/{team slug}/github` and
-//! `/hooks/{team slug}/gitlab`.
+//! Inbound code-host webhooks: `POST /hooks/{team slug}/{github|gitlab|gitea|forgejo}`.
 //!
 //! The signature is checked over the raw body, in constant time, against
 //! every secret the team set up for the host (so secrets can be rotated),
@@ -26,6 +25,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/hooks/{slug}/github", post(github))
         .route("/hooks/{slug}/gitlab", post(gitlab))
+        .route("/hooks/{slug}/gitea", post(gitea))
+        .route("/hooks/{slug}/forgejo", post(forgejo))
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -101,11 +102,73 @@ struct IssueCommentEvent {
     repository: Repo,
 }
 
+/// How one HMAC-signing host names its headers.
+struct Signed {
+    host: &'static str,
+    event: &'static str,
+    signature: &'static str,
+    /// Text before the hex digest (`sha256=` on GitHub, nothing on Gitea).
+    prefix: &'static str,
+    delivery: &'static str,
+}
+
+const GITHUB: Signed = Signed {
+    host: "github",
+    event: "x-github-event",
+    signature: "x-hub-signature-256",
+    prefix: "sha256=",
+    delivery: "x-github-delivery",
+};
+const GITEA: Signed = Signed {
+    host: "gitea",
+    event: "x-gitea-event",
+    signature: "x-gitea-signature",
+    prefix: "",
+    delivery: "x-gitea-delivery",
+};
+const FORGEJO: Signed = Signed {
+    host: "forgejo",
+    event: "x-forgejo-event",
+    signature: "x-forgejo-signature",
+    prefix: "",
+    delivery: "x-forgejo-delivery",
+};
+
 async fn github(
+    state: State<AppState>,
+    slug: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    signed(state, slug, headers, body, &GITHUB).await
+}
+
+async fn gitea(
+    state: State<AppState>,
+    slug: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    signed(state, slug, headers, body, &GITEA).await
+}
+
+async fn forgejo(
+    state: State<AppState>,
+    slug: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    signed(state, slug, headers, body, &FORGEJO).await
+}
+
+/// GitHub, Gitea and Forgejo: HMAC-SHA256 of the body, and payloads of the
+/// same shape for pull requests and their comments.
+async fn signed(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: Bytes,
+    spec: &Signed,
 ) -> Response {
     let header = |name: &str| {
         headers
@@ -113,11 +176,10 @@ async fn github(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let (Some(event), Some(signature)) = (header("x-github-event"), header("x-hub-signature-256"))
-    else {
+    let (Some(event), Some(signature)) = (header(spec.event), header(spec.signature)) else {
         return problem(
             StatusCode::BAD_REQUEST,
-            "missing X-GitHub-Event or X-Hub-Signature-256",
+            &format!("missing {} or {}", spec.event, spec.signature),
         );
     };
     let pool = state.db.reader();
@@ -126,11 +188,11 @@ async fn github(
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no such team"),
         Err(err) => return super::api::ApiError(err.into()).into_response(),
     };
-    let secrets = match links::secrets(pool, team.id, "github").await {
+    let secrets = match links::secrets(pool, team.id, spec.host).await {
         Ok(s) => s,
         Err(err) => return super::api::ApiError(err.into()).into_response(),
     };
-    let hex_signature = signature.strip_prefix("sha256=").unwrap_or("");
+    let hex_signature = signature.strip_prefix(spec.prefix).unwrap_or("");
     let Some(secret) = secrets
         .iter()
         .find(|s| signature_valid(&s.secret, &body, hex_signature))
@@ -158,7 +220,7 @@ async fn github(
                     "open"
                 };
                 PullRequest {
-                    host: "github",
+                    host: spec.host,
                     repo: e.repository.full_name,
                     pr: p.number,
                     url: p.html_url,
@@ -181,7 +243,7 @@ async fn github(
                     && matches!(e.action.as_str(), "created" | "edited") =>
             {
                 PullRequest {
-                    host: "github",
+                    host: spec.host,
                     repo: e.repository.full_name,
                     pr: e.issue.number,
                     url: e
@@ -206,7 +268,7 @@ async fn github(
     };
     match state
         .ledger
-        .record_pull_request(team.id, secret.created_by, header("x-github-delivery"), pr)
+        .record_pull_request(team.id, secret.created_by, header(spec.delivery), pr)
         .await
     {
         Ok(written) => answer(StatusCode::OK, json!({ "recorded": written })),

@@ -468,7 +468,7 @@ async fn settings_page(
         .map_err(super::auth::session_error)?;
     let mut webhook_secrets = Vec::new();
     if role == Role::Admin {
-        for host in ["github", "gitlab"] {
+        for host in ["github", "gitlab", "gitea", "forgejo"] {
             for s in crate::db::links::secrets(pool, team.id, host).await? {
                 webhook_secrets.push((s.id, host.to_string(), when(s.created_at.0, ctx.tz(), now)));
             }
@@ -881,8 +881,11 @@ async fn add_webhook_secret(
     let host = match form.host.as_str() {
         "" | "github" => "github",
         "gitlab" => "gitlab",
+        "gitea" => "gitea",
+        "forgejo" => "forgejo",
         _ => {
-            return Err(crate::domain::InvalidInput::new("host", "must be github or gitlab").into());
+            let message = "must be github, gitlab, gitea or forgejo";
+            return Err(crate::domain::InvalidInput::new("host", message).into());
         }
     };
     let (team, role) = membership(&state, &slug, &user).await?;

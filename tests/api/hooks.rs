@@ -331,3 +331,70 @@ async fn gitlab_merge_requests_link_decisions_with_their_token() {
     let (ok, output) = app.verify();
     assert!(ok, "{output}");
 }
+
+#[tokio::test]
+async fn gitea_and_forgejo_sign_with_a_plain_hex_hmac() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("HOOK", &ana, &[], &[]).await;
+    let d1 = ana
+        .propose("HOOK", "Self-hosted forges", &ana.email, &in_seconds(3600))
+        .await;
+    for (host, event_header, signature_header) in [
+        ("gitea", "x-gitea-event", "x-gitea-signature"),
+        ("forgejo", "x-forgejo-event", "x-forgejo-signature"),
+    ] {
+        let r = app
+            .post_form(
+                &ana.browser,
+                "/t/team-hook/settings",
+                "/t/team-hook/webhooks",
+                &[("host", host)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let (_, html) = app.get(&ana.browser, "/t/team-hook/settings").await;
+        let marker = "id=\"webhook-secret\" readonly value=\"";
+        let start = html.find(marker).expect("secret shown") + marker.len();
+        let key: String = html[start..].chars().take_while(|c| *c != '"').collect();
+        // Gitea's pull_request payload has GitHub's shape for what we read.
+        let mut payload = fixture("pull_request.opened.payload.json");
+        payload["pull_request"]["title"] = json!(format!("{host}: implements {d1}"));
+        payload["pull_request"]["html_url"] =
+            json!(format!("https://{host}.example/org/repo/pulls/2"));
+        payload["repository"]["full_name"] = json!(format!("org/{host}-repo"));
+        let body = serde_json::to_vec(&payload).expect("json");
+        let hex_sig = sign(&key, &body).trim_start_matches("sha256=").to_string();
+        let post = |signature: String| {
+            let base = app.base.clone();
+            let body = body.clone();
+            async move {
+                reqwest::Client::new()
+                    .post(format!("{base}/hooks/team-hook/{host}"))
+                    .header("content-type", "application/json")
+                    .header(event_header, "pull_request")
+                    .header(signature_header, signature)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("POST")
+                    .status()
+            }
+        };
+        assert_eq!(
+            post(
+                sign("wrong", &body)
+                    .trim_start_matches("sha256=")
+                    .to_string()
+            )
+            .await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(post(hex_sig).await, StatusCode::OK);
+        let (_, html) = app.get(&ana.browser, &format!("/d/{d1}")).await;
+        assert!(
+            html.contains(&format!("org/{host}-repo#2")),
+            "{host} PR shown"
+        );
+    }
+}
