@@ -23,6 +23,8 @@ pub struct PrLink {
     pub state: String,
     /// When first seen.
     pub first_seen: Timestamp,
+    /// `pr` or `comment` (a comment mention is kept for good).
+    pub via: String,
 }
 
 /// Inserts or updates a link (projection of `pr_referenced`); `first_seen`
@@ -34,10 +36,11 @@ pub async fn upsert(
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO pr_links (team_id, number, host, repo, pr, url, title, state, first_seen, log_idx)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "INSERT INTO pr_links (team_id, number, host, repo, pr, url, title, state, first_seen, log_idx, via)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (team_id, number, host, repo, pr) DO UPDATE SET url = excluded.url, title = excluded.title,
-             state = excluded.state, log_idx = excluded.log_idx",
+             state = excluded.state, log_idx = excluded.log_idx,
+             via = CASE WHEN pr_links.via = 'comment' THEN 'comment' ELSE excluded.via END",
     )
     .bind(team_id)
     .bind(link.number)
@@ -49,12 +52,52 @@ pub async fn upsert(
     .bind(&link.state)
     .bind(link.first_seen)
     .bind(log_idx)
+    .bind(&link.via)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-const LINK_COLUMNS: &str = "number, host, repo, pr, url, title, state, first_seen";
+/// Removes a link (projection of `pr_unreferenced`).
+pub async fn delete(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    number: i64,
+    host: &str,
+    repo: &str,
+    pr: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM pr_links WHERE team_id = $1 AND number = $2 AND host = $3 AND repo = $4 AND pr = $5")
+        .bind(team_id)
+        .bind(number)
+        .bind(host)
+        .bind(repo)
+        .bind(pr)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The decisions one pull request links to.
+pub async fn for_pr(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    host: &str,
+    repo: &str,
+    pr: i64,
+) -> Result<Vec<PrLink>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINK_COLUMNS} FROM pr_links WHERE team_id = $1 AND host = $2 AND repo = $3 AND pr = $4 ORDER BY number"
+    )))
+    .bind(team_id)
+    .bind(host)
+    .bind(repo)
+    .bind(pr)
+    .fetch_all(ex)
+    .await
+}
+
+const LINK_COLUMNS: &str = "number, host, repo, pr, url, title, state, first_seen, via";
 
 /// The PRs referencing a decision, oldest first.
 pub async fn for_decision(

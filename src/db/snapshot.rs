@@ -63,7 +63,7 @@ pub const TABLES: &[(&str, &str)] = &[
     ),
     (
         "pr_links",
-        "SELECT json_array(team_id, number, host, repo, pr, url, title, state, first_seen, log_idx)
+        "SELECT json_array(team_id, number, host, repo, pr, url, title, state, first_seen, via, log_idx)
          FROM pr_links ORDER BY team_id, number, host, repo, pr",
     ),
     (

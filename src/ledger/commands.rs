@@ -673,6 +673,9 @@ pub struct PullRequest {
     pub state: Option<String>,
     /// The texts to search for references (title, body, or a comment).
     pub texts: Vec<String>,
+    /// Whether the texts are a comment (whose mentions stay) rather than
+    /// the pull request's own title and body (whose edits can remove them).
+    pub from_comment: bool,
 }
 
 impl Ledger {
@@ -716,6 +719,23 @@ impl Ledger {
                         numbers.extend(crate::domain::refs::references(text, &team.key));
                     }
                     let mut written = 0;
+                    if !pr.from_comment {
+                        // Mentions the title and body no longer make are undone.
+                        for link in
+                            db::links::for_pr(&mut *tx, team_id, pr.host, &pr.repo, pr.pr).await?
+                        {
+                            if link.via == "pr" && !numbers.contains(&link.number) {
+                                let event = Event::PrUnreferenced {
+                                    number: link.number,
+                                    host: pr.host.to_string(),
+                                    repo: pr.repo.clone(),
+                                    pr: pr.pr,
+                                };
+                                apply(tx, team_id, actor, now, event).await?;
+                                written += 1;
+                            }
+                        }
+                    }
                     for number in numbers {
                         if proposals::by_number(&mut *tx, team_id, number)
                             .await?
@@ -731,8 +751,16 @@ impl Ledger {
                             .clone()
                             .or_else(|| known.as_ref().map(|k| k.state.clone()))
                             .unwrap_or_else(|| "open".into());
+                        let via = match (&known, pr.from_comment) {
+                            (Some(k), _) if k.via == "comment" => "comment",
+                            (_, true) => "comment",
+                            _ => "pr",
+                        };
                         if known.as_ref().is_some_and(|k| {
-                            k.title == pr.title && k.state == state && k.url == pr.url
+                            k.title == pr.title
+                                && k.state == state
+                                && k.url == pr.url
+                                && k.via == via
                         }) {
                             continue;
                         }
@@ -744,6 +772,7 @@ impl Ledger {
                             url: pr.url.clone(),
                             title: Content::new(pr.title.clone())?,
                             state,
+                            via: via.into(),
                         };
                         apply(tx, team_id, actor, now, event).await?;
                         written += 1;

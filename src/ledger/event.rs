@@ -294,6 +294,20 @@ pub enum Event {
         title: Content,
         /// `open`, `closed` or `merged`.
         state: String,
+        /// `pr` (its title or body) or `comment`.
+        via: String,
+    },
+    /// An edit of a pull request's title or body removed its mention of a
+    /// decision (mentions in comments stay).
+    PrUnreferenced {
+        /// The decision.
+        number: i64,
+        /// Code host.
+        host: String,
+        /// `owner/name`.
+        repo: String,
+        /// The pull request's number.
+        pr: i64,
     },
     /// An admin made the status (not the contents) of the team's decisions
     /// public, or private again.
@@ -345,6 +359,7 @@ impl Event {
             Self::ContentErased { .. } => "content_erased",
             Self::StatusVisibilityChanged { .. } => "status_visibility_changed",
             Self::PrReferenced { .. } => "pr_referenced",
+            Self::PrUnreferenced { .. } => "pr_unreferenced",
         }
     }
 
@@ -359,7 +374,8 @@ impl Event {
             | Self::StanceTaken { number, .. }
             | Self::CommentAdded { number, .. }
             | Self::DecisionRecorded { number, .. }
-            | Self::PrReferenced { number, .. } => Some(*number),
+            | Self::PrReferenced { number, .. }
+            | Self::PrUnreferenced { number, .. } => Some(*number),
             _ => None,
         }
     }

@@ -136,6 +136,7 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             url,
             title,
             state,
+            via,
         } => {
             crate::db::links::upsert(
                 conn,
@@ -148,12 +149,19 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
                     title: title.text().to_string(),
                     state: state.clone(),
                     first_seen: at,
+                    via: via.clone(),
                 },
                 team,
                 idx,
             )
             .await?
         }
+        Event::PrUnreferenced {
+            number,
+            host,
+            repo,
+            pr,
+        } => crate::db::links::delete(conn, team, *number, host, repo, *pr).await?,
         Event::StatusVisibilityChanged { public } => {
             teams::set_status_public(conn, team, *public).await?
         }

@@ -183,12 +183,21 @@ impl Replay {
                 }
                 self.areas.insert(*area, *default_decider);
             }
-            Event::PrReferenced { number, state, .. } => {
+            Event::PrReferenced {
+                number, state, via, ..
+            } => {
                 if !self.proposals.contains_key(number) {
                     return Err(bad("references an unknown decision"));
                 }
-                if !matches!(state.as_str(), "open" | "closed" | "merged") {
-                    return Err(bad("unknown pull request state"));
+                if !matches!(state.as_str(), "open" | "closed" | "merged")
+                    || !matches!(via.as_str(), "pr" | "comment")
+                {
+                    return Err(bad("unknown pull request state or source"));
+                }
+            }
+            Event::PrUnreferenced { number, .. } => {
+                if !self.proposals.contains_key(number) {
+                    return Err(bad("references an unknown decision"));
                 }
             }
             Event::StatusVisibilityChanged { .. } => {

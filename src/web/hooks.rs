@@ -225,6 +225,7 @@ async fn signed(
                     pr: p.number,
                     url: p.html_url,
                     texts: vec![p.title.clone(), p.body.unwrap_or_default()],
+                    from_comment: false,
                     title: p.title,
                     state: Some(state.into()),
                 }
@@ -254,6 +255,7 @@ async fn signed(
                     title: e.issue.title,
                     state: None,
                     texts: vec![e.comment.body.unwrap_or_default()],
+                    from_comment: true,
                 }
             }
             Ok(_) => return answer(StatusCode::ACCEPTED, json!({ "ignored": true })),
@@ -367,6 +369,7 @@ async fn gitlab(
                     pr: mr.iid,
                     url: mr.url,
                     texts: vec![mr.title.clone(), mr.description.unwrap_or_default()],
+                    from_comment: false,
                     title: mr.title,
                     state: Some(gitlab_state(&mr.state).into()),
                 }
@@ -391,6 +394,7 @@ async fn gitlab(
                 title: mr.title,
                 state: Some(gitlab_state(&mr.state).into()),
                 texts: vec![note.note.unwrap_or_default()],
+                from_comment: true,
             },
             Ok(_) => return answer(StatusCode::ACCEPTED, json!({ "ignored": true })),
             Err(err) => {

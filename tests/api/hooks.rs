@@ -398,3 +398,90 @@ async fn gitea_and_forgejo_sign_with_a_plain_hex_hmac() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_edit_that_drops_a_mention_unlinks_it_but_comment_mentions_stay() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("HOOK", &ana, &[], &[]).await;
+    let d1 = ana
+        .propose("HOOK", "First", &ana.email, &in_seconds(3600))
+        .await;
+    let d2 = ana
+        .propose("HOOK", "Second", &ana.email, &in_seconds(3600))
+        .await;
+    let d3 = ana
+        .propose("HOOK", "Third", &ana.email, &in_seconds(3600))
+        .await;
+    let key = secret(&app, &ana).await;
+    let send_pr = |title: String, delivery: &'static str| {
+        let mut payload = fixture("pull_request.opened.payload.json");
+        payload["action"] = json!("edited");
+        payload["pull_request"]["title"] = json!(title);
+        payload["pull_request"]["body"] = json!(null);
+        let body = serde_json::to_vec(&payload).expect("json");
+        let signature = sign(&key, &body);
+        let app = &app;
+        async move { deliver(app, "pull_request", &payload, Some(signature), delivery).await }
+    };
+    let shows = |id: String| {
+        let app = &app;
+        let ana = &ana;
+        async move {
+            app.get(&ana.browser, &format!("/d/{id}"))
+                .await
+                .1
+                .contains("Codertocat/Hello-World#2")
+        }
+    };
+    let (status, _) = send_pr(format!("{d1} and {d2} and {d3}"), "e1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(shows(d1.clone()).await && shows(d2.clone()).await && shows(d3.clone()).await);
+
+    // D3 is also mentioned in a comment on the same PR.
+    let mut comment = fixture("issue_comment.created.payload.json");
+    comment["issue"]["number"] = json!(2);
+    comment["issue"]["pull_request"] =
+        json!({"html_url": "https://github.com/Codertocat/Hello-World/pull/2"});
+    comment["comment"]["body"] = json!(format!("This settles {d3}."));
+    let body = serde_json::to_vec(&comment).expect("json");
+    assert_eq!(
+        deliver(
+            &app,
+            "issue_comment",
+            &comment,
+            Some(sign(&key, &body)),
+            "e2"
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+
+    let (status, answer) = send_pr(format!("Only {d1}"), "e3").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(shows(d1.clone()).await, "still mentioned");
+    assert!(!shows(d2.clone()).await, "the edit removed the mention");
+    assert!(shows(d3.clone()).await, "a comment still mentions it");
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM log_entries WHERE kind IN ('pr_referenced', 'pr_unreferenced') ORDER BY idx",
+    )
+        .fetch_all(app.db.reader())
+        .await
+        .expect("q");
+    // Three links, D3's mention by a comment, then the edit: D2 unlinked and
+    // D1's link retitled.
+    assert_eq!(
+        kinds,
+        [
+            "pr_referenced",
+            "pr_referenced",
+            "pr_referenced",
+            "pr_referenced",
+            "pr_unreferenced",
+            "pr_referenced"
+        ]
+    );
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
+}
