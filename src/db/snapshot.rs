@@ -67,6 +67,10 @@ pub const TABLES: &[(&str, &str)] = &[
          FROM pr_links ORDER BY team_id, number, host, repo, pr",
     ),
     (
+        "team_key_aliases",
+        "SELECT json_array(team_id, key, log_idx) FROM team_key_aliases ORDER BY team_id, key",
+    ),
+    (
         "erasures",
         "SELECT json_array(team_id, idx, field, erased_at, erased_by, log_idx) FROM erasures ORDER BY team_id, idx, field",
     ),

@@ -497,3 +497,69 @@ pub async fn status_token_labels(
         .fetch_all(ex)
         .await
 }
+
+/// Renames a team's key, keeping the old one as an alias (projection).
+pub async fn rename_key(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    key: &str,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO team_key_aliases (key, team_id, log_idx) SELECT key, id, $1 FROM teams WHERE id = $2
+         ON CONFLICT (key) DO UPDATE SET team_id = excluded.team_id, log_idx = excluded.log_idx",
+    )
+    .bind(log_idx)
+    .bind(team_id)
+    .execute(&mut *conn)
+    .await?;
+    // A team taking back one of its former keys: it is no longer an alias.
+    sqlx::query("DELETE FROM team_key_aliases WHERE key = $1 AND team_id = $2")
+        .bind(key)
+        .bind(team_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE teams SET key = $1 WHERE id = $2")
+        .bind(key)
+        .bind(team_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The team a former key belonged to.
+pub async fn by_alias(ex: impl SqliteExecutor<'_>, key: &str) -> Result<Option<Team>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {TEAM_COLUMNS} FROM teams WHERE id = (SELECT team_id FROM team_key_aliases WHERE key = $1)"
+    )))
+    .bind(key)
+    .fetch_optional(ex)
+    .await
+}
+
+/// Every key a team answers to: its current key first, then former ones.
+pub async fn keys(ex: impl SqliteExecutor<'_>, team_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT key FROM (SELECT key, 0 AS o FROM teams WHERE id = $1
+                          UNION ALL SELECT key, 1 AS o FROM team_key_aliases WHERE team_id = $1) ORDER BY o, key",
+    )
+    .bind(team_id)
+    .fetch_all(ex)
+    .await
+}
+
+/// Whether a key is taken by any team, as current key or alias, other than `team_id`.
+pub async fn key_taken(
+    conn: &mut SqliteConnection,
+    key: &str,
+    team_id: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM teams WHERE key = $1 AND id <> $2)
+             OR EXISTS (SELECT 1 FROM team_key_aliases WHERE key = $1 AND team_id <> $2)",
+    )
+    .bind(key)
+    .bind(team_id)
+    .fetch_one(conn)
+    .await
+}

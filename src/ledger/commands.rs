@@ -109,6 +109,10 @@ impl Ledger {
                 Box::pin(async move {
                     let (slug_taken, key_taken) =
                         teams::slug_or_key_taken(&mut *tx, &team.slug, team.key.as_str()).await?;
+                    let key_taken = key_taken
+                        || teams::by_alias(&mut *tx, team.key.as_str())
+                            .await?
+                            .is_some();
                     if key_taken {
                         return Err(Error::Taken {
                             field: "key",
@@ -714,9 +718,16 @@ impl Ledger {
                     let team = teams::by_id(&mut *tx, team_id)
                         .await?
                         .ok_or(Error::NotFound)?;
+                    // Former keys count too: a PR may cite a decision by its old id.
+                    let mut keys = teams::keys(&mut *tx, team.id).await?;
+                    if keys.is_empty() {
+                        keys.push(team.key.clone());
+                    }
                     let mut numbers = std::collections::BTreeSet::new();
                     for text in &pr.texts {
-                        numbers.extend(crate::domain::refs::references(text, &team.key));
+                        for key in &keys {
+                            numbers.extend(crate::domain::refs::references(text, key));
+                        }
                     }
                     let mut written = 0;
                     if !pr.from_comment {
@@ -778,6 +789,43 @@ impl Ledger {
                         written += 1;
                     }
                     Ok(written)
+                })
+            })
+            .await
+    }
+}
+
+impl Ledger {
+    /// Renames the team's key (admins); old ids keep working as aliases.
+    pub async fn rename_key(&self, actor: i64, team_id: i64, key: TeamKey) -> Result<Appended> {
+        self.writer
+            .submit(move |tx| {
+                Box::pin(async move {
+                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                        return Err(Violation::Forbidden.into());
+                    }
+                    let team = teams::by_id(&mut *tx, team_id)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                    if team.key == key.as_str() {
+                        return Err(Violation::NoChange.into());
+                    }
+                    if teams::key_taken(&mut *tx, key.as_str(), team_id).await? {
+                        return Err(Error::Taken {
+                            field: "key",
+                            message: format!("the key {key} is used by another team"),
+                        });
+                    }
+                    apply(
+                        tx,
+                        team_id,
+                        actor,
+                        db::now(),
+                        Event::KeyRenamed {
+                            key: key.to_string(),
+                        },
+                    )
+                    .await
                 })
             })
             .await

@@ -309,6 +309,11 @@ pub enum Event {
         /// The pull request's number.
         pr: i64,
     },
+    /// An admin renamed the team's key; the old key stays an alias.
+    KeyRenamed {
+        /// The new key.
+        key: String,
+    },
     /// An admin made the status (not the contents) of the team's decisions
     /// public, or private again.
     StatusVisibilityChanged {
@@ -359,6 +364,7 @@ impl Event {
             Self::ContentErased { .. } => "content_erased",
             Self::StatusVisibilityChanged { .. } => "status_visibility_changed",
             Self::PrReferenced { .. } => "pr_referenced",
+            Self::KeyRenamed { .. } => "key_renamed",
             Self::PrUnreferenced { .. } => "pr_unreferenced",
         }
     }

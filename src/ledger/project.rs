@@ -162,6 +162,7 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             repo,
             pr,
         } => crate::db::links::delete(conn, team, *number, host, repo, *pr).await?,
+        Event::KeyRenamed { key } => teams::rename_key(conn, team, key, idx).await?,
         Event::StatusVisibilityChanged { public } => {
             teams::set_status_public(conn, team, *public).await?
         }

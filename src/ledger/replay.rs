@@ -200,6 +200,12 @@ impl Replay {
                     return Err(bad("references an unknown decision"));
                 }
             }
+            Event::KeyRenamed { key } => {
+                if actor_role != Some(Role::Admin) {
+                    return Err(rule(Violation::Forbidden));
+                }
+                crate::domain::ids::TeamKey::parse(key).map_err(|e| bad(&e.to_string()))?;
+            }
             Event::StatusVisibilityChanged { .. } => {
                 if actor_role != Some(Role::Admin) {
                     return Err(rule(Violation::Forbidden));

@@ -535,8 +535,30 @@ async fn show_proposal(
     CurrentUser(user): CurrentUser,
     ctx: Ctx,
     Path(id): Path<String>,
-) -> Result<ProposalPage> {
-    page(&state, ctx, &user, &id, FieldErrors::default()).await
+) -> Result<Response> {
+    if let Some(moved) = renamed(&state, &id, "").await? {
+        return Ok(moved);
+    }
+    Ok(page(&state, ctx, &user, &id, FieldErrors::default())
+        .await?
+        .into_response())
+}
+
+/// A permanent redirect from an id under a team's former key (`ARCH-12`)
+/// to the same decision under its current key, keeping `suffix`
+/// (`/status.json`, …). `None` when the id is not under a former key.
+pub async fn renamed(state: &AppState, raw_id: &str, suffix: &str) -> Result<Option<Response>> {
+    let Ok(id) = raw_id.parse::<DecisionId>() else {
+        return Ok(None);
+    };
+    let pool = state.db.reader();
+    if teams::by_key(pool, id.key.as_str()).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(teams::by_alias(pool, id.key.as_str()).await?.map(|team| {
+        axum::response::Redirect::permanent(&format!("/d/{}-{}{suffix}", team.key, id.number))
+            .into_response()
+    }))
 }
 
 /// After a POST on the proposal page: 303 back on success; on bad input or a

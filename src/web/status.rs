@@ -102,6 +102,9 @@ async fn status_json(
     Query(query): Query<TokenQuery>,
     Path(id): Path<String>,
 ) -> Response {
+    if let Ok(Some(moved)) = super::proposals::renamed(&state, &id, "/status.json").await {
+        return moved;
+    }
     match readable(&state, &id, &headers, &query, &session).await {
         Ok(s) => (
             [(header::CACHE_CONTROL, "no-store")],
@@ -150,6 +153,9 @@ async fn badge(
     Query(query): Query<TokenQuery>,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    if let Some(moved) = super::proposals::renamed(&state, &id, "/badge.svg").await? {
+        return Ok(moved);
+    }
     let s = readable(&state, &id, &headers, &query, &session).await?;
     Ok((
         [

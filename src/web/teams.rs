@@ -50,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/t/{slug}/status-visibility", post(set_status_visibility))
         .route("/t/{slug}/status-tokens", post(create_status_token))
         .route("/t/{slug}/webhooks", post(add_webhook_secret))
+        .route("/t/{slug}/key", post(rename_key))
         .route(
             "/t/{slug}/webhooks/{id}/remove",
             post(remove_webhook_secret),
@@ -930,5 +931,42 @@ async fn remove_webhook_secret(
         "Webhook secret removed; deliveries signed with it are refused from now on.",
     )
     .await?;
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+#[derive(Debug, Deserialize)]
+struct KeyForm {
+    key: String,
+}
+
+async fn rename_key(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Path(slug): Path<String>,
+    Form(form): Form<KeyForm>,
+) -> Result<Response> {
+    let (team, _) = membership(&state, &slug, &user).await?;
+    let outcome = match TeamKey::parse(&form.key) {
+        Ok(key) => state
+            .ledger
+            .rename_key(user.id, team.id, key)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok(()) => {
+            flash(
+                &session,
+                "Key renamed. Old decision ids keep redirecting to the new ones.",
+            )
+            .await?
+        }
+        Err(err @ (Error::Invalid(_) | Error::Rule(_) | Error::Taken { .. })) => {
+            flash(&session, format!("Key not renamed: {err}.")).await?
+        }
+        Err(err) => return Err(err),
+    }
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
 }

@@ -485,3 +485,35 @@ async fn an_edit_that_drops_a_mention_unlinks_it_but_comment_mentions_stay() {
     let (ok, output) = app.verify();
     assert!(ok, "{output}");
 }
+
+#[tokio::test]
+async fn pull_requests_citing_a_former_key_still_link() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("HOOK", &ana, &[], &[]).await;
+    let d1 = ana
+        .propose("HOOK", "Keep links", &ana.email, &in_seconds(3600))
+        .await;
+    let key = secret(&app, &ana).await;
+    let r = app
+        .post_form(
+            &ana.browser,
+            "/t/team-hook/settings",
+            "/t/team-hook/key",
+            &[("key", "HK")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mut opened = fixture("pull_request.opened.payload.json");
+    opened["pull_request"]["title"] = json!(format!("Implements {d1}"));
+    let body = serde_json::to_vec(&opened).expect("json");
+    let (status, answer) =
+        deliver(&app, "pull_request", &opened, Some(sign(&key, &body)), "k1").await;
+    assert_eq!(
+        (status, answer["recorded"].clone()),
+        (StatusCode::OK, json!(1)),
+        "{answer}"
+    );
+    let (_, html) = app.get(&ana.browser, "/d/HK-1").await;
+    assert!(html.contains("Codertocat/Hello-World#2"));
+}

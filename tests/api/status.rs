@@ -172,3 +172,60 @@ async fn unfurl_meta_is_for_members_only() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(!html.contains("Quarterly pricing"));
 }
+
+#[tokio::test]
+async fn a_renamed_key_keeps_old_ids_working() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("OLD", &ana, &[], &[]).await;
+    let id = ana
+        .propose("OLD", "Before the rename", &ana.email, &in_seconds(3600))
+        .await;
+    assert_eq!(id, "OLD-1");
+    let r = app
+        .post_form(
+            &ana.browser,
+            "/t/team-old/settings",
+            "/t/team-old/key",
+            &[("key", "new")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    let r = ana
+        .browser
+        .get(format!("{}/d/OLD-1", app.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(crate::helpers::location(&r), "/d/NEW-1");
+    let (status, html) = app.get(&ana.browser, "/d/NEW-1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Before the rename"));
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/d/OLD-1/status.json", app.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(crate::helpers::location(&r), "/d/NEW-1/status.json");
+    let next = ana
+        .propose("NEW", "After", &ana.email, &in_seconds(3600))
+        .await;
+    assert_eq!(next, "NEW-2", "numbering continues");
+
+    // Another team can take neither the new key nor the old one.
+    let (status, body) = bob
+        .post("/api/v1/teams", json!({"name": "Other", "key": "OLD"}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (StatusCode::CONFLICT, json!("key"))
+    );
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
+}
