@@ -19,6 +19,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Sign-in attempts allowed per client address per minute.
     pub sign_in_per_minute: u32,
+    /// Webhook deliveries accepted per team per minute.
+    pub webhooks_per_minute: u32,
 }
 
 impl Config {
@@ -31,6 +33,7 @@ impl Config {
             base_url: None,
             secure_cookies: false,
             sign_in_per_minute: 10,
+            webhooks_per_minute: 600,
         }
     }
 }

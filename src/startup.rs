@@ -50,6 +50,7 @@ impl Application {
             base_url: Arc::from(base_url),
             secure_cookies: config.secure_cookies,
             sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
+            webhook_limiter: web::auth::Limiter::new(config.webhooks_per_minute),
             signer: Arc::new(signer),
         };
         Ok(Self {

@@ -211,7 +211,7 @@ async fn sign_in(
     ctx: Ctx,
     Form(form): Form<SignInForm>,
 ) -> Result<Response> {
-    state.sign_in_limiter.check(peer.ip())?;
+    state.sign_in_limiter.check(&peer.ip())?;
     let credentials = users::credentials(&state.db, &normalize_email(&form.email)).await?;
     let (id, hash) = credentials.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
     // An unknown email verifies a dummy hash: same answer, similar time.

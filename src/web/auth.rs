@@ -129,25 +129,29 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// Sign-in attempts allowed per client address.
+/// A per-key rate limit (sign-ins per client address, webhook deliveries
+/// per team).
 #[derive(Clone)]
-pub struct SignInLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
+pub struct Limiter<K: std::hash::Hash + Eq + Clone>(Arc<DefaultKeyedRateLimiter<K>>);
 
-impl std::fmt::Debug for SignInLimiter {
+/// Sign-in attempts allowed per client address.
+pub type SignInLimiter = Limiter<IpAddr>;
+
+impl<K: std::hash::Hash + Eq + Clone> std::fmt::Debug for Limiter<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SignInLimiter")
+        f.write_str("Limiter")
     }
 }
 
-impl SignInLimiter {
-    /// Allows `per_minute` attempts per address per minute (bursts included).
+impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
+    /// Allows `per_minute` attempts per key per minute (bursts included).
     pub fn new(per_minute: u32) -> Self {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
         Self(Arc::new(RateLimiter::keyed(quota)))
     }
 
     /// Counts an attempt; `Err` when over the limit.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Error> {
-        self.0.check_key(&ip).map_err(|_| Error::RateLimited)
+    pub fn check(&self, key: &K) -> Result<(), Error> {
+        self.0.check_key(key).map_err(|_| Error::RateLimited)
     }
 }

@@ -188,6 +188,12 @@ async fn signed(
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no such team"),
         Err(err) => return super::api::ApiError(err.into()).into_response(),
     };
+    if state.webhook_limiter.check(&team.id).is_err() {
+        return problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many deliveries for this team; retry later",
+        );
+    }
     let secrets = match links::secrets(pool, team.id, spec.host).await {
         Ok(s) => s,
         Err(err) => return super::api::ApiError(err.into()).into_response(),
@@ -346,6 +352,12 @@ async fn gitlab(
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no such team"),
         Err(err) => return super::api::ApiError(err.into()).into_response(),
     };
+    if state.webhook_limiter.check(&team.id).is_err() {
+        return problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many deliveries for this team; retry later",
+        );
+    }
     let secrets = match links::secrets(pool, team.id, "gitlab").await {
         Ok(s) => s,
         Err(err) => return super::api::ApiError(err.into()).into_response(),

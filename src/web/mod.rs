@@ -83,6 +83,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Sign-in attempts per client address.
     pub sign_in_limiter: auth::SignInLimiter,
+    /// Webhook deliveries per team.
+    pub webhook_limiter: auth::Limiter<i64>,
     /// The instance key that signs checkpoints.
     pub signer: Arc<crate::ledger::note::Signer>,
 }

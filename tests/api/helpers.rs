@@ -21,6 +21,11 @@ pub struct TestApp {
 
 /// Starts the app on a free port with a fresh database.
 pub async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+/// Starts the app with a configuration changed by `adjust`.
+pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     // Logs show up in the output of a failing test only.
     if std::env::var_os("RUST_LOG").is_some() {
         settled::startup::init_tracing();
@@ -28,9 +33,9 @@ pub async fn spawn() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("address");
-    let app = Application::build(Config::new(db_url.clone(), bind))
-        .await
-        .expect("app builds");
+    let mut config = Config::new(db_url.clone(), bind);
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("app builds");
     let base = format!("http://{}", app.address());
     let db = app.state().db.clone();
     tokio::spawn(app.run_until_stopped());

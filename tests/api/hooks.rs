@@ -517,3 +517,116 @@ async fn pull_requests_citing_a_former_key_still_link() {
     let (_, html) = app.get(&ana.browser, "/d/HK-1").await;
     assert!(html.contains("Codertocat/Hello-World#2"));
 }
+
+#[tokio::test]
+async fn deliveries_are_rate_limited_per_team_and_oversized_bodies_refused() {
+    let app = crate::helpers::spawn_with(|c| c.webhooks_per_minute = 3).await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("HOOK", &ana, &[], &[]).await;
+    let key = secret(&app, &ana).await;
+    let ping = fixture("ping.payload.json");
+    let body = serde_json::to_vec(&ping).expect("json");
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        statuses.push(
+            deliver(
+                &app,
+                "ping",
+                &ping,
+                Some(sign(&key, &body)),
+                &format!("p{i}"),
+            )
+            .await
+            .0,
+        );
+    }
+    assert_eq!(&statuses[..3], [StatusCode::OK; 3]);
+    assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS);
+
+    let huge = vec![b'x'; 2 * 1024 * 1024];
+    let r = reqwest::Client::new()
+        .post(format!("{}/hooks/team-hook/github", app.base))
+        .header("x-github-event", "ping")
+        .header("x-hub-signature-256", sign(&key, &huge))
+        .body(huge)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn every_host_refuses_missing_headers_and_rotates_secrets() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("HOOK", &ana, &[], &[]).await;
+    let ping = fixture("ping.payload.json");
+    let body = serde_json::to_vec(&ping).expect("json");
+    for (host, event_header, auth_header) in [
+        ("gitlab", "x-gitlab-event", "x-gitlab-token"),
+        ("gitea", "x-gitea-event", "x-gitea-signature"),
+        ("forgejo", "x-forgejo-event", "x-forgejo-signature"),
+    ] {
+        let mut secrets = Vec::new();
+        for _ in 0..2 {
+            let r = app
+                .post_form(
+                    &ana.browser,
+                    "/t/team-hook/settings",
+                    "/t/team-hook/webhooks",
+                    &[("host", host)],
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            let (_, html) = app.get(&ana.browser, "/t/team-hook/settings").await;
+            let marker = "id=\"webhook-secret\" readonly value=\"";
+            let start = html.find(marker).expect("secret shown") + marker.len();
+            secrets.push(
+                html[start..]
+                    .chars()
+                    .take_while(|c| *c != '"')
+                    .collect::<String>(),
+            );
+        }
+        let auth = |secret: &str| {
+            if host == "gitlab" {
+                secret.to_string()
+            } else {
+                sign(secret, &body)
+                    .trim_start_matches("sha256=")
+                    .to_string()
+            }
+        };
+        let post = |auth: Option<String>| {
+            let base = app.base.clone();
+            let body = body.clone();
+            async move {
+                let mut req = reqwest::Client::new()
+                    .post(format!("{base}/hooks/team-hook/{host}"))
+                    .header(event_header, "Ping Hook")
+                    .body(body);
+                if let Some(a) = auth {
+                    req = req.header(auth_header, a);
+                }
+                req.send().await.expect("POST").status()
+            }
+        };
+        assert_eq!(
+            post(None).await,
+            StatusCode::BAD_REQUEST,
+            "{host}: missing header"
+        );
+        assert_eq!(
+            post(Some(auth("not a secret"))).await,
+            StatusCode::UNAUTHORIZED,
+            "{host}: bad"
+        );
+        for secret in &secrets {
+            assert_eq!(
+                post(Some(auth(secret))).await,
+                StatusCode::ACCEPTED,
+                "{host}: both secrets during rotation"
+            );
+        }
+    }
+}
