@@ -71,6 +71,25 @@ pub async fn membership(state: &AppState, slug: &str, user: &User) -> Result<(Te
     Ok((team, role))
 }
 
+/// Like [`membership`], for actions only team admins may take.
+pub async fn admin_membership(state: &AppState, slug: &str, user: &User) -> Result<Team> {
+    let (team, role) = membership(state, slug, user).await?;
+    if role != Role::Admin {
+        return Err(crate::domain::Violation::Forbidden.into());
+    }
+    Ok(team)
+}
+
+/// Keeps a new secret in the session so the next settings page shows it
+/// once, then forgets it.
+async fn show_once(session: &Session, key: &str, secret: String, message: &str) -> Result<()> {
+    session
+        .insert(key, secret)
+        .await
+        .map_err(super::auth::session_error)?;
+    flash(session, message).await
+}
+
 /// A proposal as a list item.
 pub struct ProposalItem {
     /// `KEY-N`.
@@ -533,13 +552,11 @@ async fn create_invitation(
     let (team, actor_role) = membership(&state, &slug, &user).await?;
     let role: Role = form.role.parse()?;
     let (url, _) = invite(&state, &team, role, actor_role, user.id).await?;
-    session
-        .insert("new_invitation", url)
-        .await
-        .map_err(super::auth::session_error)?;
-    flash(
+    show_once(
         &session,
-        format!("Invitation link created (role: {role}). Copy it now: it is shown once."),
+        "new_invitation",
+        url,
+        &format!("Invitation link created (role: {role}). Copy it now: it is shown once."),
     )
     .await?;
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
@@ -839,10 +856,7 @@ async fn create_status_token(
     Path(slug): Path<String>,
     Form(form): Form<StatusTokenForm>,
 ) -> Result<Response> {
-    let (team, role) = membership(&state, &slug, &user).await?;
-    if role != Role::Admin {
-        return Err(crate::domain::Violation::Forbidden.into());
-    }
+    let team = admin_membership(&state, &slug, &user).await?;
     let label = crate::domain::clean_label(&form.label)?;
     let token = new_secret("sts_")?;
     teams::insert_status_token(
@@ -854,12 +868,10 @@ async fn create_status_token(
         Timestamp(db::now()),
     )
     .await?;
-    session
-        .insert("new_status_token", token)
-        .await
-        .map_err(super::auth::session_error)?;
-    flash(
+    show_once(
         &session,
+        "new_status_token",
+        token,
         "Status token created. Copy it now: it is shown once.",
     )
     .await?;
@@ -889,10 +901,7 @@ async fn add_webhook_secret(
             return Err(crate::domain::InvalidInput::new("host", message).into());
         }
     };
-    let (team, role) = membership(&state, &slug, &user).await?;
-    if role != Role::Admin {
-        return Err(crate::domain::Violation::Forbidden.into());
-    }
+    let team = admin_membership(&state, &slug, &user).await?;
     let secret = new_secret("")?;
     crate::db::links::add_secret(
         state.db.writer(),
@@ -903,12 +912,10 @@ async fn add_webhook_secret(
         Timestamp(db::now()),
     )
     .await?;
-    session
-        .insert("new_webhook_secret", secret)
-        .await
-        .map_err(super::auth::session_error)?;
-    flash(
+    show_once(
         &session,
+        "new_webhook_secret",
+        secret,
         "Webhook secret created. Paste it into the code host now: it is shown once.",
     )
     .await?;
@@ -921,10 +928,7 @@ async fn remove_webhook_secret(
     session: Session,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response> {
-    let (team, role) = membership(&state, &slug, &user).await?;
-    if role != Role::Admin {
-        return Err(crate::domain::Violation::Forbidden.into());
-    }
+    let team = admin_membership(&state, &slug, &user).await?;
     crate::db::links::remove_secret(state.db.writer(), team.id, id).await?;
     flash(
         &session,
