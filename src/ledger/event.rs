@@ -74,17 +74,31 @@ impl Serialize for Content {
 
 impl<'de> Deserialize<'de> for Content {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let mut commitment = [0u8; 32];
-        hex::decode_to_slice(&text, &mut commitment).map_err(serde::de::Error::custom)?;
-        // Lower-case only, so one commitment has one spelling.
-        if text.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(serde::de::Error::custom("commitments are lower-case hex"));
-        }
+        let commitment = deserializer.deserialize_str(Text(|text: &str| {
+            // Lower-case only, so one commitment has one spelling.
+            super::canonical::hex_array::<32>(text, true)
+                .ok_or_else(|| "commitments are 64 lower-case hex digits".to_string())
+        }))?;
         Ok(Self {
             commitment,
             opening: None,
         })
+    }
+}
+
+/// Reads a string field through `F` without copying it when the input can
+/// lend it.
+struct Text<F>(F);
+
+impl<T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'_> for Text<F> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.0)(text).map_err(E::custom)
     }
 }
 
@@ -97,15 +111,43 @@ mod instant {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let text = String::deserialize(d)?;
-        parse(&text)
-            .ok_or_else(|| serde::de::Error::custom("times are RFC 3339 UTC with microseconds"))
+        d.deserialize_str(Text(|text: &str| {
+            parse(text).ok_or_else(|| "times are RFC 3339 UTC with microseconds".to_string())
+        }))
     }
 
-    /// Parses only the one spelling we write, so one instant has one text.
+    /// Parses only the one spelling we write (`2026-01-31T09:05:00.000000Z`,
+    /// every field fixed width), so one instant has one text.
     pub fn parse(text: &str) -> Option<DateTime<Utc>> {
-        let t = DateTime::parse_from_rfc3339(text).ok()?.with_timezone(&Utc);
-        (Timestamp(t).to_text() == text).then_some(t)
+        let b = text.as_bytes();
+        let shape = b"0000-00-00T00:00:00.000000Z";
+        if b.len() != shape.len() {
+            return None;
+        }
+        for (&have, &want) in b.iter().zip(shape) {
+            let ok = if want == b'0' {
+                have.is_ascii_digit()
+            } else {
+                have == want
+            };
+            if !ok {
+                return None;
+            }
+        }
+        let num = |from: usize, to: usize| {
+            b[from..to]
+                .iter()
+                .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+        };
+        let date =
+            chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)).ok()?, num(5, 7), num(8, 10))?;
+        let time = chrono::NaiveTime::from_hms_micro_opt(
+            num(11, 13),
+            num(14, 16),
+            num(17, 19),
+            num(20, 26),
+        )?;
+        Some(date.and_time(time).and_utc())
     }
 }
 
@@ -424,33 +466,9 @@ pub enum PayloadError {
     /// A required envelope field is missing or mistyped.
     #[error("payload envelope field {0:?} is missing or invalid")]
     Envelope(&'static str),
-    /// The bytes are valid but not canonical.
-    #[error("payload is not in canonical form")]
-    NotCanonical,
-}
-
-/// A writer that only compares what is written with the expected bytes,
-/// failing at the first difference: checks a text is canonical without
-/// building the canonical text.
-struct SameBytes<'a> {
-    expected: &'a [u8],
-    matched: usize,
-}
-
-impl std::io::Write for SameBytes<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let end = self.matched + buf.len();
-        if self.expected.get(self.matched..end) == Some(buf) {
-            self.matched = end;
-            Ok(buf.len())
-        } else {
-            Err(std::io::Error::other("not canonical"))
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    /// The text is not canonical JSON (first offending byte offset).
+    #[error("payload is not canonical JSON (at byte {0})")]
+    NotCanonical(usize),
 }
 
 /// The canonical payload text of `event` in `envelope`.
@@ -495,41 +513,53 @@ pub fn canonical_payload(envelope: &Envelope, event: &Event) -> Result<String, s
 
 /// Reads a payload back into its envelope and event, and checks it is
 /// exactly the canonical form (so two texts can never hash one event).
+///
+/// One pass checks the text is canonical JSON and splits its top-level
+/// members; the event's own members are then read straight into the typed
+/// event, with no intermediate `serde_json::Value`. The event types add the
+/// rest of canonicity: every field present, one spelling per value.
 pub fn parse_payload(payload: &str) -> Result<(Envelope, Event), PayloadError> {
-    let mut value: serde_json::Value = serde_json::from_str(payload)?;
-    // serde_json's map is sorted and its output has no whitespace: the text
-    // is canonical exactly when printing what was parsed gives it back. The
-    // event types add the rest (every field present, one spelling per value).
-    let mut same = SameBytes {
-        expected: payload.as_bytes(),
-        matched: 0,
-    };
-    if serde_json::to_writer(&mut same, &value).is_err() || same.matched != payload.len() {
-        return Err(PayloadError::NotCanonical);
-    }
-    let map = value
-        .as_object_mut()
-        .ok_or(PayloadError::Envelope("kind"))?;
-    let int = |map: &mut serde_json::Map<String, serde_json::Value>, key: &'static str| {
-        map.remove(key)
-            .and_then(|v| v.as_i64())
+    let members = super::canonical::object_members(payload)
+        .map_err(|super::canonical::NotCanonical(at)| PayloadError::NotCanonical(at))?;
+    let int = |key: &'static str| {
+        members
+            .get(key)
+            .and_then(|v| v.parse::<i64>().ok())
             .ok_or(PayloadError::Envelope(key))
     };
-    let team = int(map, "team")?;
-    let index = int(map, "index")?;
-    let actor = int(map, "actor")?;
-    let time = map
-        .remove("time")
-        .and_then(|v| v.as_str().and_then(instant::parse))
-        .ok_or(PayloadError::Envelope("time"))?;
-    let kind = match map.remove("kind") {
-        Some(serde_json::Value::String(kind)) => kind,
-        _ => return Err(PayloadError::Envelope("kind")),
+    let string = |key: &'static str| {
+        members
+            .get(key)
+            .and_then(|v| v.strip_prefix('"')?.strip_suffix('"'))
+            .filter(|s| !s.contains('\\'))
+            .ok_or(PayloadError::Envelope(key))
     };
-    let fields = std::mem::take(map);
-    let mut tagged = serde_json::Map::new();
-    tagged.insert(kind, serde_json::Value::Object(fields));
-    let event: Event = serde_json::from_value(serde_json::Value::Object(tagged))?;
+    let team = int("team")?;
+    let index = int("index")?;
+    let actor = int("actor")?;
+    let time = instant::parse(string("time")?).ok_or(PayloadError::Envelope("time"))?;
+    let kind = string("kind")?;
+    // `{"<kind>":{<the event's members>}}`: the externally tagged form.
+    let mut tagged = String::with_capacity(payload.len() + 8);
+    tagged.push_str("{\"");
+    tagged.push_str(kind);
+    tagged.push_str("\":{");
+    let mut first = true;
+    for (key, value) in members.iter() {
+        if ENVELOPE.contains(&key) {
+            continue;
+        }
+        if !first {
+            tagged.push(',');
+        }
+        first = false;
+        tagged.push('"');
+        tagged.push_str(key);
+        tagged.push_str("\":");
+        tagged.push_str(value);
+    }
+    tagged.push_str("}}");
+    let event: Event = serde_json::from_str(&tagged)?;
     Ok((
         Envelope {
             team,
@@ -541,9 +571,69 @@ pub fn parse_payload(payload: &str) -> Result<(Envelope, Event), PayloadError> {
     ))
 }
 
+/// The keys every payload has besides the event's own fields.
+const ENVELOPE: [&str; 5] = ["actor", "index", "kind", "team", "time"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer that only compares what is written with the expected bytes,
+    /// failing at the first difference: checks a text is canonical without
+    /// building the canonical text.
+    struct SameBytes<'a> {
+        expected: &'a [u8],
+        matched: usize,
+    }
+
+    impl std::io::Write for SameBytes<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let end = self.matched + buf.len();
+            if self.expected.get(self.matched..end) == Some(buf) {
+                self.matched = end;
+                Ok(buf.len())
+            } else {
+                Err(std::io::Error::other("not canonical"))
+            }
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The earlier reader, kept as an oracle: parse into a `Value`, check
+    /// printing it gives the same bytes, then read the event from the value.
+    fn reference_parse(payload: &str) -> Option<(Envelope, Event)> {
+        let mut value: serde_json::Value = serde_json::from_str(payload).ok()?;
+        let mut same = SameBytes {
+            expected: payload.as_bytes(),
+            matched: 0,
+        };
+        if serde_json::to_writer(&mut same, &value).is_err() || same.matched != payload.len() {
+            return None;
+        }
+        let map = value.as_object_mut()?;
+        let team = map.remove("team")?.as_i64()?;
+        let index = map.remove("index")?.as_i64()?;
+        let actor = map.remove("actor")?.as_i64()?;
+        let time = instant::parse(map.remove("time")?.as_str()?)?;
+        let serde_json::Value::String(kind) = map.remove("kind")? else {
+            return None;
+        };
+        let mut tagged = serde_json::Map::new();
+        tagged.insert(kind, serde_json::Value::Object(std::mem::take(map)));
+        let event = serde_json::from_value(serde_json::Value::Object(tagged)).ok()?;
+        Some((
+            Envelope {
+                team,
+                index,
+                time,
+                actor,
+            },
+            event,
+        ))
+    }
 
     fn envelope() -> Envelope {
         Envelope {
@@ -551,6 +641,180 @@ mod tests {
             index: 7,
             time: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap_or_default(),
             actor: 3,
+        }
+    }
+
+    /// One event of every kind, with texts that need escaping.
+    fn one_of_each() -> Vec<Event> {
+        let c = |t: &str| Content::with_salt([7; 16], t.to_string());
+        let time = DateTime::from_timestamp_micros(1_800_000_000_000_001).unwrap_or_default();
+        vec![
+            Event::TeamCreated {
+                name: "Plat\"form\\ \u{1} é".into(),
+                slug: "platform".into(),
+                key: "ARCH".into(),
+                window_hours: 72,
+            },
+            Event::MemberJoined {
+                user: 2,
+                role: Role::Member,
+            },
+            Event::RoleChanged {
+                user: 2,
+                role: Role::Observer,
+            },
+            Event::MemberRemoved { user: 2 },
+            Event::AreaSaved {
+                area: 1,
+                name: "Infra\n".into(),
+                description: c("d"),
+                default_decider: 1,
+            },
+            Event::ProposalCreated {
+                number: 1,
+                title: c("t"),
+                body: c("b"),
+                area: Some(1),
+                decider: 1,
+                closes_at: time,
+                supersedes: None,
+            },
+            Event::ProposalRevised {
+                number: 1,
+                revision: 2,
+                body: c("b2"),
+            },
+            Event::DeciderChanged {
+                number: 1,
+                from: 1,
+                to: -3,
+            },
+            Event::DeadlineExtended {
+                number: 1,
+                closes_at: time,
+            },
+            Event::ProposalWithdrawn {
+                number: 1,
+                reason: c("r"),
+            },
+            Event::StanceTaken {
+                number: 1,
+                position: Position::Object,
+                reason: Some(c("no")),
+            },
+            Event::CommentAdded {
+                number: 1,
+                body: c("hi"),
+            },
+            Event::PrReferenced {
+                number: 1,
+                host: "github".into(),
+                repo: "o/r".into(),
+                pr: 9,
+                url: "https://example.com/o/r/pull/9".into(),
+                title: c("pr"),
+                state: "open".into(),
+                via: "pr".into(),
+            },
+            Event::PrUnreferenced {
+                number: 1,
+                host: "github".into(),
+                repo: "o/r".into(),
+                pr: 9,
+            },
+            Event::KeyRenamed { key: "PLAT".into() },
+            Event::StatusVisibilityChanged { public: true },
+            Event::ContentErased {
+                entry: 3,
+                field: "body".into(),
+            },
+            Event::DecisionRecorded {
+                number: 1,
+                outcome: Outcome::Accepted,
+                statement: c("s"),
+                rationale: c("r"),
+                responses: [("2".to_string(), c("a")), ("10".to_string(), c("b"))].into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_one_pass_reader_agrees_with_the_value_reader_on_every_mutation() {
+        let events = one_of_each();
+        let kinds: std::collections::HashSet<_> = events.iter().map(Event::kind).collect();
+        assert_eq!(kinds.len(), 18, "one sample per kind");
+        let mut accepted = 0;
+        for event in &events {
+            let payload = canonical_payload(&envelope(), event).expect("serialises");
+            let parsed = parse_payload(&payload).expect("a canonical payload reads back");
+            assert_eq!(parsed.1.kind(), event.kind());
+            assert_eq!(
+                canonical_payload(&parsed.0, &parsed.1).expect("serialises"),
+                payload
+            );
+            // Every insertion, deletion and replacement of one byte by a
+            // character that matters to JSON.
+            let bytes = payload.as_bytes();
+            let mut variants = Vec::new();
+            for at in 0..=bytes.len() {
+                for ch in [b' ', b'"', b'\\', b',', b'0', b'1', b'-', b'e', b'A', b'}'] {
+                    let mut inserted = bytes.to_vec();
+                    inserted.insert(at, ch);
+                    variants.push(inserted);
+                    if at < bytes.len() {
+                        let mut replaced = bytes.to_vec();
+                        replaced[at] = ch;
+                        variants.push(replaced);
+                    }
+                }
+                if at < bytes.len() {
+                    let mut deleted = bytes.to_vec();
+                    deleted.remove(at);
+                    variants.push(deleted);
+                }
+            }
+            for variant in variants {
+                let Ok(text) = String::from_utf8(variant) else {
+                    continue;
+                };
+                let fast = parse_payload(&text).ok();
+                let slow = reference_parse(&text);
+                assert_eq!(fast, slow, "readers disagree on {text}");
+                accepted += usize::from(fast.is_some() && text != payload);
+            }
+        }
+        // Some mutations are new valid payloads (another number, say): the
+        // two readers must accept exactly the same ones.
+        assert!(accepted > 0);
+    }
+
+    #[test]
+    fn instants_read_back_only_in_the_spelling_we_write() {
+        for micros in [
+            0,
+            1,
+            -62_135_596_800_000_000, // 0001-01-01
+            253_402_300_799_999_999, // 9999-12-31T23:59:59.999999
+            1_709_164_800_000_000,   // 2024-02-29
+            1_800_000_000_123_456,
+        ] {
+            let t = DateTime::from_timestamp_micros(micros).expect("in range");
+            let text = Timestamp(t).to_text();
+            assert_eq!(instant::parse(&text), Some(t), "{text}");
+        }
+        for bad in [
+            "2023-02-29T00:00:00.000000Z",
+            "2023-11-14T24:00:00.000000Z",
+            "2023-11-14T23:60:00.000000Z",
+            "2023-11-14T23:59:60.000000Z",
+            "2023-11-14T22:13:20.123456+00:00",
+            "2023-11-14T22:13:20.123Z",
+            "2023-11-14t22:13:20.123456Z",
+            "2023-11-14T22:13:20.12345+Z",
+            "+2023-11-14T22:13:20.123456Z",
+            "2023-11-14T22:13:20.123456z",
+        ] {
+            assert_eq!(instant::parse(bad), None, "{bad}");
         }
     }
 
@@ -586,7 +850,7 @@ mod tests {
         assert!(parse_payload(&payload).is_ok());
         assert!(matches!(
             parse_payload(&payload.replace(',', ", ")),
-            Err(PayloadError::NotCanonical)
+            Err(PayloadError::NotCanonical(_))
         ));
         assert!(parse_payload(&payload.replace("\"user\":9", "\"user\":9,\"x\":1")).is_err());
     }

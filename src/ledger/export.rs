@@ -15,6 +15,7 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::canonical::hex_array;
 use super::checkpoint;
 use super::merkle::{self, Hash};
 use super::note::{Checkpoint, Signer, Verifier};
@@ -179,8 +180,19 @@ struct EntryLine<'a> {
     #[serde(borrow)]
     payload: &'a serde_json::value::RawValue,
     leaf_hash: &'a str,
-    #[serde(default)]
-    contents: Vec<ContentLine>,
+    #[serde(default, borrow)]
+    contents: Vec<ContentRef<'a>>,
+}
+
+/// A [`ContentLine`] as read, borrowed unless its text has escapes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContentRef<'a> {
+    #[serde(borrow)]
+    field: std::borrow::Cow<'a, str>,
+    salt: &'a str,
+    #[serde(borrow)]
+    text: std::borrow::Cow<'a, str>,
 }
 
 fn parse_line(team_id: i64, n: usize, text: &mut std::io::Result<String>) -> Parsed {
@@ -192,12 +204,13 @@ fn parse_line(team_id: i64, n: usize, text: &mut std::io::Result<String>) -> Par
         && entry.kind == "entry"
     {
         let prepared = (|| {
-            let stored =
-                hex::decode(entry.leaf_hash).map_err(|_| "leaf hash is not hex".to_string())?;
+            let stored = hex_array::<32>(entry.leaf_hash, false)
+                .ok_or_else(|| "leaf hash is not 64 hex digits".to_string())?;
             let mut openings = Vec::with_capacity(entry.contents.len());
             for c in entry.contents {
-                let salt = hex::decode(&c.salt).map_err(|_| "salt is not hex".to_string())?;
-                openings.push((c.field, (salt, c.text)));
+                let salt = hex_array::<16>(c.salt, false)
+                    .ok_or_else(|| format!("salt of {} is not 32 hex digits", c.field))?;
+                openings.push((c.field.into_owned(), (salt.to_vec(), c.text.into_owned())));
             }
             super::verify::prepare(team_id, entry.index, entry.payload.get(), &stored, openings)
         })();

@@ -5,6 +5,7 @@
 //! ([`project`]), commit. Log and tables therefore never diverge, and
 //! `settled verify` can rebuild the tables by projecting the log again.
 
+pub mod canonical;
 pub mod checkpoint;
 pub mod commands;
 pub mod event;
