@@ -1,0 +1,443 @@
+// Journeys 1 and 2 (and, with JavaScript disabled, journey 3): a team is
+// created, two members join through invitation links, a proposal with a
+// named decider and a deadline collects stances and comments, the decider is
+// refused while the rules say no and then records; the permalink keeps the
+// record, and a second proposal supersedes the first.
+import assert from 'node:assert/strict';
+import {
+  BASE,
+  PASSWORD,
+  flash,
+  localInput,
+  open,
+  person,
+  screenshot,
+  shownAs,
+  stepper,
+  submit,
+} from '../lib/harness.js';
+
+const DAY = 24 * 60 * 60 * 1000;
+
+// --- what a person does ---------------------------------------------------
+
+const accountNav = (page) => page.getByRole('navigation', { name: 'Account' });
+const teamNav = (page) => page.getByRole('navigation', { name: 'Team' });
+const heading1 = (page) => page.getByRole('heading', { level: 1 });
+
+/** The text as rendered (CSS text-transform applies: status badges read in capitals). */
+async function text(locator) {
+  return (await locator.innerText()).replace(/\s+/g, ' ').trim();
+}
+
+/** The text as written in the page. */
+async function content(locator) {
+  return (await locator.textContent()).replace(/\s+/g, ' ').trim();
+}
+
+async function signUp(p) {
+  const { page } = p;
+  await open(page, '/');
+  // Signed out, the app asks to sign in; a new person follows "Sign up".
+  assert.match(new URL(page.url()).pathname, /^\/sign-(in|up)$/);
+  await submit(page, accountNav(page).getByRole('link', { name: 'Sign up' }));
+  await fillSignUp(p);
+}
+
+async function fillSignUp(p) {
+  const { page } = p;
+  assert.equal(await text(heading1(page)), 'Create your account');
+  await page.getByLabel('Email').fill(p.email);
+  await page.getByLabel('Display name').fill(p.name);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByLabel('Time zone').fill(p.timeZone);
+  await submit(page, page.getByRole('button', { name: 'Create account' }));
+  assert.equal(await text(flash(page)), `Welcome, ${p.name}.`);
+  assert.equal(await text(heading1(page)), 'Your teams');
+  // The header shows who is signed in.
+  await accountNav(page).getByRole('link', { name: p.name }).waitFor();
+}
+
+async function createInvitation(admin, role) {
+  const { page } = admin;
+  await submit(page, teamNav(page).getByRole('link', { name: 'Settings' }));
+  assert.equal(await text(heading1(page)), 'Team settings');
+  await page.getByLabel('Role', { exact: true }).selectOption(role);
+  await submit(page, page.getByRole('button', { name: 'Create invitation link' }));
+  const link = await page.getByLabel('Invitation link').inputValue();
+  assert.ok(link.startsWith(`${BASE}/invite/`), `invitation link ${link} is not under ${BASE}/invite/`);
+  return link;
+}
+
+async function join(p, link, teamName) {
+  const { page } = p;
+  await open(page, link);
+  assert.equal(await text(heading1(page)), `Join ${teamName}`);
+  await page.getByText(`You are invited to join ${teamName} as member.`).waitFor();
+  await submit(page, page.getByRole('button', { name: `Join ${teamName}` }));
+  assert.equal(await text(flash(page)), `Welcome to ${teamName}.`);
+  assert.match(await text(heading1(page)), new RegExp(`^${teamName} `));
+}
+
+const region = (page, name) => page.getByRole('region', { name });
+const stances = (page) => region(page, 'Stances');
+
+async function takeStance(p, position, reason = '') {
+  const { page } = p;
+  const form = stances(page);
+  await form.getByRole('group', { name: 'Your stance' }).getByRole('radio', { name: position, exact: true }).check();
+  await form.getByLabel('Reason').fill(reason);
+  return submit(page, form.getByRole('button', { name: 'Save my stance' }));
+}
+
+/** The cells of the member's row in the stances table: [member, stance, reason, when, comments]. */
+async function stanceOf(page, name) {
+  const row = stances(page)
+    .getByRole('row')
+    .filter({ has: page.getByRole('cell', { name, exact: true }) });
+  assert.equal(await row.count(), 1, `exactly one stances row for ${name}`);
+  return Promise.all((await row.getByRole('cell').all()).map(content));
+}
+
+async function stanceRows(page) {
+  // One header row, then one row per voting member.
+  return (await stances(page).getByRole('row').count()) - 1;
+}
+
+async function comment(p, body, shown = body) {
+  const { page } = p;
+  const comments = region(page, /^Comments \(\d+\)$/);
+  await comments.getByLabel('Add a comment').fill(body);
+  await submit(page, comments.getByRole('button', { name: 'Comment', exact: true }));
+  assert.equal(await text(flash(page)), 'Comment added.');
+  await region(page, /^Comments \(\d+\)$/).getByText(shown).waitFor();
+}
+
+async function openFromDashboard(p, teamName, id) {
+  const { page } = p;
+  await open(page, '/');
+  await submit(page, page.getByRole('link', { name: teamName, exact: true }));
+  const link = region(page, 'Needs your stance').getByRole('link', { name: new RegExp(`^${id} `) });
+  await submit(page, link);
+  assert.match(await text(heading1(page)), new RegExp(`^${id} `));
+}
+
+async function newProposal(p, { title, body, decider, closesAt, supersedes }) {
+  const { page } = p;
+  await submit(page, teamNav(page).getByRole('link', { name: 'New proposal' }));
+  assert.equal(await text(heading1(page)), 'New proposal');
+  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Proposal').fill(body);
+  await page.getByLabel('Decider').selectOption({ label: decider });
+  await page.getByLabel('Stances close at').fill(closesAt ?? '');
+  if (supersedes) await page.getByLabel('Supersedes').selectOption({ label: supersedes });
+  return submit(page, page.getByRole('button', { name: 'Open proposal' }));
+}
+
+async function mainText(page) {
+  return text(page.getByRole('main'));
+}
+
+// --- the journey ----------------------------------------------------------
+
+/**
+ * @param {import('node:test').TestContext} t
+ * @param {import('playwright-core').Browser} browser
+ * @param {{ js: boolean }} mode
+ */
+export async function decideJourney(t, browser, { js }) {
+  const tag = js ? '' : '-nojs';
+  const teamName = js ? 'Platform' : 'Platform Plain';
+  const key = js ? 'ARCH' : 'PLAIN';
+  const shot = (page, name) => screenshot(page, `${name}${tag}`);
+  const people = [];
+  const step = stepper(t, js ? 'js' : 'nojs', () => people);
+
+  const make = async (name, timeZone) => {
+    const p = await person(browser, { name, email: `${name.toLowerCase()}${tag}@example.com`, timeZone, js });
+    people.push(p);
+    return p;
+  };
+  const ana = await make('Ana', 'Europe/Berlin');
+  const bob = await make('Bob', 'America/New_York');
+  const chen = await make('Chen', 'Asia/Tokyo');
+
+  let slug;
+  const title1 = 'Adopt Rust for the ingest service';
+  const title2 = 'Adopt Rust for ingest, with an on-call rotation';
+  const deadline = new Date(Math.ceil((Date.now() + 3 * DAY) / 3_600_000) * 3_600_000);
+  const id1 = `${key}-1`;
+  const id2 = `${key}-2`;
+
+  try {
+    await step('1a. Ana signs up and creates a team', async () => {
+      await signUp(ana);
+      await ana.page.getByText('You are not in a team yet.').waitFor();
+      await ana.page.getByLabel('Team name').fill(teamName);
+      await ana.page.getByLabel('Key').fill(key);
+      await submit(ana.page, ana.page.getByRole('button', { name: 'Create team' }));
+      assert.equal(await text(flash(ana.page)), `Team ${teamName} created. Invite your colleagues from its settings.`);
+      assert.equal(await text(heading1(ana.page)), `${teamName} ${key}`);
+      slug = new URL(ana.page.url()).pathname.replace(/^\/t\//, '');
+      assert.match(slug, /^[a-z0-9-]+$/);
+      // A new team's dashboard has nothing waiting yet.
+      await region(ana.page, 'Needs your stance').getByText('Nothing waits for you.').waitFor();
+      await region(ana.page, 'Recently decided').getByText('No decisions recorded yet.').waitFor();
+    });
+
+    await step('1b. Bob follows an invitation link, signs up and joins', async () => {
+      const link = await createInvitation(ana, 'member');
+      // Signed out, the link asks Bob to sign in; he creates an account first.
+      await open(bob.page, link);
+      assert.equal(new URL(bob.page.url()).pathname, '/sign-in');
+      await submit(bob.page, bob.page.getByRole('link', { name: 'Create an account' }));
+      await fillSignUp(bob);
+      await join(bob, link, teamName);
+      // The link worked once; it is spent now.
+      await chen.page.goto(BASE + '/sign-up');
+      await fillSignUp(chen);
+      const spent = await chen.page.goto(link);
+      assert.equal(spent.status(), 410);
+      assert.match(await text(chen.page.getByRole('alert')), /This invitation link is no longer valid: it was used already/);
+    });
+
+    await step('1c. a third member, Chen, joins with her own link', async () => {
+      const link = await createInvitation(ana, 'member');
+      await join(chen, link, teamName);
+      await open(ana.page, `/t/${slug}/settings`);
+      const members = ana.page.getByRole('table');
+      for (const [name, role] of [['Ana', 'admin'], ['Bob', 'member'], ['Chen', 'member']]) {
+        const row = members.getByRole('row').filter({ has: ana.page.getByRole('cell', { name, exact: true }) });
+        assert.equal(await text(row.getByRole('cell').nth(1)), `${name.toLowerCase()}${tag}@example.com`);
+        assert.equal(await text(row.getByRole('cell').nth(2)), role);
+      }
+    });
+
+    await step('2a. Ana proposes, naming Bob as decider with a deadline', async () => {
+      await open(ana.page, `/t/${slug}`);
+      // A deadline in the past is refused, and what she typed is kept.
+      const yesterday = localInput(new Date(Date.now() - DAY), ana.timeZone);
+      let response = await newProposal(ana, {
+        title: title1,
+        body: 'We **move** the ingest service to Rust.\n\n- fewer crashes\n- one binary',
+        decider: 'Bob',
+        closesAt: yesterday,
+      });
+      assert.equal(response.status(), 422);
+      assert.equal(await text(ana.page.getByText(/^Deadline:/)), 'Deadline: the deadline must be in the future');
+      assert.equal(await ana.page.getByLabel('Title').inputValue(), title1);
+      assert.equal(await content(ana.page.getByLabel('Decider').getByRole('option', { selected: true })), 'Bob');
+      // Three days from now, in her own time zone.
+      await ana.page.getByLabel('Stances close at').fill(localInput(deadline, ana.timeZone));
+      response = await submit(ana.page, ana.page.getByRole('button', { name: 'Open proposal' }));
+      assert.equal(response.status(), 200);
+      assert.equal(new URL(ana.page.url()).pathname, `/d/${id1}`);
+      assert.equal(await text(flash(ana.page)), 'Proposal opened. Members can now take their stance.');
+      assert.equal(await text(heading1(ana.page)), `${id1} ${title1}`);
+      const main = await mainText(ana.page);
+      assert.match(main, /\bopen Proposed by Ana\b/i);
+      assert.match(main, /Decider Bob/);
+      assert.match(main, new RegExp(`Window closes ${shownAs(deadline, ana.timeZone)}`));
+      // Markdown is rendered.
+      await region(ana.page, 'Proposal').getByRole('listitem').filter({ hasText: 'fewer crashes' }).waitFor();
+      // One row per voting member, nobody has answered yet.
+      assert.equal(await stanceRows(ana.page), 3);
+      for (const name of ['Ana', 'Bob', 'Chen']) {
+        assert.equal((await stanceOf(ana.page, name))[1], 'not yet responded');
+      }
+      // Only the decider gets the form to record the decision.
+      assert.equal(await ana.page.getByRole('heading', { name: 'Record the decision' }).count(), 0);
+    });
+
+    await step('2b. members take stances and comment; an objection needs a reason', async () => {
+      await takeStance(ana, 'agree', 'Memory safety without a GC.');
+      assert.equal(await text(flash(ana.page)), 'Your stance is recorded.');
+      assert.deepEqual((await stanceOf(ana.page, 'Ana')).slice(0, 3), ['Ana', 'agree', 'Memory safety without a GC.']);
+      await comment(ana, 'I can pair with anyone who wants to learn.');
+
+      await openFromDashboard(chen, teamName, id1);
+      assert.match(await mainText(chen.page), new RegExp(`Window closes ${shownAs(deadline, chen.timeZone)}`));
+      const response = await takeStance(chen, 'object');
+      assert.equal(response.status(), 422);
+      assert.match(await text(region(chen.page, 'Stances').getByRole('alert')), /an objection needs a reason/);
+      assert.equal((await stanceOf(chen.page, 'Chen'))[1], 'not yet responded');
+      await takeStance(chen, 'disagree', 'The team has no Rust experience.');
+      assert.equal(await text(flash(chen.page)), 'Your stance is recorded.');
+      assert.deepEqual((await stanceOf(chen.page, 'Chen')).slice(0, 3), ['Chen', 'disagree', 'The team has no Rust experience.']);
+      await comment(chen, 'Who will be **on call** for it?', 'Who will be on call for it?');
+      await region(chen.page, /^Comments/).getByText('on call', { exact: true }).waitFor(); // Markdown: bold
+      assert.equal(await text(chen.page.getByRole('heading', { name: /^Comments/ })), 'Comments (2)');
+      // Ana's stance is there for everyone.
+      assert.equal((await stanceOf(chen.page, 'Ana'))[1], 'agree');
+      await shot(chen.page, 'proposal');
+    });
+
+    await step('2c. the decider tries to record early and is told why not', async () => {
+      await openFromDashboard(bob, teamName, id1);
+      // The deadline Ana set in Berlin time, in Bob's own zone.
+      assert.match(await mainText(bob.page), new RegExp(`Window closes ${shownAs(deadline, bob.timeZone)}`));
+      const record = region(bob.page, 'Record the decision');
+      assert.match(await text(record), /You can record once the window closes .* or once every voting member has a stance\. Still waiting for: Bob\./);
+      await record.getByLabel('What was agreed').fill('We adopt Rust for ingest.');
+      const response = await submit(bob.page, record.getByRole('button', { name: 'Record decision' }));
+      assert.equal(response.status(), 409);
+      assert.match(
+        await text(region(bob.page, 'Record the decision').getByRole('alert')),
+        /^the window is open until .+; still waiting for a stance from 1 voting member\(s\)$/,
+      );
+      // Nothing was recorded.
+      assert.equal(await bob.page.getByRole('heading', { name: /^Decision record/ }).count(), 0);
+      await open(bob.page, `/d/${id1}`);
+      assert.match(await mainText(bob.page), /\bopen Proposed by Ana\b/i);
+    });
+
+    let chenOldTab;
+    await step('2d. everyone responds; an unanswered objection blocks the record', async () => {
+      await takeStance(bob, 'agree', 'Worth it.');
+      assert.equal(await text(flash(bob.page)), 'Your stance is recorded.');
+      await comment(bob, 'Let us settle this before the sprint.');
+      const record = region(bob.page, 'Record the decision');
+      assert.doesNotMatch(await text(record), /Still waiting for/);
+      // Bob starts writing the record while Chen changes her mind and objects.
+      await record.getByLabel('What was agreed').fill('We adopt Rust for ingest.');
+      await open(chen.page, `/d/${id1}`);
+      await takeStance(chen, 'object', 'Nobody on call can debug Rust yet.');
+      assert.equal(await text(flash(chen.page)), 'Your stance is recorded.');
+      const row = await stanceOf(chen.page, 'Chen');
+      assert.equal(row[1], 'object (changed 1×)');
+      assert.equal(row[2], 'Nobody on call can debug Rust yet.');
+      assert.equal(await stanceRows(chen.page), 3, 'still one row per member');
+      // Chen keeps this tab open while the decision is recorded.
+      chenOldTab = await chen.newTab();
+      await open(chenOldTab, `/d/${id1}`);
+
+      const response = await submit(bob.page, record.getByRole('button', { name: 'Record decision' }));
+      assert.equal(response.status(), 422);
+      assert.equal(
+        await text(region(bob.page, 'Record the decision').getByRole('alert')),
+        'every standing objection needs a written response (missing: Chen)',
+      );
+      assert.match(await text(region(bob.page, 'Record the decision')), /Every standing objection needs a written response below\./);
+    });
+
+    await step('2e. the decider answers the objection and records', async () => {
+      const record = region(bob.page, 'Record the decision');
+      await record.getByRole('radio', { name: 'accepted' }).check();
+      await record.getByLabel('What was agreed').fill('We adopt Rust for the ingest service.');
+      await record.getByLabel('Rationale').fill('Fewer crashes outweigh the learning cost.');
+      await record
+        .getByLabel(/^Response to Chen's objection: “Nobody on call can debug Rust yet\.”$/)
+        .fill('Ana runs two debugging sessions before we switch over.');
+      await submit(bob.page, record.getByRole('button', { name: 'Record decision' }));
+      assert.equal(await text(flash(bob.page)), 'Decision recorded. The record is sealed in the log and cannot change.');
+      const sealed = region(bob.page, 'Decision record: accepted');
+      assert.match(await text(sealed), /^Decision record: accepted Recorded by Bob on /);
+      await sealed.getByText('We adopt Rust for the ingest service.').waitFor();
+      await sealed.getByText('Fewer crashes outweigh the learning cost.').waitFor();
+      await sealed.getByText('To Chen').waitFor();
+      await sealed.getByText('Ana runs two debugging sessions before we switch over.').waitFor();
+      // Nothing can be added to a decided proposal.
+      assert.equal(await bob.page.getByRole('button', { name: 'Save my stance' }).count(), 0);
+      assert.equal(await bob.page.getByRole('button', { name: 'Comment', exact: true }).count(), 0);
+      assert.equal(await bob.page.getByRole('heading', { name: 'Record the decision' }).count(), 0);
+    });
+
+    await step('2f. the permalink shows the immutable record', async () => {
+      // Chen's tab from before the decision: her late stance is refused.
+      const response = await takeStance({ page: chenOldTab }, 'agree', 'Fine after all.');
+      assert.equal(response.status(), 409);
+      assert.equal(await text(chenOldTab.getByRole('alert')), 'the proposal is accepted, not open');
+      await region(chenOldTab, 'Decision record: accepted').waitFor();
+      await chenOldTab.close();
+
+      await open(chen.page, `/d/${id1}`);
+      const permalink = `${BASE}/d/${id1}`;
+      await chen.page.getByRole('link', { name: permalink, exact: true }).waitFor();
+      const markdown = await chen.page.getByLabel('Markdown link').inputValue();
+      assert.ok(markdown.includes(permalink), `markdown link ${markdown} cites ${permalink}`);
+      const sealed = region(chen.page, 'Decision record: accepted');
+      await sealed.getByText('We adopt Rust for the ingest service.').waitFor();
+      await sealed.getByText('Ana runs two debugging sessions before we switch over.').waitFor();
+      assert.match(await text(sealed), /Sealed at log index \d+, tree size \d+, root [0-9a-f]{64}; leaf hash [0-9a-f]{64}\./);
+      await sealed.getByRole('link', { name: 'Download the proof bundle' }).waitFor();
+      assert.equal((await stanceOf(chen.page, 'Chen'))[1], 'object (changed 1×)');
+      await shot(chen.page, 'decision-permalink');
+    });
+
+    await step('2g. a second proposal supersedes the first', async () => {
+      await open(ana.page, `/t/${slug}`);
+      await newProposal(ana, {
+        title: title2,
+        body: 'As before, and an on-call rotation with Rust training first.',
+        decider: 'Ana',
+        supersedes: `${id1} ${title1}`,
+      });
+      assert.equal(new URL(ana.page.url()).pathname, `/d/${id2}`);
+      assert.match(await mainText(ana.page), new RegExp(`Supersedes ${id1}`));
+      await open(ana.page, `/d/${id1}`);
+      assert.match(await mainText(ana.page), new RegExp(`Proposed replacement ${id2} \\(open\\)`));
+
+      for (const p of [bob, chen]) {
+        await openFromDashboard(p, teamName, id2);
+        await takeStance(p, 'agree');
+        assert.equal((await stanceOf(p.page, p.name))[1], 'agree');
+      }
+      await open(ana.page, `/d/${id2}`);
+      await takeStance(ana, 'agree');
+      const record = region(ana.page, 'Record the decision');
+      await record.getByLabel('What was agreed').fill('Rust for ingest, after two training sessions and with a rotation.');
+      await submit(ana.page, record.getByRole('button', { name: 'Record decision' }));
+      assert.equal(await text(flash(ana.page)), 'Decision recorded. The record is sealed in the log and cannot change.');
+      await region(ana.page, 'Decision record: accepted').waitFor();
+
+      // The first decision now says it was superseded, and its record is unchanged.
+      await open(bob.page, `/d/${id1}`);
+      const main = await mainText(bob.page);
+      assert.match(main, /\bsuperseded Proposed by Ana\b/i);
+      assert.match(main, new RegExp(`Superseded by ${id2}`));
+      await region(bob.page, 'Decision record: accepted').getByText('We adopt Rust for the ingest service.').waitFor();
+      await submit(bob.page, bob.page.getByRole('link', { name: id2, exact: true }));
+      assert.equal(new URL(bob.page.url()).pathname, `/d/${id2}`);
+
+      // The decision log filters by status.
+      await submit(bob.page, bob.page.getByRole('link', { name: 'Decision log' }));
+      await bob.page.getByLabel('Status').selectOption('superseded');
+      await submit(bob.page, bob.page.getByRole('button', { name: 'Filter' }));
+      const links = bob.page.getByRole('main').getByRole('list').getByRole('link');
+      assert.deepEqual(await links.allInnerTexts(), [`${id1} ${title1}`]);
+    });
+
+    await step('2h. the dashboard and the log show what happened', async () => {
+      await open(ana.page, `/t/${slug}`);
+      const recent = region(ana.page, 'Recently decided');
+      await recent.getByRole('link', { name: `${id2} ${title2}` }).waitFor();
+      await recent.getByRole('link', { name: `${id1} ${title1}` }).waitFor();
+      await region(ana.page, 'Needs your stance').getByText('Nothing waits for you.').waitFor();
+      await shot(ana.page, 'dashboard');
+
+      await submit(ana.page, teamNav(ana.page).getByRole('link', { name: 'Log', exact: true }));
+      assert.equal(await text(heading1(ana.page)), `The log of ${teamName}`);
+      assert.match(await mainText(ana.page), /Size \d+ entries/);
+      await ana.page.getByText(/^#\d+ decision recorded by Bob,/).waitFor();
+      await ana.page.getByText(/^#\d+ decision recorded by Ana,/).waitFor();
+      await ana.page.getByText(/^#\d+ member joined by Chen,/).waitFor();
+      assert.equal(await ana.page.getByText(/^#\d+ stance taken by Chen,/).count(), 3);
+      await shot(ana.page, 'log');
+    });
+
+    await step('2i. signing out ends the session', async () => {
+      await submit(chen.page, accountNav(chen.page).getByRole('button', { name: 'Sign out' }));
+      assert.equal(new URL(chen.page.url()).pathname, '/sign-in');
+      await chen.page.goto(`${BASE}/d/${id1}`);
+      assert.equal(new URL(chen.page.url()).pathname, '/sign-in');
+      // And signing in again brings her back.
+      await chen.page.getByLabel('Email').fill(chen.email);
+      await chen.page.getByLabel('Password').fill(PASSWORD);
+      await submit(chen.page, chen.page.getByRole('button', { name: 'Sign in' }));
+      assert.equal(await text(heading1(chen.page)), 'Your teams');
+      await chen.page.getByRole('link', { name: teamName, exact: true }).waitFor();
+    });
+  } finally {
+    for (const p of people) await p.ctx.close();
+  }
+}
