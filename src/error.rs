@@ -14,6 +14,13 @@ pub enum Error {
     /// Sign-in required.
     #[error("sign in required")]
     Unauthorized,
+    /// A page that needs a signed-in user: the sign-in form, then back to
+    /// `next` (the page asked for, a local path).
+    #[error("sign in required")]
+    SignInRequired {
+        /// Where to come back to after signing in.
+        next: Option<String>,
+    },
     /// Signed in but not allowed.
     #[error("you are not allowed to do this")]
     Forbidden,
@@ -72,7 +79,7 @@ impl Error {
         use axum::http::StatusCode;
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::SignInRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Rule(Violation::Forbidden) => StatusCode::FORBIDDEN,
@@ -88,7 +95,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
-            Self::Unauthorized => "unauthorized",
+            Self::Unauthorized | Self::SignInRequired { .. } => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::Invalid(_) => "invalid_input",
             Self::Rule(v) => v.code(),

@@ -44,7 +44,8 @@ async function signUp(p) {
   await fillSignUp(p);
 }
 
-async function fillSignUp(p) {
+/** Fills the sign-up form; the new account lands on `landing` (a page's h1). */
+async function fillSignUp(p, landing = 'Your teams') {
   const { page } = p;
   assert.equal(await text(heading1(page)), 'Create your account');
   await page.getByLabel('Email').fill(p.email);
@@ -53,7 +54,7 @@ async function fillSignUp(p) {
   await page.getByLabel('Time zone').fill(p.timeZone);
   await submit(page, page.getByRole('button', { name: 'Create account' }));
   assert.equal(await text(flash(page)), `Welcome, ${p.name}.`);
-  assert.equal(await text(heading1(page)), 'Your teams');
+  assert.equal(await text(heading1(page)), landing);
   // The header shows who is signed in.
   await accountNav(page).getByRole('link', { name: p.name }).waitFor();
 }
@@ -70,8 +71,14 @@ async function createInvitation(admin, role) {
 }
 
 async function join(p, link, teamName) {
+  await open(p.page, link);
+  await acceptInvitation(p, teamName);
+}
+
+/** On an invitation's page: join. */
+async function acceptInvitation(p, teamName) {
   const { page } = p;
-  await open(page, link);
+  assert.match(new URL(page.url()).pathname, /^\/invite\/[\w-]+$/);
   assert.equal(await text(heading1(page)), `Join ${teamName}`);
   await page.getByText(`You are invited to join ${teamName} as member.`).waitFor();
   await submit(page, page.getByRole('button', { name: `Join ${teamName}` }));
@@ -168,6 +175,8 @@ export async function decideJourney(t, browser, { js }) {
   const deadline = new Date(Math.ceil((Date.now() + 3 * DAY) / 3_600_000) * 3_600_000);
   const id1 = `${key}-1`;
   const id2 = `${key}-2`;
+  const statement = 'We adopt Rust for the ingest service.';
+  const rationale = 'Fewer crashes outweigh the learning cost.';
 
   try {
     await step('1a. Ana signs up and creates a team', async () => {
@@ -187,12 +196,20 @@ export async function decideJourney(t, browser, { js }) {
 
     await step('1b. Bob follows an invitation link, signs up and joins', async () => {
       const link = await createInvitation(ana, 'member');
-      // Signed out, the link asks Bob to sign in; he creates an account first.
+      // Signed out, the link asks Bob to sign in; he creates an account
+      // first, and lands back on the invitation without opening it again.
+      const invitePath = new URL(link).pathname;
       await open(bob.page, link);
-      assert.equal(new URL(bob.page.url()).pathname, '/sign-in');
+      let url = new URL(bob.page.url());
+      assert.equal(url.pathname, '/sign-in');
+      assert.equal(url.searchParams.get('next'), invitePath);
       await submit(bob.page, bob.page.getByRole('link', { name: 'Create an account' }));
-      await fillSignUp(bob);
-      await join(bob, link, teamName);
+      url = new URL(bob.page.url());
+      assert.equal(url.pathname, '/sign-up');
+      assert.equal(url.searchParams.get('next'), invitePath);
+      await fillSignUp(bob, `Join ${teamName}`);
+      assert.equal(new URL(bob.page.url()).pathname, invitePath);
+      await acceptInvitation(bob, teamName);
       // The link worked once; it is spent now.
       await chen.page.goto(BASE + '/sign-up');
       await fillSignUp(chen);
@@ -260,6 +277,8 @@ export async function decideJourney(t, browser, { js }) {
       const response = await takeStance(chen, 'object');
       assert.equal(response.status(), 422);
       assert.match(await text(region(chen.page, 'Stances').getByRole('alert')), /an objection needs a reason/);
+      // Her choice is kept for her to add the reason.
+      assert.ok(await stances(chen.page).getByRole('radio', { name: 'object', exact: true }).isChecked());
       assert.equal((await stanceOf(chen.page, 'Chen'))[1], 'not yet responded');
       await takeStance(chen, 'disagree', 'The team has no Rust experience.');
       assert.equal(await text(flash(chen.page)), 'Your stance is recorded.');
@@ -278,13 +297,21 @@ export async function decideJourney(t, browser, { js }) {
       assert.match(await mainText(bob.page), new RegExp(`Window closes ${shownAs(deadline, bob.timeZone)}`));
       const record = region(bob.page, 'Record the decision');
       assert.match(await text(record), /You can record once the window closes .* or once every voting member has a stance\. Still waiting for: Bob\./);
-      await record.getByLabel('What was agreed').fill('We adopt Rust for ingest.');
+      await record.getByLabel('What was agreed').fill(statement);
+      await record.getByLabel('Rationale').fill(rationale);
       const response = await submit(bob.page, record.getByRole('button', { name: 'Record decision' }));
       assert.equal(response.status(), 409);
+      // The deadline in Bob's own zone, as everywhere else on the page.
       assert.match(
         await text(region(bob.page, 'Record the decision').getByRole('alert')),
-        /^the window is open until .+; still waiting for a stance from 1 voting member\(s\)$/,
+        new RegExp(
+          `^the window is open until ${shownAs(deadline, bob.timeZone)} [A-Z]+; still waiting for a stance from 1 voting member\\(s\\)$`,
+        ),
       );
+      // What he typed is still there.
+      const refused = region(bob.page, 'Record the decision');
+      assert.equal(await refused.getByLabel('What was agreed').inputValue(), statement);
+      assert.equal(await refused.getByLabel('Rationale').inputValue(), rationale);
       // Nothing was recorded.
       assert.equal(await bob.page.getByRole('heading', { name: /^Decision record/ }).count(), 0);
       await open(bob.page, `/d/${id1}`);
@@ -299,7 +326,8 @@ export async function decideJourney(t, browser, { js }) {
       const record = region(bob.page, 'Record the decision');
       assert.doesNotMatch(await text(record), /Still waiting for/);
       // Bob starts writing the record while Chen changes her mind and objects.
-      await record.getByLabel('What was agreed').fill('We adopt Rust for ingest.');
+      await record.getByLabel('What was agreed').fill(statement);
+      await record.getByLabel('Rationale').fill(rationale);
       await open(chen.page, `/d/${id1}`);
       await takeStance(chen, 'object', 'Nobody on call can debug Rust yet.');
       assert.equal(await text(flash(chen.page)), 'Your stance is recorded.');
@@ -318,13 +346,20 @@ export async function decideJourney(t, browser, { js }) {
         'every standing objection needs a written response (missing: Chen)',
       );
       assert.match(await text(region(bob.page, 'Record the decision')), /Every standing objection needs a written response below\./);
+      // Nothing he wrote is lost.
+      const refused = region(bob.page, 'Record the decision');
+      assert.ok(await refused.getByRole('radio', { name: 'accepted' }).isChecked());
+      assert.equal(await refused.getByLabel('What was agreed').inputValue(), statement);
+      assert.equal(await refused.getByLabel('Rationale').inputValue(), rationale);
     });
 
     await step('2e. the decider answers the objection and records', async () => {
       const record = region(bob.page, 'Record the decision');
-      await record.getByRole('radio', { name: 'accepted' }).check();
-      await record.getByLabel('What was agreed').fill('We adopt Rust for the ingest service.');
-      await record.getByLabel('Rationale').fill('Fewer crashes outweigh the learning cost.');
+      // The outcome, statement and rationale are as he left them: only the
+      // response is new.
+      assert.ok(await record.getByRole('radio', { name: 'accepted' }).isChecked());
+      assert.equal(await record.getByLabel('What was agreed').inputValue(), statement);
+      assert.equal(await record.getByLabel('Rationale').inputValue(), rationale);
       await record
         .getByLabel(/^Response to Chen's objection: “Nobody on call can debug Rust yet\.”$/)
         .fill('Ana runs two debugging sessions before we switch over.');
@@ -332,8 +367,8 @@ export async function decideJourney(t, browser, { js }) {
       assert.equal(await text(flash(bob.page)), 'Decision recorded. The record is sealed in the log and cannot change.');
       const sealed = region(bob.page, 'Decision record: accepted');
       assert.match(await text(sealed), /^Decision record: accepted Recorded by Bob on /);
-      await sealed.getByText('We adopt Rust for the ingest service.').waitFor();
-      await sealed.getByText('Fewer crashes outweigh the learning cost.').waitFor();
+      await sealed.getByText(statement).waitFor();
+      await sealed.getByText(rationale).waitFor();
       await sealed.getByText('To Chen').waitFor();
       await sealed.getByText('Ana runs two debugging sessions before we switch over.').waitFor();
       // Nothing can be added to a decided proposal.
@@ -430,11 +465,13 @@ export async function decideJourney(t, browser, { js }) {
       assert.equal(new URL(chen.page.url()).pathname, '/sign-in');
       await chen.page.goto(`${BASE}/d/${id1}`);
       assert.equal(new URL(chen.page.url()).pathname, '/sign-in');
-      // And signing in again brings her back.
+      // And signing in again brings her back to the page she asked for.
       await chen.page.getByLabel('Email').fill(chen.email);
       await chen.page.getByLabel('Password').fill(PASSWORD);
       await submit(chen.page, chen.page.getByRole('button', { name: 'Sign in' }));
-      assert.equal(await text(heading1(chen.page)), 'Your teams');
+      assert.equal(new URL(chen.page.url()).pathname, `/d/${id1}`);
+      assert.equal(await text(heading1(chen.page)), `${id1} ${title1}`);
+      await open(chen.page, '/');
       await chen.page.getByRole('link', { name: teamName, exact: true }).waitFor();
     });
   } finally {

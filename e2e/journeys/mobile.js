@@ -82,6 +82,10 @@ export async function mobileJourney(t, browser) {
       assert.equal(await text(page.getByRole('alert')), 'That email and password do not match an account.');
       await page.getByLabel('Password').fill(PASSWORD);
       await submit(page, page.getByRole('button', { name: 'Sign in' }));
+      // Back to the dashboard he asked for.
+      assert.equal(new URL(page.url()).pathname, `/t/${slug}`);
+      assert.equal(await text(page.getByRole('heading', { level: 1 })), `${teamName} ${key}`);
+      await open(page, '/');
       assert.equal(await text(page.getByRole('heading', { level: 1 })), 'Your teams');
       await fits('the teams page');
       await submit(page, page.getByRole('link', { name: teamName, exact: true }));

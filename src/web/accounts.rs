@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::AppState;
-use super::auth::{CurrentUser, USER_KEY, session_error};
+use super::auth::{CurrentUser, USER_KEY, local_path, session_error, with_next};
 use super::pages::{Ctx, flash, see_other};
 use crate::db::{self, Db, Timestamp, users};
 use crate::domain::InvalidInput;
@@ -106,11 +106,31 @@ pub async fn register(
     })
 }
 
+/// Where to go after signing in or up: `?next=` on the forms' pages (set by
+/// a page that needed a signed-in user), then a hidden field in the forms.
+#[derive(Debug, Default, Deserialize)]
+struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// The return path if it is a path on this site; anything else is dropped,
+/// so signing in never leads to another site.
+fn return_path(raw: &str) -> Option<String> {
+    local_path(raw).map(str::to_string)
+}
+
+/// After signing in or up: back to the page that asked, or home.
+fn signed_in_redirect(next: Option<&str>) -> Response {
+    see_other(next.unwrap_or("/"))
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "accounts/sign_up.html")]
 struct SignUpPage {
     ctx: Ctx,
     first_run: bool,
+    next: Option<String>,
     email: String,
     name: String,
     time_zone: String,
@@ -124,12 +144,19 @@ struct SignUpForm {
     password: String,
     #[serde(default)]
     time_zone: String,
+    #[serde(default)]
+    next: String,
 }
 
-async fn sign_up_form(State(state): State<AppState>, ctx: Ctx) -> Result<SignUpPage> {
+async fn sign_up_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(query): Query<NextQuery>,
+) -> Result<SignUpPage> {
     Ok(SignUpPage {
         ctx,
         first_run: !users::any(&state.db).await?,
+        next: return_path(&query.next),
         email: String::new(),
         name: String::new(),
         time_zone: "UTC".into(),
@@ -153,6 +180,7 @@ async fn sign_up(
         form.time_zone.as_str()
     };
     let tz = errors.check(parse_time_zone(tz_raw));
+    let next = return_path(&form.next);
     if let (Some(email), Some(name), Some(password), Some(tz)) = (email, name, password, tz) {
         match register(&state.db, &state.hasher, email, name, password, tz).await {
             Ok(user) => {
@@ -162,7 +190,7 @@ async fn sign_up(
                     .await
                     .map_err(session_error)?;
                 flash(&session, format!("Welcome, {}.", user.display_name)).await?;
-                return Ok(see_other("/"));
+                return Ok(signed_in_redirect(next.as_deref()));
             }
             Err(err) => errors.absorb(err, "email")?,
         }
@@ -170,6 +198,7 @@ async fn sign_up(
     let page = SignUpPage {
         ctx,
         first_run: !users::any(&state.db).await?,
+        next,
         email: form.email,
         name: form.name,
         time_zone: form.time_zone,
@@ -184,20 +213,29 @@ struct SignInPage {
     ctx: Ctx,
     email: String,
     error: Option<String>,
+    next: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct SignInForm {
     email: String,
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
-async fn sign_in_form(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+async fn sign_in_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(query): Query<NextQuery>,
+) -> Result<Response> {
+    let next = return_path(&query.next);
     if !users::any(&state.db).await? {
-        return Ok(see_other("/sign-up"));
+        return Ok(see_other(&with_next("/sign-up", next.as_deref())));
     }
     Ok(SignInPage {
         ctx,
+        next,
         email: String::new(),
         error: None,
     }
@@ -212,6 +250,7 @@ async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> Result<Response> {
     state.sign_in_limiter.check(&peer.ip())?;
+    let next = return_path(&form.next);
     let credentials = users::credentials(&state.db, &normalize_email(&form.email)).await?;
     let (id, hash) = credentials.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
     // An unknown email verifies a dummy hash: same answer, similar time.
@@ -220,10 +259,11 @@ async fn sign_in(
     {
         session.cycle_id().await.map_err(session_error)?;
         session.insert(USER_KEY, id).await.map_err(session_error)?;
-        return Ok(see_other("/"));
+        return Ok(signed_in_redirect(next.as_deref()));
     }
     let page = SignInPage {
         ctx,
+        next,
         email: form.email,
         error: Some("That email and password do not match an account.".into()),
     };

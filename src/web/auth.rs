@@ -119,13 +119,56 @@ impl FromRequestParts<AppState> for CurrentUser {
             .await
             .map_err(|_| Error::Internal(anyhow::anyhow!("session layer missing")))?;
         let id: Option<i64> = session.get(USER_KEY).await.map_err(session_error)?;
-        let id = id.ok_or(Error::Unauthorized)?;
-        let user = users::by_id(&state.db, id)
-            .await?
-            .ok_or(Error::Unauthorized)?;
+        let user = match id {
+            Some(id) => users::by_id(&state.db, id).await?,
+            None => None,
+        };
+        let Some(user) = user else {
+            return Err(Error::SignInRequired {
+                next: return_path(parts),
+            });
+        };
         // The page context needs the same user: load it once per request.
         parts.extensions.insert(Self(user.clone()));
         Ok(Self(user))
+    }
+}
+
+/// Where to come back to after signing in: the page asked for, when it is a
+/// page (GET) other than the home page the sign-in leads to anyway.
+fn return_path(parts: &Parts) -> Option<String> {
+    if parts.method != axum::http::Method::GET {
+        return None;
+    }
+    parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .filter(|p| *p != "/")
+        .and_then(local_path)
+        .map(str::to_string)
+}
+
+/// `raw` if it is a path on this site, safe to redirect to after signing in;
+/// `None` for anything that could lead elsewhere (`//host`, `https://…`,
+/// `/\host`, which browsers read as `//host`) or that is not a plain ASCII
+/// path (browsers drop tabs and newlines, so `/\t/host` would become `//host`).
+pub fn local_path(raw: &str) -> Option<&str> {
+    let bytes = raw.as_bytes();
+    let single_slash = bytes.first() == Some(&b'/') && !matches!(bytes.get(1), Some(b'/'));
+    let plain = bytes.iter().all(|b| b.is_ascii_graphic() && *b != b'\\');
+    (single_slash && plain && raw.len() <= 2048).then_some(raw)
+}
+
+/// `page` (the sign-in or sign-up form) asked to come back to `next` (a
+/// [`local_path`]) afterwards.
+pub fn with_next(page: &str, next: Option<&str>) -> String {
+    match next.and_then(local_path) {
+        Some(next) => format!(
+            "{page}?{}",
+            serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
+        ),
+        None => page.to_string(),
     }
 }
 
@@ -153,5 +196,50 @@ impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
     /// Counts an attempt; `Err` when over the limit.
     pub fn check(&self, key: &K) -> Result<(), Error> {
         self.0.check_key(key).map_err(|_| Error::RateLimited)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_sign_in() {
+        for ok in [
+            "/invite/abc",
+            "/d/ARCH-1?x=1",
+            "/t/platform/decisions?status=open&q=a%20b",
+        ] {
+            assert_eq!(local_path(ok), Some(ok));
+        }
+        for bad in [
+            "",
+            "invite/abc",
+            "//evil.example",
+            "///evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "\\/evil",
+            "/\t/evil.example",
+            "/ /evil",
+            "/caf\u{e9}",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_return_path_is_carried_encoded() {
+        assert_eq!(
+            with_next("/sign-in", Some("/invite/a-b_c")),
+            "/sign-in?next=%2Finvite%2Fa-b_c"
+        );
+        assert_eq!(
+            with_next("/sign-up", Some("/d/X-1?a=1&b=2")),
+            "/sign-up?next=%2Fd%2FX-1%3Fa%3D1%26b%3D2"
+        );
+        assert_eq!(with_next("/sign-in", Some("//evil.example")), "/sign-in");
+        assert_eq!(with_next("/sign-in", None), "/sign-in");
     }
 }

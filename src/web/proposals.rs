@@ -23,12 +23,12 @@ use super::teams::membership;
 use crate::db::proposals::{self, ListFilter, Proposal};
 use crate::db::teams::{self, Area, Member, Team};
 use crate::db::users::User;
-use crate::domain::InvalidInput;
 use crate::domain::ids::DecisionId;
 use crate::domain::proposal::{
     DecisionDraft, Position, Stance, Status, parse_body, parse_comment, parse_title,
 };
 use crate::domain::team::Role;
+use crate::domain::{InvalidInput, Violation};
 use crate::error::{Error, Result};
 use crate::ledger::commands::NewProposal;
 
@@ -314,6 +314,57 @@ struct ProposalPage {
     permalink: String,
     markdown_link: String,
     errors: FieldErrors,
+    draft: Draft,
+}
+
+impl ProposalPage {
+    /// What the viewer typed into `field` of `form` before it was refused.
+    fn typed(&self, form: &str, field: &str) -> &str {
+        self.draft.get(form, field).unwrap_or_default()
+    }
+
+    /// The typed response to the objection of `user_id`.
+    fn response(&self, user_id: &i64) -> &str {
+        self.typed("decision", &format!("response_{user_id}"))
+    }
+
+    /// Whether `user_id` is the one selected in the form naming another
+    /// decider: the one typed, else the current decider.
+    fn decider_selected(&self, user_id: &i64) -> bool {
+        match self.draft.get("decider", "decider") {
+            Some(typed) => typed.trim() == user_id.to_string(),
+            None => *user_id == self.proposal.decider_id,
+        }
+    }
+}
+
+/// What the viewer typed into one of the page's forms. A refused POST shows
+/// the page again with it in place, so nothing typed is lost.
+#[derive(Debug, Default)]
+struct Draft {
+    /// The form, named as in the page's `FieldErrors` (`stance`, `decision`, …).
+    form: &'static str,
+    /// Its fields as sent, by name.
+    fields: HashMap<String, String>,
+}
+
+impl Draft {
+    fn new(
+        form: &'static str,
+        fields: impl IntoIterator<Item = (impl Into<String>, String)>,
+    ) -> Self {
+        Self {
+            form,
+            fields: fields.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+        }
+    }
+
+    fn get(&self, form: &str, field: &str) -> Option<&str> {
+        if self.form != form {
+            return None;
+        }
+        self.fields.get(field).map(String::as_str)
+    }
 }
 
 /// Who erased which texts, keyed by (entry, field).
@@ -369,6 +420,7 @@ async fn page(
     user: &User,
     raw_id: &str,
     errors: FieldErrors,
+    draft: Draft,
 ) -> Result<ProposalPage> {
     let (team, role, p) = find(state, raw_id, user).await?;
     let pool = state.db.reader();
@@ -390,11 +442,14 @@ async fn page(
             reason: r.reason.clone().unwrap_or_default(),
         })
         .collect();
-    let my_position = table
-        .iter()
-        .find(|r| r.user_id == user.id)
-        .and_then(|r| r.position.clone())
-        .unwrap_or_default();
+    let my_position = match draft.get("stance", "position") {
+        Some(typed) => typed.to_string(),
+        None => table
+            .iter()
+            .find(|r| r.user_id == user.id)
+            .and_then(|r| r.position.clone())
+            .unwrap_or_default(),
+    };
     let total_comments: i64 = table.iter().map(|r| r.comments).sum();
     let stances = table
         .into_iter()
@@ -523,6 +578,7 @@ async fn page(
         voters,
         positions: Position::ALL,
         errors,
+        draft,
         id,
         ctx,
         team,
@@ -539,9 +595,16 @@ async fn show_proposal(
     if let Some(moved) = renamed(&state, &id, "").await? {
         return Ok(moved);
     }
-    Ok(page(&state, ctx, &user, &id, FieldErrors::default())
-        .await?
-        .into_response())
+    Ok(page(
+        &state,
+        ctx,
+        &user,
+        &id,
+        FieldErrors::default(),
+        Draft::default(),
+    )
+    .await?
+    .into_response())
 }
 
 /// A permanent redirect from an id under a team's former key (`ARCH-12`)
@@ -561,41 +624,46 @@ pub async fn renamed(state: &AppState, raw_id: &str, suffix: &str) -> Result<Opt
     }))
 }
 
-/// After a POST on the proposal page: 303 back on success; on bad input or a
-/// broken rule, the page again with the message next to `field`.
+/// After a POST of the `draft`'s form on the proposal page: 303 back on
+/// success; on bad input or a broken rule, the page again with the message
+/// next to the form and what was typed still in it.
 async fn respond(
     state: &AppState,
     session: &Session,
     ctx: Ctx,
     user: &User,
     id: &str,
-    field: &'static str,
+    draft: Draft,
     outcome: Result<&'static str>,
 ) -> Result<Response> {
-    match outcome {
+    let (status, message) = match outcome {
         Ok(message) => {
             flash(session, message).await?;
-            Ok(see_other(&format!("/d/{id}")))
+            return Ok(see_other(&format!("/d/{id}")));
         }
-        Err(Error::Invalid(e)) => {
-            let mut errors = FieldErrors::default();
-            errors.add(
-                field,
-                format!("{} {}", e.field.replace('_', " "), e.message),
-            );
-            Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                page(state, ctx, user, id, errors).await?,
-            )
-                .into_response())
-        }
-        Err(err @ (Error::Rule(_) | Error::Taken { .. })) => {
-            let status = err.status();
-            let mut errors = FieldErrors::default();
-            errors.add(field, err.to_string());
-            Ok((status, page(state, ctx, user, id, errors).await?).into_response())
-        }
-        Err(err) => Err(err),
+        Err(Error::Invalid(e)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{} {}", e.field.replace('_', " "), e.message),
+        ),
+        Err(err @ Error::Rule(_)) => (err.status(), rule_message(&err, ctx.tz())),
+        Err(err @ Error::Taken { .. }) => (err.status(), err.to_string()),
+        Err(err) => return Err(err),
+    };
+    let mut errors = FieldErrors::default();
+    errors.add(draft.form, message);
+    let page = page(state, ctx, user, id, errors, draft).await?;
+    Ok((status, page).into_response())
+}
+
+/// A broken rule in words for the viewer, with its instants in their time
+/// zone as everywhere else on the page (the rule's own message says UTC).
+fn rule_message(err: &Error, tz: Tz) -> String {
+    match err {
+        Error::Rule(Violation::WindowOpen { closes_at, missing }) => format!(
+            "the window is open until {}; still waiting for a stance from {missing} voting member(s)",
+            when(*closes_at, tz, Utc::now()).local
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -625,7 +693,11 @@ async fn take_stance(
         Ok("Your stance is recorded.")
     }
     .await;
-    respond(&state, &session, ctx, &user, &id, "stance", outcome).await
+    let draft = Draft::new(
+        "stance",
+        [("position", form.position), ("reason", form.reason)],
+    );
+    respond(&state, &session, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -652,7 +724,8 @@ async fn add_comment(
         Ok("Comment added.")
     }
     .await;
-    respond(&state, &session, ctx, &user, &id, "comment", outcome).await
+    let draft = Draft::new("comment", [("body", form.body)]);
+    respond(&state, &session, ctx, &user, &id, draft, outcome).await
 }
 
 async fn record_decision(
@@ -684,7 +757,8 @@ async fn record_decision(
         Ok("Decision recorded. The record is sealed in the log and cannot change.")
     }
     .await;
-    respond(&state, &session, ctx, &user, &id, "decision", outcome).await
+    let draft = Draft::new("decision", form);
+    respond(&state, &session, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -711,7 +785,8 @@ async fn revise_proposal(
         Ok("Proposal revised; the earlier text stays in its history.")
     }
     .await;
-    respond(&state, &session, ctx, &user, &id, "revise", outcome).await
+    let draft = Draft::new("revise", [("body", form.body)]);
+    respond(&state, &session, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -738,7 +813,8 @@ async fn withdraw_proposal(
         Ok("Proposal withdrawn.")
     }
     .await;
-    respond(&state, &session, ctx, &user, &id, "withdraw", outcome).await
+    let draft = Draft::new("withdraw", [("reason", form.reason)]);
+    respond(&state, &session, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -765,7 +841,8 @@ async fn extend_deadline(
         Ok("Deadline extended.")
     }
     .await;
-    respond(&state, &session, ctx, &user, &id, "extend", outcome).await
+    let draft = Draft::new("extend", [("closes_at", form.closes_at)]);
+    respond(&state, &session, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -796,5 +873,29 @@ async fn change_decider(
         Ok("New decider named; the change is in the log.")
     }
     .await;
-    respond(&state, &session, ctx, &user, &id, "decider", outcome).await
+    let draft = Draft::new("decider", [("decider", form.decider)]);
+    respond(&state, &session, ctx, &user, &id, draft, outcome).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_message_reads_as_the_rule_says_with_the_viewers_time() {
+        let closes_at = DateTime::parse_from_rfc3339("2030-07-01T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| Utc::now());
+        let rule = Violation::WindowOpen {
+            closes_at,
+            missing: 2,
+        };
+        let shown = rule_message(&Error::Rule(rule.clone()), chrono_tz::Asia::Tokyo);
+        assert_eq!(
+            shown,
+            rule.to_string()
+                .replace(&closes_at.to_string(), "Mon 1 Jul 2030, 21:00 JST"),
+            "same words as the rule, only the time differs"
+        );
+    }
 }

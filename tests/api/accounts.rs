@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::{browser, location, spawn};
+use crate::helpers::{browser, invitation, location, spawn};
 
 #[tokio::test]
 async fn a_fresh_instance_sends_visitors_to_sign_up_and_the_first_account_is_admin() {
@@ -393,4 +393,208 @@ async fn the_demo_seeds_a_team_that_shows_every_rule_and_verifies() {
     assert!(html.contains("Backend architecture") && html.contains("Bob Okafor"));
     let (ok, output) = app.verify();
     assert!(ok, "{output}");
+}
+
+/// The value of the hidden `next` field of a sign-in or sign-up page.
+fn next_field(html: &str) -> Option<String> {
+    let marker = "name=\"next\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+#[tokio::test]
+async fn an_invitation_opened_signed_out_comes_back_after_signing_in() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("INV", &ana, &[], &[]).await;
+    let bob = app.user("bob@example.com", "Bob").await;
+    drop(bob);
+    let token = invitation(&ana, "INV", "member").await;
+    let invite = format!("/invite/{token}");
+
+    let client = browser();
+    let r = client
+        .get(format!("{}{invite}", app.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let sign_in = location(&r);
+    assert_eq!(sign_in, format!("/sign-in?next=%2Finvite%2F{token}"));
+    let (status, html) = app.get(&client, &sign_in).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(next_field(&html).as_deref(), Some(invite.as_str()));
+
+    // A wrong password keeps the way back.
+    let r = app
+        .post_form(
+            &client,
+            &sign_in,
+            "/sign-in",
+            &[
+                ("email", "bob@example.com"),
+                ("password", "not the password"),
+                ("next", &invite),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let html = r.text().await.expect("body");
+    assert_eq!(next_field(&html).as_deref(), Some(invite.as_str()));
+
+    let r = app
+        .post_form(
+            &client,
+            &sign_in,
+            "/sign-in",
+            &[
+                ("email", "bob@example.com"),
+                ("password", "a long password"),
+                ("next", &invite),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), invite, "back to the invitation");
+    let (status, html) = app.get(&client, &invite).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Join Team INV"), "{html}");
+    let r = app.post_form(&client, &invite, &invite, &[]).await;
+    assert_eq!(location(&r), "/t/team-inv");
+}
+
+#[tokio::test]
+async fn an_invitation_opened_signed_out_comes_back_after_signing_up() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("INV", &ana, &[], &[]).await;
+    let token = invitation(&ana, "INV", "member").await;
+    let invite = format!("/invite/{token}");
+
+    let client = browser();
+    let (status, _) = app.get(&client, &invite).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = app
+        .get(&client, &format!("/sign-in?next=%2Finvite%2F{token}"))
+        .await;
+    // "Create an account" keeps the way back.
+    let sign_up = format!("/sign-up?next=%2Finvite%2F{token}");
+    assert!(
+        html.contains(&format!("<a href=\"{sign_up}\">Create an account</a>")),
+        "{html}"
+    );
+    let (status, html) = app.get(&client, &sign_up).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(next_field(&html).as_deref(), Some(invite.as_str()));
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/sign-in?next=%2Finvite%2F{token}\">Sign in</a>"
+        )),
+        "and back to sign-in: {html}"
+    );
+
+    // A refused sign-up keeps it too.
+    let r = app
+        .post_form(
+            &client,
+            &sign_up,
+            "/sign-up",
+            &[
+                ("email", "bob@example.com"),
+                ("name", "Bob"),
+                ("password", "short"),
+                ("next", &invite),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("body");
+    assert_eq!(next_field(&html).as_deref(), Some(invite.as_str()));
+
+    let r = app
+        .post_form(
+            &client,
+            &sign_up,
+            "/sign-up",
+            &[
+                ("email", "bob@example.com"),
+                ("name", "Bob"),
+                ("password", "a long password"),
+                ("time_zone", "Europe/Berlin"),
+                ("next", &invite),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), invite, "on to the invitation");
+    let (status, html) = app.get(&client, &invite).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Welcome, Bob."), "the welcome shows there");
+    assert!(html.contains("Join Team INV"), "{html}");
+}
+
+#[tokio::test]
+async fn a_return_path_leading_off_the_site_is_ignored() {
+    let app = spawn().await;
+    app.user("ana@example.com", "Ana").await;
+    for (n, bad) in ["//evil.example", "https://evil.example", "/\\evil"]
+        .into_iter()
+        .enumerate()
+    {
+        let client = browser();
+        let query = serde_urlencoded::to_string([("next", bad)]).expect("query");
+        let (status, html) = app.get(&client, &format!("/sign-in?{query}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(next_field(&html), None, "{bad}: not carried in the form");
+        assert!(!html.contains("evil"), "{bad}: not in the page");
+        let (_, html) = app.get(&client, &format!("/sign-up?{query}")).await;
+        assert_eq!(next_field(&html), None, "{bad}: not carried in the form");
+        assert!(!html.contains("evil"), "{bad}: not in the page");
+
+        let r = app
+            .post_form(
+                &client,
+                "/sign-in",
+                "/sign-in",
+                &[
+                    ("email", "ana@example.com"),
+                    ("password", "a long password"),
+                    ("next", bad),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&r), "/", "{bad}: sign-in goes home instead");
+
+        let email = format!("user{n}@example.com");
+        let r = app
+            .post_form(
+                &browser(),
+                "/sign-up",
+                "/sign-up",
+                &[
+                    ("email", &email),
+                    ("name", "Someone"),
+                    ("password", "a long password"),
+                    ("next", bad),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&r), "/", "{bad}: sign-up goes home instead");
+    }
+    // Home needs no way back; a form posted while signed out gets none.
+    let client = browser();
+    let r = client.get(&app.base).send().await.expect("GET");
+    assert_eq!(location(&r), "/sign-in");
+    let r = app
+        .post_form(
+            &client,
+            "/sign-in",
+            "/teams",
+            &[("name", "X"), ("key", "X")],
+        )
+        .await;
+    assert_eq!(location(&r), "/sign-in");
 }

@@ -295,3 +295,28 @@ impl Api {
 pub fn in_seconds(seconds: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339()
 }
+
+/// The text inside the `<textarea id="{id}">` of `html`, as written in the
+/// page (HTML-escaped).
+pub fn textarea(html: &str, id: &str) -> String {
+    let open = format!("<textarea id=\"{id}\"");
+    let start = html.find(&open).expect("page has the textarea");
+    let content = html[start..].find('>').expect("end of the start tag") + start + 1;
+    let end = html[content..]
+        .find("</textarea>")
+        .expect("end of the textarea")
+        + content;
+    html[content..end].to_string()
+}
+
+/// An invitation link's token, created by `admin` for team `key` over the API.
+pub async fn invitation(admin: &Api, key: &str, role: &str) -> String {
+    let (status, body) = admin
+        .post(
+            &format!("/api/v1/teams/{key}/invitations"),
+            serde_json::json!({"role": role}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["token"].as_str().expect("token").to_string()
+}

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{in_seconds, location, spawn};
+use crate::helpers::{in_seconds, location, spawn, textarea};
 
 async fn user_id(app: &crate::helpers::TestApp, email: &str) -> i64 {
     sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
@@ -399,4 +399,135 @@ async fn bad_proposal_input_is_refused_with_the_field_named() {
         .await
         .expect("q");
     assert_eq!(count, 0, "nothing stored");
+}
+
+#[tokio::test]
+async fn every_refused_form_on_the_proposal_page_keeps_what_was_typed() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("KEEP", &ana, &[&bob], &[]).await;
+    let id = ana
+        .propose("KEEP", "Pair on reviews", &ana.email, &in_seconds(3600))
+        .await;
+    let page = format!("/d/{id}");
+    let post = |form: &'static str, fields: Vec<(&'static str, String)>| {
+        let (app, ana, page, id) = (&app, &ana, &page, &id);
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = app
+                .post_form(&ana.browser, page, &format!("/d/{id}/{form}"), &fields)
+                .await;
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+            r.text().await.expect("body")
+        }
+    };
+
+    let long_reason = format!("Reviews take long. {}", "x".repeat(5_000));
+    let html = post(
+        "stance",
+        vec![
+            ("position", "object".into()),
+            ("reason", long_reason.clone()),
+        ],
+    )
+    .await;
+    assert!(html.contains("reason must be at most 5000 characters"));
+    assert_eq!(textarea(&html, "stance-reason"), long_reason);
+    assert!(html.contains(r#"value="object" checked"#), "position kept");
+
+    let long_comment = format!("I like it. {}", "y".repeat(20_000));
+    let html = post("comments", vec![("body", long_comment.clone())]).await;
+    assert!(html.contains("body must be at most 20000 characters"));
+    assert_eq!(textarea(&html, "comment-body"), long_comment);
+
+    let long_body = format!("New text. {}", "z".repeat(100_000));
+    let html = post("revise", vec![("body", long_body.clone())]).await;
+    assert_eq!(textarea(&html, "revise-body"), long_body);
+    assert!(html.contains("<details open><summary>Revise the proposal"));
+
+    let long_withdrawal = format!("Plans changed. {}", "w".repeat(5_000));
+    let html = post("withdraw", vec![("reason", long_withdrawal.clone())]).await;
+    assert_eq!(textarea(&html, "withdraw-reason"), long_withdrawal);
+
+    let html = post("extend", vec![("closes_at", "2001-01-01T10:00".into())]).await;
+    assert!(html.contains("the deadline must be in the future"));
+    assert!(html.contains(
+        r#"id="extend-at" name="closes_at" type="datetime-local" required value="2001-01-01T10:00""#
+    ));
+
+    // Another form's text does not leak into the page afterwards.
+    let (_, html) = app.get(&ana.browser, &page).await;
+    assert_eq!(textarea(&html, "stance-reason"), "");
+    assert_eq!(textarea(&html, "comment-body"), "");
+    assert_eq!(textarea(&html, "revise-body"), "We should do this.");
+}
+
+#[tokio::test]
+async fn new_proposal_errors_are_tied_to_their_fields() {
+    let app = spawn().await;
+    let ana = app.user("ana@example.com", "Ana").await;
+    let r = app
+        .post_form(&ana, "/", "/teams", &[("name", "Tied"), ("key", "TIED")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let form = "/t/tied/proposals/new";
+    let r = app
+        .post_form(
+            &ana,
+            form,
+            "/t/tied/proposals",
+            &[
+                ("title", "T"),
+                ("body", "B"),
+                ("area", "x"),
+                ("decider", "y"),
+                ("supersedes", "z"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("body");
+    for field in ["area", "decider", "supersedes"] {
+        assert!(
+            html.contains(&format!(
+                r#"<select id="{field}" name="{field}" aria-invalid="true" aria-describedby="{field}-error">"#
+            )),
+            "{field} is marked invalid: {html}"
+        );
+        assert!(
+            html.contains(&format!(r#"<p class="field-error" id="{field}-error">"#)),
+            "{field}'s message has its id"
+        );
+    }
+    assert!(
+        !html
+            .contains(r#"id="title" name="title" required maxlength="200" value="T" aria-invalid"#)
+    );
+
+    let ana_id = user_id(&app, "ana@example.com").await;
+    let r = app
+        .post_form(
+            &ana,
+            form,
+            "/t/tied/proposals",
+            &[
+                ("title", "T"),
+                ("body", "B"),
+                ("decider", &ana_id.to_string()),
+                ("closes_at", "2001-01-01T10:00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("body");
+    assert!(
+        html.contains(
+            r#"value="2001-01-01T10:00" aria-invalid="true" aria-describedby="closes_at-error">"#
+        ),
+        "{html}"
+    );
+    assert!(html.contains(
+        r#"<p class="field-error" id="closes_at-error">Deadline: the deadline must be in the future</p>"#
+    ));
 }

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{in_seconds, spawn};
+use crate::helpers::{in_seconds, spawn, textarea};
 
 #[tokio::test]
 async fn only_the_decider_can_record() {
@@ -535,4 +535,146 @@ async fn the_whole_flow_works_in_the_browser_without_javascript() {
     assert!(!html.contains("Move to Kubernetes"));
     let (_, html) = app.get(&ana, "/t/platform/log").await;
     assert!(html.contains("decision recorded"));
+}
+
+#[tokio::test]
+async fn a_refused_decision_keeps_everything_the_decider_typed() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    let cem = app.api_user("cem@example.com", "Cem").await;
+    app.team("ARCH", &ana, &[&bob, &cem], &[]).await;
+    let id = ana
+        .propose("ARCH", "Drop the monorepo", &ana.email, &in_seconds(3600))
+        .await;
+    ana.stance(&id, "agree", None).await;
+    bob.stance(&id, "object", Some("CI gets slower")).await;
+    let bob_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'bob@example.com'")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("q");
+    let response_field = format!("response_{bob_id}");
+    let page = format!("/d/{id}");
+    let action = format!("/d/{id}/decision");
+
+    // Refused by the window (Cem has not responded): nothing typed is lost.
+    let r = app
+        .post_form(
+            &ana.browser,
+            &page,
+            &action,
+            &[
+                ("outcome", "rejected"),
+                (
+                    "statement",
+                    "We keep one repository <for now> & revisit in May.",
+                ),
+                ("rationale", "Splitting costs more than it saves."),
+                (&response_field, "We cache builds per package."),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let html = r.text().await.expect("body");
+    assert!(html.contains("the window is open until"), "refused: {html}");
+    assert_eq!(
+        textarea(&html, "statement"),
+        "We keep one repository &#60;for now&#62; &#38; revisit in May."
+    );
+    assert_eq!(
+        textarea(&html, "rationale"),
+        "Splitting costs more than it saves."
+    );
+    assert_eq!(
+        textarea(&html, &format!("response-{bob_id}")),
+        "We cache builds per package."
+    );
+    assert!(html.contains(r#"value="rejected" checked"#), "outcome kept");
+    assert!(!html.contains(r#"value="accepted" checked"#));
+
+    // Refused for the missing response: statement and rationale stay.
+    cem.stance(&id, "abstain", None).await;
+    let r = app
+        .post_form(
+            &ana.browser,
+            &page,
+            &action,
+            &[
+                ("outcome", "accepted"),
+                ("statement", "We split the repository."),
+                ("rationale", "Teams ship on their own."),
+                (&response_field, "  "),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("body");
+    assert!(html.contains("every standing objection needs a written response"));
+    assert_eq!(textarea(&html, "statement"), "We split the repository.");
+    assert_eq!(textarea(&html, "rationale"), "Teams ship on their own.");
+    assert!(html.contains(r#"value="accepted" checked"#), "outcome kept");
+
+    // A fresh page starts empty again, and nothing was recorded.
+    let (_, html) = app.get(&ana.browser, &page).await;
+    assert_eq!(textarea(&html, "statement"), "");
+    let (_, d) = ana.get(&format!("/api/v1/decisions/{id}")).await;
+    assert_eq!(d["status"], "open");
+}
+
+#[tokio::test]
+async fn the_refusal_shows_the_deadline_in_the_viewers_time_zone() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("TZ", &ana, &[&bob], &[]).await;
+    let id = ana
+        .propose("TZ", "Four-day week", &bob.email, "2030-07-01T12:00:00Z")
+        .await;
+    let page = format!("/d/{id}");
+    let action = format!("/d/{id}/decision");
+    let record = [("outcome", "accepted"), ("statement", "We try it.")];
+
+    // Bob signed up in Berlin (the helpers' zone).
+    let r = app.post_form(&bob.browser, &page, &action, &record).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let html = r.text().await.expect("body");
+    assert!(
+        html.contains(
+            "the window is open until Mon 1 Jul 2030, 14:00 CEST; still waiting for a stance from 2 voting member(s)"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("12:00:00 UTC"), "not in UTC");
+
+    // His own zone, whatever it is.
+    let r = app
+        .post_form(
+            &bob.browser,
+            "/settings",
+            "/settings/profile",
+            &[("name", "Bob"), ("time_zone", "Asia/Tokyo")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app.post_form(&bob.browser, &page, &action, &record).await;
+    let html = r.text().await.expect("body");
+    assert!(
+        html.contains("the window is open until Mon 1 Jul 2030, 21:00 JST;"),
+        "{html}"
+    );
+
+    // The API keeps answering in UTC.
+    let (_, body) = bob
+        .post(
+            &action.replace("/d/", "/api/v1/decisions/"),
+            json!({"outcome": "accepted", "statement": "We try it."}),
+        )
+        .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("2030-07-01 12:00:00 UTC"),
+        "{body}"
+    );
 }
