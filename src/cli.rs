@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Seed the demo team before serving.
     #[arg(long)]
     pub demo: bool,
+    /// Benchmarks only: serve this file at /bench/ceiling through the same
+    /// layers as every page (the ceiling of `bash bench/run.sh`).
+    #[arg(long, hide = true)]
+    pub bench_ceiling: Option<std::path::PathBuf>,
 }
 
 /// Options of `verify`.
@@ -242,6 +246,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://"));
             config.base_url = args.base_url;
+            config.bench_ceiling = args.bench_ceiling;
             if args.demo {
                 let db = Db::connect(&config.database_url).await?;
                 crate::demo::seed(&db).await?;

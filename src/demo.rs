@@ -351,7 +351,9 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn join(
+/// Adds `user` to `team` through a one-time invitation from `admin`, as a
+/// browser would.
+pub async fn join(
     db: &Db,
     ledger: &Ledger,
     team: i64,

@@ -39,6 +39,10 @@ impl Application {
             &crate::ledger::checkpoint::name_from_base_url(&base_url),
         )
         .await?;
+        let bench_ceiling = match &config.bench_ceiling {
+            Some(path) => Some(axum::body::Bytes::from(std::fs::read(path)?)),
+            None => None,
+        };
         let hasher = Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         hasher.warm_up();
         let state = AppState {
@@ -52,11 +56,12 @@ impl Application {
             sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
             webhook_limiter: web::auth::Limiter::new(config.webhooks_per_minute),
             signer: Arc::new(signer),
+            bench_ceiling,
         };
         Ok(Self {
             listener,
             address,
-            store: SessionStore::new(db),
+            store: SessionStore::new(db, state.ledger.writer().clone()),
             state,
         })
     }

@@ -3,23 +3,58 @@
 //! tower-sessions-sqlx-store pins an older sqlx, so this is our own: keyed
 //! CRUD on `(id, data, expiry)`. Records are JSON; expired rows are ignored
 //! on load and swept by [`SessionStore::delete_expired`].
+//!
+//! Writes go through the ledger's group-commit writer: a session saved
+//! beside a stance (the flash message after a form) shares the stance's
+//! transaction and fsync instead of queueing for the write lock on its own.
 
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion};
 
 use super::Db;
+use crate::ledger::writer::Writer;
 
 /// Sessions stored in the `sessions` table.
 #[derive(Clone, Debug)]
 pub struct SessionStore {
     db: Db,
+    writer: Writer,
 }
 
 impl SessionStore {
-    /// A store over `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// A store reading from `db` and writing through `writer`.
+    pub fn new(db: Db, writer: Writer) -> Self {
+        Self { db, writer }
+    }
+
+    /// Runs one statement with `(id, data, expiry)`-style text, blob and
+    /// integer parameters in the writer's next batch; rows affected.
+    async fn write(
+        &self,
+        sql: &'static str,
+        id: Option<String>,
+        data: Option<Vec<u8>>,
+        number: Option<i64>,
+    ) -> session_store::Result<u64> {
+        self.writer
+            .submit(move |conn| {
+                Box::pin(async move {
+                    let mut query = sqlx::query(sql);
+                    if let Some(id) = id {
+                        query = query.bind(id);
+                    }
+                    if let Some(data) = data {
+                        query = query.bind(data);
+                    }
+                    if let Some(number) = number {
+                        query = query.bind(number);
+                    }
+                    Ok(query.execute(&mut *conn).await?.rows_affected())
+                })
+            })
+            .await
+            .map_err(backend)
     }
 }
 
@@ -37,17 +72,15 @@ impl session_store::SessionStore for SessionStore {
         // Ids are 128 random bits; on the astronomically unlikely collision,
         // draw a new one rather than overwrite someone else's session.
         loop {
-            let data = encode(record)?;
-            let inserted = sqlx::query(
-                "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(record.id.to_string())
-            .bind(data)
-            .bind(record.expiry_date.unix_timestamp())
-            .execute(self.db.writer())
-            .await
-            .map_err(backend)?;
-            if inserted.rows_affected() == 1 {
+            let inserted = self
+                .write(
+                    "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                    Some(record.id.to_string()),
+                    Some(encode(record)?),
+                    Some(record.expiry_date.unix_timestamp()),
+                )
+                .await?;
+            if inserted == 1 {
                 return Ok(());
             }
             record.id = Id::default();
@@ -55,16 +88,14 @@ impl session_store::SessionStore for SessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        sqlx::query(
+        self.write(
             "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
+            Some(record.id.to_string()),
+            Some(encode(record)?),
+            Some(record.expiry_date.unix_timestamp()),
         )
-        .bind(record.id.to_string())
-        .bind(encode(record)?)
-        .bind(record.expiry_date.unix_timestamp())
-        .execute(self.db.writer())
-        .await
-        .map_err(backend)?;
+        .await?;
         Ok(())
     }
 
@@ -84,11 +115,13 @@ impl session_store::SessionStore for SessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.to_string())
-            .execute(self.db.writer())
-            .await
-            .map_err(backend)?;
+        self.write(
+            "DELETE FROM sessions WHERE id = $1",
+            Some(id.to_string()),
+            None,
+            None,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -97,11 +130,13 @@ impl session_store::SessionStore for SessionStore {
 impl ExpiredDeletion for SessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        sqlx::query("DELETE FROM sessions WHERE expiry_date <= $1")
-            .bind(now)
-            .execute(self.db.writer())
-            .await
-            .map_err(backend)?;
+        self.write(
+            "DELETE FROM sessions WHERE expiry_date <= $1",
+            None,
+            None,
+            Some(now),
+        )
+        .await?;
         Ok(())
     }
 }

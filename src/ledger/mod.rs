@@ -69,6 +69,13 @@ impl Ledger {
     pub fn db(&self) -> &Db {
         &self.db
     }
+
+    /// The group-commit writer, for other small writes (sessions) that
+    /// should share its transactions rather than take the write lock on
+    /// their own.
+    pub fn writer(&self) -> &writer::Writer {
+        &self.writer
+    }
 }
 
 /// Appends `event` to the team's log: canonical payload, leaf hash, stored

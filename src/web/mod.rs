@@ -5,10 +5,11 @@
 //!
 //! ```text
 //! GET  /healthz                         load balancer probe
+//! GET  /bench/ceiling                   only with `serve --bench-ceiling FILE` (benchmarks)
 //! GET  /static/*                        CSS
 //! --- accounts (accounts.rs)
 //! GET  /sign-up  POST /sign-up          create an account (the first is instance admin)
-//! GET  /sign-in  POST /sign-in          sign in (rate limited)
+//! GET  /sign-in  POST /sign-in          sign in (rate limited); `?next=` returns to a local page
 //! POST /sign-out
 //! GET  /settings                        profile, time zone, password
 //! POST /settings/profile  POST /settings/password
@@ -87,6 +88,8 @@ pub struct AppState {
     pub webhook_limiter: auth::Limiter<i64>,
     /// The instance key that signs checkpoints.
     pub signer: Arc<crate::ledger::note::Signer>,
+    /// Benchmarks only: the page served at `/bench/ceiling`.
+    pub bench_ceiling: Option<axum::body::Bytes>,
 }
 
 /// Largest request body accepted (a long proposal plus form overhead).
@@ -121,7 +124,14 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ));
-    Router::new()
+    let mut routes = Router::new();
+    if let Some(page) = state.bench_ceiling.clone() {
+        // The same bytes every time, with no work: what the stack alone
+        // costs for a page of that size.
+        let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
+        routes = routes.route("/bench/ceiling", get(move || async move { (html, page) }));
+    }
+    routes
         .route("/healthz", get(healthz))
         .route("/static/style.css", get(style))
         .merge(accounts::router())

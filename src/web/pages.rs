@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use tower_sessions::Session;
 
 use super::AppState;
-use super::auth::{USER_KEY, csrf_token, session_error};
+use super::auth::{USER_KEY, csrf_token, session_error, with_next};
 use crate::db::users::{self, User};
 use crate::error::Error;
 
@@ -36,6 +36,9 @@ impl Ctx {
     }
 }
 
+/// Session key: the last day (days since the epoch) the user was seen.
+const SEEN_DAY_KEY: &str = "seen_day";
+
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = Error;
 
@@ -57,7 +60,28 @@ impl FromRequestParts<AppState> for Ctx {
             (_, None) => None,
         };
         let csrf = csrf_token(&session).await?;
-        let flash: Option<String> = session.remove(FLASH_KEY).await.map_err(session_error)?;
+        // Only a changed session is written back (one write per request
+        // would serialise every page view behind the database's write
+        // lock), and `remove` marks it changed even when the key is absent.
+        let flash: Option<String> = session.get(FLASH_KEY).await.map_err(session_error)?;
+        if flash.is_some() {
+            session
+                .remove::<String>(FLASH_KEY)
+                .await
+                .map_err(session_error)?;
+        }
+        // The inactivity expiry moves only when the session is written:
+        // touch it once a day while its user is active.
+        if user.is_some() {
+            let today = chrono::Utc::now().timestamp().div_euclid(86_400);
+            let seen: Option<i64> = session.get(SEEN_DAY_KEY).await.map_err(session_error)?;
+            if seen != Some(today) {
+                session
+                    .insert(SEEN_DAY_KEY, today)
+                    .await
+                    .map_err(session_error)?;
+            }
+        }
         Ok(Self { user, csrf, flash })
     }
 }
@@ -91,8 +115,12 @@ pub struct ErrorPage {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if matches!(self, Error::Unauthorized) {
-            return Redirect::to("/sign-in").into_response();
+        match self {
+            Error::Unauthorized => return Redirect::to("/sign-in").into_response(),
+            Error::SignInRequired { next } => {
+                return Redirect::to(&with_next("/sign-in", next.as_deref())).into_response();
+            }
+            _ => {}
         }
         let status = self.status();
         let page = ErrorPage {

@@ -169,3 +169,56 @@ async fn script_and_html_in_user_text_are_rendered_inert() {
         "the title is escaped, not dropped: {title}"
     );
 }
+
+/// Every session write takes the database's write lock: reading pages must
+/// not write the session each time (that capped page views at the disk's
+/// fsync rate), while a flash message is still shown exactly once.
+#[tokio::test]
+async fn reading_pages_does_not_rewrite_the_session_and_a_flash_shows_once() {
+    let app = spawn().await;
+    let ana = app.user("ana@example.com", "Ana").await;
+    let stored = || async {
+        let rows: Vec<(Vec<u8>, i64)> =
+            sqlx::query_as("SELECT data, expiry_date FROM sessions ORDER BY id")
+                .fetch_all(app.db.reader())
+                .await
+                .expect("sessions");
+        rows
+    };
+    // The first page of the day records the day; later pages write nothing.
+    let (status, _) = app.get(&ana, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    let before = stored().await;
+    assert!(
+        before
+            .iter()
+            .any(|(data, _)| String::from_utf8_lossy(data).contains("seen_day"))
+    );
+    for path in ["/", "/settings", "/"] {
+        let (status, _) = app.get(&ana, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    assert_eq!(
+        stored().await,
+        before,
+        "page views left the session as it was"
+    );
+
+    // A flash is a write, shown on the next page only.
+    let csrf = app.csrf(&ana, "/settings").await;
+    let r = ana
+        .post(format!("{}/settings/profile", app.base))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Ana Lima"),
+            ("time_zone", "Europe/Lisbon"),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, first) = app.get(&ana, "/settings").await;
+    assert!(first.contains("Settings saved."), "{first}");
+    let (_, second) = app.get(&ana, "/settings").await;
+    assert!(!second.contains("Settings saved."));
+}
