@@ -772,5 +772,6 @@ async fn erase_content(
         .ledger
         .erase(user.id, team.id, input.index, &input.field)
         .await?;
+    super::pages::forget_rendered();
     Ok((StatusCode::CREATED, Json(appended_json(&appended))).into_response())
 }

@@ -791,7 +791,7 @@ async fn erase_content(
             .ledger
             .erase(user.id, team.id, index, form.field.trim())
             .await
-            .map(|_| ()),
+            .map(|_| super::pages::forget_rendered()),
         Err(e) => Err(e.into()),
     };
     match outcome {
