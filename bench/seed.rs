@@ -67,7 +67,9 @@ async fn main() -> anyhow::Result<()> {
     let hash = Hasher::new(1).hash(PASSWORD.to_string()).await?;
     let ledger = Ledger::new(db.clone()).await.map_err(err)?;
 
-    let mut tasks = Vec::new();
+    // Accounts first, then every team's history at once (the ledger's
+    // writer batches them as it would concurrent requests).
+    let mut teams = Vec::new();
     for t in 0..TEAMS {
         let mut members = Vec::new();
         for m in 0..MEMBERS {
@@ -85,9 +87,13 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             members.push(user.id);
         }
-        let (db, ledger) = (db.clone(), ledger.clone());
+        teams.push(members);
+    }
+    let mut tasks = Vec::new();
+    for (t, members) in teams.into_iter().enumerate() {
+        let ledger = ledger.clone();
         tasks.push(tokio::spawn(async move {
-            seed_team(&db, &ledger, t, &members, proposals_per_team).await
+            seed_team(&ledger, t, &members, proposals_per_team).await
         }));
     }
     let mut totals = [0usize; 3];
@@ -118,7 +124,6 @@ async fn main() -> anyhow::Result<()> {
 
 /// One team's history; returns (proposals, comments, stances).
 async fn seed_team(
-    db: &Db,
     ledger: &Ledger,
     t: usize,
     members: &[i64],
@@ -139,7 +144,7 @@ async fn seed_team(
         .map_err(err)?;
     let team = created.id;
     for &user in &members[1..] {
-        settled::demo::join(db, ledger, team, admin, user, Role::Member).await?;
+        settled::demo::join(ledger, team, admin, user, Role::Member).await?;
     }
     // Several proposals at a time, as a busy team would; the page
     // proposal last, so it gets the last number.

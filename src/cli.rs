@@ -323,8 +323,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\n', '\r']);
             let db = Db::connect(&cli.database).await?;
+            let ledger = crate::ledger::Ledger::new(db.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
             let user = crate::web::accounts::register(
-                &db,
+                ledger.writer(),
                 &crate::password::Hasher::new(1),
                 Email::parse(&email)?,
                 DisplayName::parse(&name)?,

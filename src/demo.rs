@@ -30,10 +30,13 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         return Ok(());
     }
     let hasher = Hasher::new(2);
+    let ledger = Ledger::new(db.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
     let mut ids = Vec::new();
     for (email, name, tz) in PEOPLE {
         let user = crate::web::accounts::register(
-            db,
+            ledger.writer(),
             &hasher,
             Email::parse(email)?,
             DisplayName::parse(name)?,
@@ -47,9 +50,6 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     let [ana, bob, chen, dana, olga] = ids[..] else {
         anyhow::bail!("demo users missing");
     };
-    let ledger = Ledger::new(db.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
     let err = |e: crate::error::Error| anyhow::anyhow!("{}", e.public_message());
     let team = ledger
         .create_team(
@@ -69,7 +69,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         (dana, Role::Member),
         (olga, Role::Observer),
     ] {
-        join(db, &ledger, team.id, ana, user, role).await?;
+        join(&ledger, team.id, ana, user, role).await?;
     }
     let mut areas = Vec::new();
     for (name, description, decider) in [
@@ -354,7 +354,6 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
 /// Adds `user` to `team` through a one-time invitation from `admin`, as a
 /// browser would.
 pub async fn join(
-    db: &Db,
     ledger: &Ledger,
     team: i64,
     admin: i64,
@@ -363,16 +362,25 @@ pub async fn join(
 ) -> anyhow::Result<()> {
     let token = crate::web::auth::new_secret("")?;
     let now = db::now();
-    db::teams::insert_invitation(
-        db.writer(),
-        team,
-        &users::token_hash(&token),
-        role,
-        admin,
-        db::Timestamp(now),
-        db::Timestamp(now + Duration::days(1)),
-    )
-    .await?;
+    let hash = users::token_hash(&token);
+    ledger
+        .writer()
+        .submit(move |conn| {
+            Box::pin(async move {
+                Ok(db::teams::insert_invitation(
+                    conn,
+                    team,
+                    &hash,
+                    role,
+                    admin,
+                    db::Timestamp(now),
+                    db::Timestamp(now + Duration::days(1)),
+                )
+                .await?)
+            })
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
     ledger
         .accept_invitation(user, &users::token_hash(&token))
         .await

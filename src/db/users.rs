@@ -1,7 +1,7 @@
 //! Accounts and personal API tokens.
 
 use sha2::{Digest, Sha256};
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
 
 use super::{Db, Timestamp};
 
@@ -92,18 +92,22 @@ pub async fn password_hash(db: &Db, id: i64) -> Result<Option<String>, sqlx::Err
 }
 
 /// Replaces a user's password hash.
-pub async fn set_password_hash(db: &Db, id: i64, hash: &str) -> Result<(), sqlx::Error> {
+pub async fn set_password_hash(
+    ex: impl SqliteExecutor<'_>,
+    id: i64,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(id)
-        .execute(db.writer())
+        .execute(ex)
         .await?;
     Ok(())
 }
 
 /// Updates profile settings.
 pub async fn update_profile(
-    db: &Db,
+    ex: impl SqliteExecutor<'_>,
     id: i64,
     display_name: &str,
     time_zone: &str,
@@ -112,7 +116,7 @@ pub async fn update_profile(
         .bind(display_name)
         .bind(time_zone)
         .bind(id)
-        .execute(db.writer())
+        .execute(ex)
         .await?;
     Ok(())
 }

@@ -15,10 +15,11 @@ use tower_sessions::Session;
 use super::AppState;
 use super::auth::{CurrentUser, USER_KEY, local_path, session_error, with_next};
 use super::pages::{Ctx, flash, see_other};
-use crate::db::{self, Db, Timestamp, users};
+use crate::db::{self, Timestamp, users};
 use crate::domain::InvalidInput;
 use crate::domain::account::{DisplayName, Email, NewPassword, normalize_email, parse_time_zone};
 use crate::error::{Error, Result};
+use crate::ledger::writer::Writer;
 use crate::password::Hasher;
 
 /// Routes of this module.
@@ -74,8 +75,10 @@ impl FieldErrors {
 }
 
 /// Creates an account (shared by the form, the CLI and the demo).
+/// Written through the ledger's `writer`, like every write while the app
+/// runs, so a sign-up never competes with the log for SQLite's write lock.
 pub async fn register(
-    db: &Db,
+    writer: &Writer,
     hasher: &Hasher,
     email: Email,
     name: DisplayName,
@@ -83,27 +86,33 @@ pub async fn register(
     tz: chrono_tz::Tz,
 ) -> Result<users::User> {
     let hash = hasher.hash(password.into_inner()).await?;
-    let mut conn = db.writer().acquire().await?;
-    users::insert(
-        &mut conn,
-        email.as_str(),
-        &email.normalized(),
-        name.as_str(),
-        &hash,
-        tz.name(),
-        Timestamp(db::now()),
-    )
-    .await
-    .map_err(|err| {
-        if db::is_unique_violation(&err) {
-            Error::Taken {
-                field: "email",
-                message: "an account with this email already exists; sign in instead".into(),
-            }
-        } else {
-            err.into()
-        }
-    })
+    writer
+        .submit(move |conn| {
+            Box::pin(async move {
+                users::insert(
+                    conn,
+                    email.as_str(),
+                    &email.normalized(),
+                    name.as_str(),
+                    &hash,
+                    tz.name(),
+                    Timestamp(db::now()),
+                )
+                .await
+                .map_err(|err| {
+                    if db::is_unique_violation(&err) {
+                        Error::Taken {
+                            field: "email",
+                            message: "an account with this email already exists; sign in instead"
+                                .into(),
+                        }
+                    } else {
+                        err.into()
+                    }
+                })
+            })
+        })
+        .await
 }
 
 /// Where to go after signing in or up: `?next=` on the forms' pages (set by
@@ -182,7 +191,16 @@ async fn sign_up(
     let tz = errors.check(parse_time_zone(tz_raw));
     let next = return_path(&form.next);
     if let (Some(email), Some(name), Some(password), Some(tz)) = (email, name, password, tz) {
-        match register(&state.db, &state.hasher, email, name, password, tz).await {
+        match register(
+            state.ledger.writer(),
+            &state.hasher,
+            email,
+            name,
+            password,
+            tz,
+        )
+        .await
+        {
             Ok(user) => {
                 session.cycle_id().await.map_err(session_error)?;
                 session
@@ -310,7 +328,14 @@ async fn update_profile(
     let name = errors.check(DisplayName::parse(&form.name));
     let tz = errors.check(parse_time_zone(&form.time_zone));
     if let (Some(name), Some(tz)) = (name, tz) {
-        users::update_profile(&state.db, user.id, name.as_str(), tz.name()).await?;
+        let (id, name, tz) = (user.id, name.as_str().to_string(), tz.name().to_string());
+        state
+            .ledger
+            .writer()
+            .submit(move |conn| {
+                Box::pin(async move { Ok(users::update_profile(conn, id, &name, &tz).await?) })
+            })
+            .await?;
         flash(&session, "Settings saved.").await?;
         return Ok(see_other("/settings"));
     }
@@ -345,7 +370,14 @@ async fn change_password(
         .check(NewPassword::parse(&form.new).map_err(|e| InvalidInput::new("new", e.message)));
     if let (true, Some(new)) = (errors.is_empty(), new) {
         let hash = state.hasher.hash(new.into_inner()).await?;
-        users::set_password_hash(&state.db, user.id, &hash).await?;
+        let id = user.id;
+        state
+            .ledger
+            .writer()
+            .submit(move |conn| {
+                Box::pin(async move { Ok(users::set_password_hash(conn, id, &hash).await?) })
+            })
+            .await?;
         session.cycle_id().await.map_err(session_error)?;
         flash(&session, "Password changed.").await?;
         return Ok(see_other("/settings"));

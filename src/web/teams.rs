@@ -524,15 +524,21 @@ pub async fn invite(
     }
     let token = new_secret("")?;
     let now = db::now();
-    teams::insert_invitation(
-        state.db.writer(),
-        team.id,
-        &token_hash(&token),
-        role,
-        actor,
-        Timestamp(now),
-        Timestamp(now + Duration::days(INVITATION_DAYS)),
-    )
+    let (team_id, hash) = (team.id, token_hash(&token));
+    write(state, move |conn| {
+        Box::pin(async move {
+            teams::insert_invitation(
+                conn,
+                team_id,
+                &hash,
+                role,
+                actor,
+                Timestamp(now),
+                Timestamp(now + Duration::days(INVITATION_DAYS)),
+            )
+            .await
+        })
+    })
     .await?;
     Ok((format!("{}/invite/{token}", state.base_url), token))
 }
@@ -859,14 +865,12 @@ async fn create_status_token(
     let team = admin_membership(&state, &slug, &user).await?;
     let label = crate::domain::clean_label(&form.label)?;
     let token = new_secret("sts_")?;
-    teams::insert_status_token(
-        state.db.writer(),
-        team.id,
-        &label,
-        &token_hash(&token),
-        user.id,
-        Timestamp(db::now()),
-    )
+    let (team_id, hash, by) = (team.id, token_hash(&token), user.id);
+    write(&state, move |conn| {
+        Box::pin(async move {
+            teams::insert_status_token(conn, team_id, &label, &hash, by, Timestamp(db::now())).await
+        })
+    })
     .await?;
     show_once(
         &session,
@@ -903,14 +907,13 @@ async fn add_webhook_secret(
     };
     let team = admin_membership(&state, &slug, &user).await?;
     let secret = new_secret("")?;
-    crate::db::links::add_secret(
-        state.db.writer(),
-        team.id,
-        host,
-        &secret,
-        user.id,
-        Timestamp(db::now()),
-    )
+    let (team_id, stored, by) = (team.id, secret.clone(), user.id);
+    write(&state, move |conn| {
+        Box::pin(async move {
+            crate::db::links::add_secret(conn, team_id, host, &stored, by, Timestamp(db::now()))
+                .await
+        })
+    })
     .await?;
     show_once(
         &session,
@@ -929,7 +932,11 @@ async fn remove_webhook_secret(
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response> {
     let team = admin_membership(&state, &slug, &user).await?;
-    crate::db::links::remove_secret(state.db.writer(), team.id, id).await?;
+    let team_id = team.id;
+    write(&state, move |conn| {
+        Box::pin(async move { crate::db::links::remove_secret(conn, team_id, id).await })
+    })
+    .await?;
     flash(
         &session,
         "Webhook secret removed; deliveries signed with it are refused from now on.",
@@ -973,4 +980,24 @@ async fn rename_key(
         Err(err) => return Err(err),
     }
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+/// Runs a write that is not a log event (invitations, tokens, secrets) in
+/// the ledger writer's next batch: every write of a running app goes
+/// through the one writer, so none waits for SQLite's write lock.
+async fn write<T, F>(state: &AppState, statement: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(
+            &'c mut sqlx::SqliteConnection,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'c>,
+        > + Send
+        + 'static,
+{
+    state
+        .ledger
+        .writer()
+        .submit(move |conn| Box::pin(async move { Ok(statement(conn).await?) }))
+        .await
 }
