@@ -119,19 +119,32 @@ async fn run_batch(
     batch: impl Iterator<Item = Job>,
     completions: &mut Vec<Box<dyn Completion>>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    // Each statement is a round trip to SQLite's worker thread, so the
+    // savepoint bookkeeping between two commands goes in one.
+    sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT command")
+        .execute(&mut *conn)
+        .await?;
     let result = async {
-        for job in batch {
-            sqlx::query("SAVEPOINT command").execute(&mut *conn).await?;
+        let mut batch = batch.peekable();
+        while let Some(job) = batch.next() {
             // A command that panics (a bug) is rolled back alone; its caller
             // gets an error when its reply is dropped, and the writer lives on.
             let outcome = AssertUnwindSafe(job(&mut *conn)).catch_unwind().await;
-            if !outcome.as_ref().is_ok_and(|c| c.succeeded()) {
-                sqlx::query("ROLLBACK TO command")
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            sqlx::query("RELEASE command").execute(&mut *conn).await?;
+            let rollback = if outcome.as_ref().is_ok_and(|c| c.succeeded()) {
+                ""
+            } else {
+                "ROLLBACK TO command; "
+            };
+            let next = if batch.peek().is_some() {
+                "; SAVEPOINT command"
+            } else {
+                ""
+            };
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "{rollback}RELEASE command{next}"
+            )))
+            .execute(&mut *conn)
+            .await?;
             match outcome {
                 Ok(completion) => completions.push(completion),
                 Err(_) => tracing::error!("a write command panicked; it was rolled back"),
