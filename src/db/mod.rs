@@ -4,9 +4,11 @@
 //! SQL uses `$N` placeholders and binds every timestamp from Rust (see
 //! [`Timestamp`]), so the text stays portable to PostgreSQL.
 
+pub mod feeds;
 pub mod links;
 pub mod log;
 pub mod proposals;
+pub mod search;
 pub mod sessions;
 pub mod snapshot;
 pub mod teams;

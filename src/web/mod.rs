@@ -7,6 +7,7 @@
 //! GET  /healthz                         load balancer probe
 //! GET  /bench/ceiling                   only with `serve --bench-ceiling FILE` (benchmarks)
 //! GET  /static/*                        CSS
+//! GET  /search?q=&team=&area=&status=&decider=&date=&from=&to=   full-text search of your teams (search.rs)
 //! --- accounts (accounts.rs)
 //! GET  /sign-up  POST /sign-up          create an account (the first is instance admin)
 //! GET  /sign-in  POST /sign-in          sign in (rate limited); `?next=` returns to a local page
@@ -36,6 +37,11 @@
 //! --- code-host webhooks (hooks.rs): HMAC-checked, no session, no CSRF
 //! POST /hooks/{slug}/github
 //! POST /t/{slug}/webhooks  POST /t/{slug}/webhooks/{id}/remove   (team settings)
+//! --- subscription feeds (feeds.rs): a member's private feed URLs, `?token=stf_…`, no session
+//! GET  /t/{slug}/feeds  POST            your feed URLs for the team; create one (shown once)
+//! POST /t/{slug}/feeds/{id}/revoke      revoke one of yours
+//! GET  /feeds/decisions.atom?token=     recorded decisions, newest first (Atom)
+//! GET  /feeds/deadlines.ics?token=      deadlines still waiting for your stance (iCalendar)
 //! --- JSON API (api.rs), see README
 //! /api/v1/...
 //! ```
@@ -43,9 +49,11 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod feeds;
 pub mod hooks;
 pub mod pages;
 pub mod proposals;
+pub mod search;
 pub mod status;
 pub mod teams;
 
@@ -139,6 +147,8 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .merge(proposals::router())
         .merge(status::router())
         .merge(hooks::router())
+        .merge(search::router())
+        .merge(feeds::router())
         .nest("/api/v1", api::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))

@@ -325,6 +325,8 @@ struct AreasPage {
     areas: Vec<Area>,
     voters: Vec<Member>,
     errors: FieldErrors,
+    /// The "who decides" box: what was asked and the answer.
+    who: super::search::WhoDecides,
 }
 
 async fn areas_view(
@@ -347,7 +349,14 @@ async fn areas_view(
         team,
         role,
         errors,
+        who: super::search::WhoDecides::default(),
     })
+}
+
+#[derive(Debug, Deserialize)]
+struct WhoQuery {
+    #[serde(default)]
+    q: String,
 }
 
 async fn areas_page(
@@ -355,9 +364,15 @@ async fn areas_page(
     CurrentUser(user): CurrentUser,
     ctx: Ctx,
     Path(slug): Path<String>,
+    who: std::result::Result<Query<WhoQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<AreasPage> {
     let (team, role) = membership(&state, &slug, &user).await?;
-    areas_view(&state, ctx, team, role, FieldErrors::default()).await
+    // An odd query string asks nothing rather than failing the page.
+    let q = who.map(|Query(w)| w.q).unwrap_or_default();
+    let who = super::search::who_decides(&state, &team, &q, &ctx).await?;
+    let mut page = areas_view(&state, ctx, team, role, FieldErrors::default()).await?;
+    page.who = who;
+    Ok(page)
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,11 +3,13 @@
 //! redirects.
 
 mod accounts;
+mod feeds;
 mod helpers;
 mod hooks;
 mod log;
 mod manage;
 mod rules;
+mod search;
 mod security;
 mod status;
 mod verifiable;
