@@ -474,6 +474,131 @@ export async function decideJourney(t, browser, { js }) {
       await open(chen.page, '/');
       await chen.page.getByRole('link', { name: teamName, exact: true }).waitFor();
     });
+
+    await step('3a. search from the team menu finds the decision, and odd input is no error', async () => {
+      const { page } = chen;
+      await open(page, `/t/${slug}`);
+      const box = teamNav(page).getByRole('search', { name: `Search ${teamName}`, exact: true });
+      // A word of the recorded statement ("We adopt Rust for the ingest service.").
+      await box.getByRole('searchbox', { name: `Search ${teamName}`, exact: true }).fill('adopt');
+      let response = await submit(page, box.getByRole('button', { name: 'Search', exact: true }));
+      assert.equal(response.status(), 200);
+      let url = new URL(page.url());
+      assert.equal(url.pathname, '/search');
+      assert.equal(url.searchParams.get('q'), 'adopt');
+      assert.equal(url.searchParams.get('team'), slug);
+      assert.equal(await text(heading1(page)), 'Search');
+      const results = region(page, /^Results for /);
+      const hit = results
+        .getByRole('listitem')
+        .filter({ hasText: 'Decision record' })
+        .filter({ has: page.getByRole('link', { name: `${id1} ${title1}`, exact: true }) });
+      assert.equal(await hit.count(), 1, `one decision-record result for ${id1}`);
+      assert.ok((await text(hit)).includes(statement), `the result quotes “${statement}”`);
+      // The matching words are highlighted.
+      const marks = (await hit.getByRole('mark').allTextContents()).map((m) => m.toLowerCase());
+      assert.ok(marks.length > 0 && marks.every((m) => m === 'adopt'), `highlighted: ${JSON.stringify(marks)}`);
+      await shot(page, 'search');
+      await submit(page, hit.getByRole('link', { name: `${id1} ${title1}`, exact: true }));
+      url = new URL(page.url());
+      assert.equal(url.pathname, `/d/${id1}`);
+      assert.equal(url.hash, '#record-heading');
+      assert.equal(await text(heading1(page)), `${id1} ${title1}`);
+      await region(page, 'Decision record: accepted').getByText(statement).waitFor();
+
+      // Unbalanced quotes and brackets are taken as text: a helpful answer, not an error.
+      await page.goto(`${BASE}/search?team=${slug}`);
+      await page.getByRole('searchbox', { name: 'Search for' }).fill('"unbalanced (');
+      response = await submit(page, page.getByRole('search').getByRole('button', { name: 'Search', exact: true }));
+      assert.equal(response.status(), 200);
+      const none = region(page, 'No results for "unbalanced ("');
+      await none.getByRole('listitem').filter({ hasText: 'Check the spelling' }).waitFor();
+      assert.equal(await page.getByRole('alert').count(), 0);
+      assert.equal(await page.getByRole('searchbox', { name: 'Search for' }).inputValue(), '"unbalanced (');
+    });
+
+    await step('3b. the areas page answers who decides about a topic', async () => {
+      // Ana, an admin, describes an area with Chen as its default decider.
+      await open(ana.page, `/t/${slug}`);
+      await submit(ana.page, teamNav(ana.page).getByRole('link', { name: 'Who decides what' }));
+      assert.equal(await text(heading1(ana.page)), 'Who decides what');
+      await ana.page.getByLabel('Name', { exact: true }).fill('Data pipeline');
+      await ana.page.getByLabel('Description', { exact: true }).fill('Queues, parsers and the ingest service.');
+      await ana.page.getByLabel('Default decider').selectOption({ label: 'Chen' });
+      await submit(ana.page, ana.page.getByRole('button', { name: 'Create area' }));
+      assert.equal(await text(flash(ana.page)), 'Area saved.');
+
+      // Bob asks who decides about ingest.
+      const { page } = bob;
+      await open(page, `/t/${slug}`);
+      await submit(page, teamNav(page).getByRole('link', { name: 'Who decides what' }));
+      const who = page.getByRole('search', { name: 'Who decides' });
+      await who.getByRole('searchbox', { name: 'Topic' }).fill('ingest');
+      const response = await submit(page, who.getByRole('button', { name: 'Find the decider' }));
+      assert.equal(response.status(), 200);
+      assert.equal(new URL(page.url()).searchParams.get('q'), 'ingest');
+      const areas = page.getByRole('list', { name: 'Matching areas' }).getByRole('listitem');
+      assert.deepEqual(await areas.allInnerTexts().then((a) => a.map((s) => s.replace(/\s+/g, ' ').trim())), [
+        'Data pipeline: ask Chen, its default decider. Queues, parsers and the ingest service.',
+      ]);
+      const past = page.getByRole('list', { name: 'Past decisions' }).getByRole('listitem');
+      const pastOf = (id, title) => past.filter({ has: page.getByRole('link', { name: `${id} ${title}`, exact: true }) });
+      assert.match(await text(pastOf(id1, title1)), /decided by Bob\b/);
+      assert.match(await text(pastOf(id2, title2)), /decided by Ana\b/);
+      await shot(page, 'areas-who-decides');
+    });
+
+    await step('3c. private feeds: an Atom and an iCalendar address, one revoked', async () => {
+      const { page } = bob;
+      await submit(page, teamNav(page).getByRole('link', { name: 'Feeds' }));
+      assert.equal(await text(heading1(page)), 'Your feeds');
+      await page.getByText('You have no feed address for this team.').waitFor();
+
+      const create = async (kind, label, file) => {
+        await page.getByRole('radio', { name: kind }).check();
+        await page.getByLabel('Label', { exact: true }).fill(label);
+        await submit(page, page.getByRole('button', { name: 'Create feed address' }));
+        assert.equal(
+          await text(flash(page)),
+          'Feed address created. Copy it now: it is shown once. Anyone holding it can read this feed until you revoke it.',
+        );
+        const url = await region(page, 'Your new feed address').getByLabel('Feed address').inputValue();
+        assert.ok(url.startsWith(`${BASE}/feeds/${file}?token=`), `feed address ${url}`);
+        return url;
+      };
+      const atomUrl = await create('Decisions (Atom, for a feed reader)', 'news reader', 'decisions.atom');
+      const icsUrl = await create('Deadlines waiting for my stance (iCalendar, for a calendar)', 'phone calendar', 'deadlines.ics');
+      const webcal = await page.getByRole('link', { name: 'open it in your calendar app' }).getAttribute('href');
+      assert.equal(webcal, icsUrl.replace(/^https?:/, 'webcal:'));
+
+      // Fetched like a feed reader would, without the page's cookies mattering.
+      let res = await page.request.get(atomUrl);
+      assert.equal(res.status(), 200);
+      assert.match(res.headers()['content-type'], /^application\/atom\+xml\b/);
+      const atom = await res.text();
+      assert.ok(atom.startsWith('<?xml'), 'an XML document');
+      assert.ok(atom.includes(`href="${BASE}/d/${id1}"`), `the Atom feed links to ${BASE}/d/${id1}`);
+      res = await page.request.get(icsUrl);
+      assert.equal(res.status(), 200);
+      assert.match(res.headers()['content-type'], /^text\/calendar\b/);
+      assert.ok((await res.text()).startsWith('BEGIN:VCALENDAR\r\n'), 'an iCalendar document');
+
+      // The address is shown once.
+      await open(page, `/t/${slug}/feeds`);
+      assert.equal(await region(page, 'Your new feed address').count(), 0);
+      const rows = region(page, 'Your feed addresses').getByRole('row');
+      assert.equal(await rows.count(), 3, 'a header and two feeds');
+      await shot(page, 'feeds');
+
+      await submit(page, page.getByRole('button', { name: 'Revoke phone calendar' }));
+      assert.equal(await text(flash(page)), 'Feed address revoked: it answers “not found” from now on.');
+      assert.equal(await page.getByRole('button', { name: 'Revoke phone calendar' }).count(), 0);
+      await page.getByRole('button', { name: 'Revoke news reader' }).waitFor();
+      res = await page.request.get(icsUrl);
+      assert.equal(res.status(), 404);
+      res = await page.request.get(atomUrl);
+      assert.equal(res.status(), 200, 'the other address still works');
+    });
   } finally {
     for (const p of people) await p.ctx.close();
   }

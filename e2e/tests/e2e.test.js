@@ -6,7 +6,7 @@
 // axe-core and the Nu Html Checker.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { axeAll, documents, launch, validateAll } from '../lib/harness.js';
+import { axeAll, documents, launch, settled, validateAll } from '../lib/harness.js';
 import { decideJourney } from '../journeys/decide.js';
 import { mobileJourney } from '../journeys/mobile.js';
 
@@ -30,6 +30,18 @@ test('journey 3: the same with JavaScript disabled', async (t) => {
 
 test('journey 4: a phone (375x740): sign in, dashboard, proposal, stance, no sideways scrolling', async (t) => {
   await mobileJourney(t, browser);
+});
+
+test('the pages checked below include search, the areas answer and feeds, and only HTML', async () => {
+  await settled();
+  const urls = [...documents.values()].map((d) => new URL(d.url));
+  const seen = (what, test) => assert.ok(urls.some(test), `no ${what} page was recorded`);
+  seen('search results', (u) => u.pathname === '/search' && u.searchParams.get('q') === 'adopt');
+  seen('search without results', (u) => u.pathname === '/search' && u.searchParams.get('q') === '"unbalanced (');
+  seen('"who decides" answer', (u) => /^\/t\/[^/]+\/areas$/.test(u.pathname) && u.searchParams.has('q'));
+  seen('feeds', (u) => /^\/t\/[^/]+\/feeds$/.test(u.pathname));
+  // The Atom and iCalendar answers are fetched, not recorded: they are not HTML.
+  assert.deepEqual(urls.filter((u) => u.pathname.startsWith('/feeds/')).map(String), []);
 });
 
 test('accessibility: axe-core finds no serious or critical violation on any page visited', async (t) => {
