@@ -330,10 +330,8 @@ async fn update_profile(
     if let (Some(name), Some(tz)) = (name, tz) {
         let (id, name, tz) = (user.id, name.as_str().to_string(), tz.name().to_string());
         state
-            .ledger
-            .writer()
-            .submit(move |conn| {
-                Box::pin(async move { Ok(users::update_profile(conn, id, &name, &tz).await?) })
+            .write(move |conn| {
+                Box::pin(async move { users::update_profile(conn, id, &name, &tz).await })
             })
             .await?;
         flash(&session, "Settings saved.").await?;
@@ -372,10 +370,8 @@ async fn change_password(
         let hash = state.hasher.hash(new.into_inner()).await?;
         let id = user.id;
         state
-            .ledger
-            .writer()
-            .submit(move |conn| {
-                Box::pin(async move { Ok(users::set_password_hash(conn, id, &hash).await?) })
+            .write(move |conn| {
+                Box::pin(async move { users::set_password_hash(conn, id, &hash).await })
             })
             .await?;
         session.cycle_id().await.map_err(session_error)?;

@@ -166,12 +166,10 @@ async fn create_feed(
     let token = new_secret(TOKEN_PREFIX)?;
     let (team_id, user_id, hash) = (team.id, user.id, token_hash(&token));
     state
-        .ledger
-        .writer()
-        .submit(move |conn| {
+        .write(move |conn| {
             Box::pin(async move {
                 let now = Timestamp(db::now());
-                Ok(feeds::insert(conn, team_id, user_id, kind, &label, &hash, now).await?)
+                feeds::insert(conn, team_id, user_id, kind, &label, &hash, now).await
             })
         })
         .await?;
@@ -196,11 +194,7 @@ async fn revoke_feed(
     let (team, _) = membership(&state, &slug, &user).await?;
     let (team_id, user_id) = (team.id, user.id);
     let revoked = state
-        .ledger
-        .writer()
-        .submit(move |conn| {
-            Box::pin(async move { Ok(feeds::revoke(conn, team_id, user_id, id).await?) })
-        })
+        .write(move |conn| Box::pin(async move { feeds::revoke(conn, team_id, user_id, id).await }))
         .await?;
     let message = if revoked {
         "Feed address revoked: it answers “not found” from now on."

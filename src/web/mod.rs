@@ -100,6 +100,28 @@ pub struct AppState {
     pub bench_ceiling: Option<axum::body::Bytes>,
 }
 
+impl AppState {
+    /// Runs a write that is not a log event (accounts, invitations, tokens,
+    /// secrets) in the ledger writer's next batch: every write of a running
+    /// app goes through the one writer, so none waits for SQLite's write
+    /// lock, and it shares the batch's fsync.
+    pub async fn write<T, F>(&self, statement: F) -> crate::error::Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut sqlx::SqliteConnection,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'c>,
+            > + Send
+            + 'static,
+    {
+        self.ledger
+            .writer()
+            .submit(move |conn| Box::pin(async move { Ok(statement(conn).await?) }))
+            .await
+    }
+}
+
 /// Largest request body accepted (a long proposal plus form overhead).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 

@@ -540,21 +540,22 @@ pub async fn invite(
     let token = new_secret("")?;
     let now = db::now();
     let (team_id, hash) = (team.id, token_hash(&token));
-    write(state, move |conn| {
-        Box::pin(async move {
-            teams::insert_invitation(
-                conn,
-                team_id,
-                &hash,
-                role,
-                actor,
-                Timestamp(now),
-                Timestamp(now + Duration::days(INVITATION_DAYS)),
-            )
-            .await
+    state
+        .write(move |conn| {
+            Box::pin(async move {
+                teams::insert_invitation(
+                    conn,
+                    team_id,
+                    &hash,
+                    role,
+                    actor,
+                    Timestamp(now),
+                    Timestamp(now + Duration::days(INVITATION_DAYS)),
+                )
+                .await
+            })
         })
-    })
-    .await?;
+        .await?;
     Ok((format!("{}/invite/{token}", state.base_url), token))
 }
 
@@ -881,12 +882,14 @@ async fn create_status_token(
     let label = crate::domain::clean_label(&form.label)?;
     let token = new_secret("sts_")?;
     let (team_id, hash, by) = (team.id, token_hash(&token), user.id);
-    write(&state, move |conn| {
-        Box::pin(async move {
-            teams::insert_status_token(conn, team_id, &label, &hash, by, Timestamp(db::now())).await
+    state
+        .write(move |conn| {
+            Box::pin(async move {
+                teams::insert_status_token(conn, team_id, &label, &hash, by, Timestamp(db::now()))
+                    .await
+            })
         })
-    })
-    .await?;
+        .await?;
     show_once(
         &session,
         "new_status_token",
@@ -923,13 +926,14 @@ async fn add_webhook_secret(
     let team = admin_membership(&state, &slug, &user).await?;
     let secret = new_secret("")?;
     let (team_id, stored, by) = (team.id, secret.clone(), user.id);
-    write(&state, move |conn| {
-        Box::pin(async move {
-            crate::db::links::add_secret(conn, team_id, host, &stored, by, Timestamp(db::now()))
-                .await
+    state
+        .write(move |conn| {
+            Box::pin(async move {
+                crate::db::links::add_secret(conn, team_id, host, &stored, by, Timestamp(db::now()))
+                    .await
+            })
         })
-    })
-    .await?;
+        .await?;
     show_once(
         &session,
         "new_webhook_secret",
@@ -948,10 +952,11 @@ async fn remove_webhook_secret(
 ) -> Result<Response> {
     let team = admin_membership(&state, &slug, &user).await?;
     let team_id = team.id;
-    write(&state, move |conn| {
-        Box::pin(async move { crate::db::links::remove_secret(conn, team_id, id).await })
-    })
-    .await?;
+    state
+        .write(move |conn| {
+            Box::pin(async move { crate::db::links::remove_secret(conn, team_id, id).await })
+        })
+        .await?;
     flash(
         &session,
         "Webhook secret removed; deliveries signed with it are refused from now on.",
@@ -995,24 +1000,4 @@ async fn rename_key(
         Err(err) => return Err(err),
     }
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
-}
-
-/// Runs a write that is not a log event (invitations, tokens, secrets) in
-/// the ledger writer's next batch: every write of a running app goes
-/// through the one writer, so none waits for SQLite's write lock.
-async fn write<T, F>(state: &AppState, statement: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: for<'c> FnOnce(
-            &'c mut sqlx::SqliteConnection,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'c>,
-        > + Send
-        + 'static,
-{
-    state
-        .ledger
-        .writer()
-        .submit(move |conn| Box::pin(async move { Ok(statement(conn).await?) }))
-        .await
 }
