@@ -28,35 +28,19 @@ impl SessionStore {
         Self { db, writer }
     }
 
-    /// Runs one statement with `(id, data, expiry)`-style text, blob and
-    /// integer parameters in the writer's next batch; rows affected.
-    async fn write(
-        &self,
-        sql: &'static str,
-        id: Option<String>,
-        data: Option<Vec<u8>>,
-        number: Option<i64>,
-    ) -> session_store::Result<u64> {
+    /// Runs `query` in the writer's next batch; rows affected.
+    async fn write(&self, query: Statement) -> session_store::Result<u64> {
         self.writer
             .submit(move |conn| {
-                Box::pin(async move {
-                    let mut query = sqlx::query(sql);
-                    if let Some(id) = id {
-                        query = query.bind(id);
-                    }
-                    if let Some(data) = data {
-                        query = query.bind(data);
-                    }
-                    if let Some(number) = number {
-                        query = query.bind(number);
-                    }
-                    Ok(query.execute(&mut *conn).await?.rows_affected())
-                })
+                Box::pin(async move { Ok(query.execute(&mut *conn).await?.rows_affected()) })
             })
             .await
             .map_err(backend)
     }
 }
+
+/// A statement with its (owned) parameters bound.
+type Statement = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
 fn backend(err: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(err.to_string())
@@ -74,10 +58,12 @@ impl session_store::SessionStore for SessionStore {
         loop {
             let inserted = self
                 .write(
-                    "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-                    Some(record.id.to_string()),
-                    Some(encode(record)?),
-                    Some(record.expiry_date.unix_timestamp()),
+                    sqlx::query(
+                        "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(record.id.to_string())
+                    .bind(encode(record)?)
+                    .bind(record.expiry_date.unix_timestamp()),
                 )
                 .await?;
             if inserted == 1 {
@@ -89,11 +75,13 @@ impl session_store::SessionStore for SessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         self.write(
-            "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
-            Some(record.id.to_string()),
-            Some(encode(record)?),
-            Some(record.expiry_date.unix_timestamp()),
+            sqlx::query(
+                "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
+            )
+            .bind(record.id.to_string())
+            .bind(encode(record)?)
+            .bind(record.expiry_date.unix_timestamp()),
         )
         .await?;
         Ok(())
@@ -115,13 +103,8 @@ impl session_store::SessionStore for SessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.write(
-            "DELETE FROM sessions WHERE id = $1",
-            Some(id.to_string()),
-            None,
-            None,
-        )
-        .await?;
+        self.write(sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id.to_string()))
+            .await?;
         Ok(())
     }
 }
@@ -130,13 +113,8 @@ impl session_store::SessionStore for SessionStore {
 impl ExpiredDeletion for SessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        self.write(
-            "DELETE FROM sessions WHERE expiry_date <= $1",
-            None,
-            None,
-            Some(now),
-        )
-        .await?;
+        self.write(sqlx::query("DELETE FROM sessions WHERE expiry_date <= $1").bind(now))
+            .await?;
         Ok(())
     }
 }
