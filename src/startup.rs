@@ -89,12 +89,18 @@ impl Application {
             }
         });
         let db = self.state.db.clone();
+        let live = self.state.ledger.live().clone();
         let app = web::router(self.state, self.store);
         axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Live streams never end on their own: end them, or graceful
+            // shutdown would wait for every open page.
+            live.close();
+        })
         .await?;
         sweeper.abort();
         db.close().await;

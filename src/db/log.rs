@@ -359,3 +359,42 @@ pub struct Opening {
     /// Text.
     pub text: String,
 }
+
+/// What the log gained after index `after`, up to index `upto`, at most
+/// `limit` entries, as live notices (`web::live` catching a watcher up).
+pub async fn notices(
+    pool: &SqlitePool,
+    team_id: i64,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<crate::ledger::live::Notice>, sqlx::Error> {
+    let rows: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
+        "SELECT idx, kind, proposal_number FROM log_entries
+         WHERE team_id = $1 AND idx > $2 AND idx <= $3 ORDER BY idx LIMIT $4",
+    )
+    .bind(team_id)
+    .bind(after)
+    .bind(upto)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(index, kind, proposal)| crate::ledger::live::Notice {
+            team_id,
+            index,
+            kind,
+            proposal,
+        })
+        .collect())
+}
+
+/// The number of entries in the team's log (0 for a team without one).
+pub async fn size(pool: &SqlitePool, team_id: i64) -> Result<i64, sqlx::Error> {
+    let size: Option<i64> = sqlx::query_scalar("SELECT size FROM log_heads WHERE team_id = $1")
+        .bind(team_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(size.unwrap_or(0))
+}

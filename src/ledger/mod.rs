@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod commands;
 pub mod event;
 pub mod export;
+pub mod live;
 pub mod merkle;
 pub mod note;
 pub mod project;
@@ -34,6 +35,8 @@ pub struct Ledger {
     db: Db,
     /// The writer task that batches commands into group commits.
     writer: writer::Writer,
+    /// Where committed entries are announced.
+    live: live::Live,
 }
 
 /// What an append produced: the entry's place and the tree head after it.
@@ -59,8 +62,10 @@ impl Ledger {
     /// A ledger writing to `db` through its own write connection.
     pub async fn new(db: Db) -> Result<Self> {
         let conn = db.connect_writer().await?;
+        let live = live::Live::new();
         Ok(Self {
-            writer: writer::Writer::start(conn),
+            writer: writer::Writer::start(conn, live.clone()),
+            live,
             db,
         })
     }
@@ -75,6 +80,11 @@ impl Ledger {
     /// their own.
     pub fn writer(&self) -> &writer::Writer {
         &self.writer
+    }
+
+    /// The hub announcing committed entries to live pages.
+    pub fn live(&self) -> &live::Live {
+        &self.live
     }
 }
 
@@ -124,6 +134,12 @@ pub async fn append(
                 .await?;
         }
     }
+    live::note(live::Notice {
+        team_id,
+        index,
+        kind: event.kind().to_string(),
+        proposal: event.proposal_number(),
+    });
     frontier.push(leaf_hash);
     let root = frontier.root();
     db::log::save_head(

@@ -15,6 +15,7 @@ use futures_util::FutureExt;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::live::{self, Live, Pending};
 use crate::error::{Error, Result};
 
 /// Most commands committed together.
@@ -62,10 +63,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`.
-    pub fn start(conn: SqliteConnection) -> Self {
+    /// Starts the writer task on `conn`; each committed batch's new log
+    /// entries are published to `live`.
+    pub fn start(conn: SqliteConnection, live: Live) -> Self {
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(conn, jobs));
+        tokio::spawn(live::PENDING.scope(Pending::default(), run(conn, jobs, live)));
         Self { queue }
     }
 
@@ -97,7 +99,7 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
+async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>, live: Live) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         tracing::debug!(commands = batch.len(), "write batch");
@@ -107,6 +109,10 @@ async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
             tracing::error!(error = %e, "write batch failed");
             e.to_string()
         });
+        let notices = live::take();
+        if committed.is_ok() {
+            live.publish(notices);
+        }
         for completion in completions {
             completion.finish(committed.clone());
         }
@@ -129,10 +135,12 @@ async fn run_batch(
         while let Some(job) = batch.next() {
             // A command that panics (a bug) is rolled back alone; its caller
             // gets an error when its reply is dropped, and the writer lives on.
+            let mark = live::mark();
             let outcome = AssertUnwindSafe(job(&mut *conn)).catch_unwind().await;
             let rollback = if outcome.as_ref().is_ok_and(|c| c.succeeded()) {
                 ""
             } else {
+                live::rollback_to(mark);
                 "ROLLBACK TO command; "
             };
             let next = if batch.peek().is_some() {
@@ -184,7 +192,7 @@ mod tests {
             .await
             .expect("table");
         let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
-        (Writer::start(conn), pool, dir)
+        (Writer::start(conn, Live::new()), pool, dir)
     }
 
     fn insert(w: &Writer, v: i64) -> impl Future<Output = Result<i64>> + use<> {
@@ -220,6 +228,51 @@ mod tests {
             .expect("q");
         let expected: Vec<i64> = (0..100).filter(|v| v % 10 != 3).collect();
         assert_eq!(stored, expected);
+    }
+
+    #[tokio::test]
+    async fn only_committed_commands_are_announced_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("live.db");
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .expect("options")
+            .create_if_missing(true);
+        let conn = options.connect().await.expect("connect");
+        let hub = Live::new();
+        let mut watcher = hub.subscribe();
+        let w = Writer::start(conn, hub.clone());
+        let results = futures_util::future::join_all((0..40i64).map(|i| {
+            let w = w.clone();
+            async move {
+                w.submit(move |_conn| {
+                    Box::pin(async move {
+                        live::note(live::Notice {
+                            team_id: 1,
+                            index: i,
+                            kind: "comment_added".into(),
+                            proposal: Some(i),
+                        });
+                        if i % 4 == 1 {
+                            return Err(Error::Forbidden);
+                        }
+                        Ok(i)
+                    })
+                })
+                .await
+            }
+        }))
+        .await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 30);
+        let mut heard = Vec::new();
+        while heard.len() < 30 {
+            let batch = tokio::time::timeout(std::time::Duration::from_secs(5), watcher.recv())
+                .await
+                .expect("announced")
+                .expect("open");
+            heard.extend(batch.iter().map(|n| n.index));
+        }
+        let expected: Vec<i64> = (0..40).filter(|i| i % 4 != 1).collect();
+        assert_eq!(heard, expected, "rolled-back commands are never announced");
     }
 
     #[tokio::test]

@@ -42,6 +42,9 @@
 //! POST /t/{slug}/feeds/{id}/revoke      revoke one of yours
 //! GET  /feeds/decisions.atom?token=     recorded decisions, newest first (Atom)
 //! GET  /feeds/deadlines.ics?token=      deadlines still waiting for your stance (iCalendar)
+//! --- live updates (live.rs): Server-Sent Events for members, ids are log indices
+//! GET  /t/{slug}/live?after=N           the team's new entries; resumes from `Last-Event-ID`
+//! GET  /static/live.js                  refreshes a page's parts when its team's log grows
 //! --- JSON API (api.rs), see README
 //! /api/v1/...
 //! ```
@@ -51,6 +54,7 @@ pub mod api;
 pub mod auth;
 pub mod feeds;
 pub mod hooks;
+pub mod live;
 pub mod pages;
 pub mod proposals;
 pub mod search;
@@ -125,7 +129,7 @@ impl AppState {
 /// Largest request body accepted (a long proposal plus form overhead).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The whole app with its layers.
@@ -164,6 +168,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
     routes
         .route("/healthz", get(healthz))
         .route("/static/style.css", get(style))
+        .route("/static/live.js", get(live_script))
         .merge(accounts::router())
         .merge(teams::router())
         .merge(proposals::router())
@@ -171,6 +176,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .merge(hooks::router())
         .merge(search::router())
         .merge(feeds::router())
+        .merge(live::router())
         .nest("/api/v1", api::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))
@@ -199,6 +205,16 @@ async fn healthz(
         Ok(_) => (StatusCode::OK, "ok"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }
+}
+
+async fn live_script() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/live.js"),
+    )
 }
 
 async fn style() -> impl axum::response::IntoResponse {

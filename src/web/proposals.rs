@@ -285,6 +285,8 @@ struct DecisionView {
 struct ProposalPage {
     ctx: Ctx,
     team: Team,
+    /// The team's last log index when the page was read (live updates resume after it).
+    live_after: i64,
     id: String,
     proposal: Proposal,
     body_html: String,
@@ -424,6 +426,8 @@ async fn page(
 ) -> Result<ProposalPage> {
     let (team, role, p) = find(state, raw_id, user).await?;
     let pool = state.db.reader();
+    // Before the page's data: whatever it misses, the stream replays.
+    let live_after = crate::db::log::size(pool, team.id).await? - 1;
     let tz = ctx.tz();
     let now = Utc::now();
     let erased = Erased::load(state, team.id, tz, now).await?;
@@ -553,6 +557,7 @@ async fn page(
     Ok(ProposalPage {
         markdown_link: format!("[{id}: {}]({permalink})", p.title.replace(['[', ']'], "")),
         permalink,
+        live_after,
         body_html,
         title_erased,
         is_admin_view: role == Role::Admin,

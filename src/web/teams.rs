@@ -214,6 +214,8 @@ async fn create_team(
 struct DashboardPage {
     ctx: Ctx,
     team: Team,
+    /// The team's last log index when the page was read (live updates resume after it).
+    live_after: i64,
     role: Role,
     needs_stance: Vec<ProposalItem>,
     closing_soon: Vec<ProposalItem>,
@@ -228,6 +230,8 @@ async fn dashboard(
 ) -> Result<DashboardPage> {
     let (team, role) = membership(&state, &slug, &user).await?;
     let pool = state.db.reader();
+    // Before the page's data: whatever it misses, the stream replays.
+    let live_after = crate::db::log::size(pool, team.id).await? - 1;
     let now = Utc::now();
     let needs = if role.can_vote() {
         proposals::needing_stance(pool, team.id, user.id).await?
@@ -241,6 +245,7 @@ async fn dashboard(
         needs_stance: items(&team, needs, &ctx, now),
         closing_soon: items(&team, closing, &ctx, now),
         recently_decided: items(&team, decided, &ctx, now),
+        live_after,
         ctx,
         team,
         role,

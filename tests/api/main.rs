@@ -6,6 +6,7 @@ mod accounts;
 mod feeds;
 mod helpers;
 mod hooks;
+mod live;
 mod log;
 mod manage;
 mod rules;
