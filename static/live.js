@@ -36,28 +36,63 @@
   var running = false;
   var again = false;
 
-  var source = new EventSource(root.getAttribute('data-live'));
-  source.onmessage = function (message) {
-    var entry;
-    try {
-      entry = JSON.parse(message.data);
-    } catch (e) {
+  // The stream is closed while the tab is hidden (browsers allow only a few
+  // connections per site over HTTP/1.1, and a background tab needs none)
+  // and reopened after the last entry heard when it shows again.
+  var base = root.getAttribute('data-live').replace(/[?&]after=[^&]*/, '');
+  var after = (root.getAttribute('data-live').match(/[?&]after=(-?\d+)/) || [])[1];
+  var source = null;
+  var ended = false;
+
+  function connect() {
+    var url = after === undefined ? base : base + (base.indexOf('?') < 0 ? '?' : '&') + 'after=' + after;
+    source = new EventSource(url);
+    source.onmessage = function (message) {
+      if (message.lastEventId) {
+        after = message.lastEventId;
+      }
+      var entry;
+      try {
+        entry = JSON.parse(message.data);
+      } catch (e) {
+        return;
+      }
+      if (proposal !== null && entry.proposal !== proposal && !TEAM_WIDE[entry.kind]) {
+        return;
+      }
+      heard.push(entry.kind);
+      schedule();
+    };
+    source.addEventListener('resync', function (message) {
+      if (message.lastEventId) {
+        after = message.lastEventId;
+      }
+      heard.push('resync');
+      schedule();
+    });
+    source.addEventListener('end', function () {
+      ended = true;
+      source.close();
+      say('Live updates stopped: you are no longer a member of this team.');
+    });
+  }
+
+  document.addEventListener('visibilitychange', function () {
+    if (ended) {
       return;
     }
-    if (proposal !== null && entry.proposal !== proposal && !TEAM_WIDE[entry.kind]) {
-      return;
+    if (document.hidden) {
+      if (source) {
+        source.close();
+        source = null;
+      }
+    } else if (!source) {
+      connect();
     }
-    heard.push(entry.kind);
-    schedule();
-  };
-  source.addEventListener('resync', function () {
-    heard.push('resync');
-    schedule();
   });
-  source.addEventListener('end', function () {
-    source.close();
-    say('Live updates stopped: you are no longer a member of this team.');
-  });
+  if (!document.hidden) {
+    connect();
+  }
 
   // Entries often come in bursts: one fetch for the lot.
   function schedule() {

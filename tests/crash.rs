@@ -32,6 +32,9 @@
 //!
 //! A one-line summary per cycle goes to stderr (shown with `--nocapture` or
 //! when the test fails).
+//!
+//! The same file checks the other end of a process's life: SIGTERM with a
+//! live-update stream open ends the stream and the process within seconds.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -624,4 +627,97 @@ async fn acknowledged_writes_survive_kill_9() {
     for summary in &summaries {
         eprintln!("  {summary}");
     }
+}
+
+/// SIGTERM while a browser holds a live-update stream open (issue #8): the
+/// stream is ended by the server and the process exits cleanly and soon,
+/// instead of waiting for the browser to hang up.
+#[tokio::test]
+async fn sigterm_ends_open_live_streams_and_stops_promptly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}", dir.path().join("stop.db").display());
+    cli(
+        &db_url,
+        &["user", "add", "--email", EMAIL, "--name", "Stop"],
+        "a long password\n",
+    );
+    let token = cli(
+        &db_url,
+        &["token", "create", "--email", EMAIL, "--name", "stop"],
+        "",
+    )
+    .trim()
+    .to_string();
+    let browser = Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client");
+    let log = dir.path().join("server.log");
+    let mut server = Server::start(&db_url, &log, &browser).await;
+    post(
+        &browser,
+        &server.base,
+        &token,
+        "/api/v1/teams",
+        json!({"name": "Stop test", "key": "STOP"}),
+    )
+    .await;
+    // Sign in through the form, as a browser does.
+    let page = browser
+        .get(format!("{}/sign-in", server.base))
+        .send()
+        .await
+        .expect("sign-in page")
+        .text()
+        .await
+        .expect("body");
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker).expect("CSRF field") + marker.len();
+    let csrf: String = page[start..].chars().take_while(|c| *c != '"').collect();
+    let signed_in = browser
+        .post(format!("{}/sign-in", server.base))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", EMAIL),
+            ("password", "a long password"),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let mut stream = browser
+        .get(format!("{}/t/stop-test/live", server.base))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    let stopped = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    // The stream ends (the server closes it), rather than hanging.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the live stream was still open 10 s after SIGTERM"
+    );
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "the server was still running 10 s after SIGTERM; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit}");
 }

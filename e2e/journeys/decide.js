@@ -141,6 +141,20 @@ async function newProposal(p, { title, body, decider, closesAt, supersedes }) {
   return submit(page, page.getByRole('button', { name: 'Open proposal' }));
 }
 
+/** Marks the page, so that `notReloaded` can tell a live update from a reload. */
+async function markLoaded(page) {
+  await page.evaluate(() => {
+    window.settledNotReloaded = true;
+  });
+}
+
+async function notReloaded(page) {
+  return page.evaluate(() => window.settledNotReloaded === true);
+}
+
+/** Live updates must show within a second or two; allow for a loaded machine. */
+const LIVE = { timeout: 5_000 };
+
 async function mainText(page) {
   return text(page.getByRole('main'));
 }
@@ -231,6 +245,9 @@ export async function decideJourney(t, browser, { js }) {
     });
 
     await step('2a. Ana proposes, naming Bob as decider with a deadline', async () => {
+      // Chen keeps the team's dashboard open meanwhile.
+      await open(chen.page, `/t/${slug}`);
+      await markLoaded(chen.page);
       await open(ana.page, `/t/${slug}`);
       // A deadline in the past is refused, and what she typed is kept.
       const yesterday = localInput(new Date(Date.now() - DAY), ana.timeZone);
@@ -264,12 +281,35 @@ export async function decideJourney(t, browser, { js }) {
       }
       // Only the decider gets the form to record the decision.
       assert.equal(await ana.page.getByRole('heading', { name: 'Record the decision' }).count(), 0);
+      if (js) {
+        // The new proposal shows on Chen's dashboard without a reload.
+        await region(chen.page, 'Needs your stance').getByRole('link', { name: new RegExp(`^${id1} `) }).waitFor(LIVE);
+        assert.ok(await notReloaded(chen.page), "Chen's dashboard was updated in place");
+      } else {
+        // Without JavaScript the page stays as it was served.
+        await region(chen.page, 'Needs your stance').getByText('Nothing waits for you.').waitFor();
+      }
     });
 
     await step('2b. members take stances and comment; an objection needs a reason', async () => {
+      // Bob reads the proposal and starts a comment while Ana takes her stance.
+      await open(bob.page, `/d/${id1}`);
+      await markLoaded(bob.page);
+      const draft = 'Half-written thought about the migration';
+      await region(bob.page, /^Comments/).getByLabel('Add a comment').fill(draft);
       await takeStance(ana, 'agree', 'Memory safety without a GC.');
       assert.equal(await text(flash(ana.page)), 'Your stance is recorded.');
       assert.deepEqual((await stanceOf(ana.page, 'Ana')).slice(0, 3), ['Ana', 'agree', 'Memory safety without a GC.']);
+      if (js) {
+        // It appears on Bob's page without a reload, and his draft is untouched.
+        await stances(bob.page).getByRole('cell', { name: 'Memory safety without a GC.' }).waitFor(LIVE);
+        assert.ok(await notReloaded(bob.page), "Bob's page was updated in place");
+        assert.equal((await stanceOf(bob.page, 'Ana'))[1], 'agree');
+        assert.equal(await region(bob.page, /^Comments/).getByLabel('Add a comment').inputValue(), draft);
+        await bob.page.getByText(/^Updated at .* with a stance\.$/).waitFor(LIVE);
+      } else {
+        assert.equal((await stanceOf(bob.page, 'Ana'))[1], 'not yet responded');
+      }
       await comment(ana, 'I can pair with anyone who wants to learn.');
 
       await openFromDashboard(chen, teamName, id1);
@@ -378,11 +418,19 @@ export async function decideJourney(t, browser, { js }) {
     });
 
     await step('2f. the permalink shows the immutable record', async () => {
-      // Chen's tab from before the decision: her late stance is refused.
-      const response = await takeStance({ page: chenOldTab }, 'agree', 'Fine after all.');
-      assert.equal(response.status(), 409);
-      assert.equal(await text(chenOldTab.getByRole('alert')), 'the proposal is accepted, not open');
-      await region(chenOldTab, 'Decision record: accepted').waitFor();
+      if (js) {
+        // Chen's tab from before the decision shows the record by itself,
+        // and no longer offers a stance.
+        await region(chenOldTab, 'Decision record: accepted').waitFor(LIVE);
+        await region(chenOldTab, 'Decision record: accepted').getByText(statement).waitFor();
+        assert.equal(await chenOldTab.getByRole('button', { name: 'Save my stance' }).count(), 0);
+      } else {
+        // Chen's tab from before the decision: her late stance is refused.
+        const response = await takeStance({ page: chenOldTab }, 'agree', 'Fine after all.');
+        assert.equal(response.status(), 409);
+        assert.equal(await text(chenOldTab.getByRole('alert')), 'the proposal is accepted, not open');
+        await region(chenOldTab, 'Decision record: accepted').waitFor();
+      }
       await chenOldTab.close();
 
       await open(chen.page, `/d/${id1}`);
