@@ -58,7 +58,7 @@ export BENCH_POSTER_TOKEN BENCH_VIEWER_TOKEN
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export BENCH_BASE="http://127.0.0.1:$PORT"
-RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --bind "127.0.0.1:$PORT" --base-url "$BENCH_BASE" >>"$WORK/server.log" 2>&1 &
+RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --bind "127.0.0.1:$PORT" --base-url "$BENCH_BASE" --mail-dir "$WORK/mail" >>"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 150); do
     curl -fsS "$BENCH_BASE/healthz" >/dev/null 2>&1 && break

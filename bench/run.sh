@@ -65,7 +65,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 BASE="http://127.0.0.1:$PORT"
 start_server() {
     SETTLED_DATABASE_URL="$DB" RUST_LOG="${RUST_LOG:-info}" \
-        "$BIN" serve --bind "127.0.0.1:$PORT" --base-url "$BASE" "$@" >>"$WORK/server.log" 2>&1 &
+        "$BIN" serve --bind "127.0.0.1:$PORT" --base-url "$BASE" --mail-dir "$WORK/mail" "$@" >>"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 150); do
         if curl -fsS "$BASE/healthz" >/dev/null 2>&1; then return 0; fi

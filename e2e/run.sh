@@ -69,7 +69,7 @@ trap 'exit 130' INT TERM
 PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
 export E2E_BASE_URL="http://127.0.0.1:$PORT"
 SETTLED_DATABASE_URL="sqlite://$TMP/settled.db" RUST_LOG="${RUST_LOG:-info}" \
-    "$BIN" serve --bind "127.0.0.1:$PORT" --base-url "$E2E_BASE_URL" >"$TMP/server.log" 2>&1 &
+    "$BIN" serve --bind "127.0.0.1:$PORT" --base-url "$E2E_BASE_URL" --mail-dir "$TMP/mail" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
 node -e '

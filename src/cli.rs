@@ -77,6 +77,19 @@ pub struct ServeArgs {
     /// layers as every page (the ceiling of `bash bench/run.sh`).
     #[arg(long, hide = true)]
     pub bench_ceiling: Option<std::path::PathBuf>,
+    /// SMTP server for mail: `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465` (implicit TLS) or
+    /// `smtp://host:25` (no TLS). Without it, mail is written as .eml files
+    /// to --mail-dir.
+    #[arg(long, env = "SETTLED_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Folder for .eml files when no SMTP server is set.
+    #[arg(long, env = "SETTLED_MAIL_DIR", default_value = "mail")]
+    pub mail_dir: std::path::PathBuf,
+    /// The sender of mail (default: `Settled <settled@HOST>`, HOST from the
+    /// base URL).
+    #[arg(long, env = "SETTLED_MAIL_FROM")]
+    pub mail_from: Option<String>,
 }
 
 /// Options of `verify`.
@@ -247,6 +260,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .is_some_and(|u| u.starts_with("https://"));
             config.base_url = args.base_url;
             config.bench_ceiling = args.bench_ceiling;
+            config.mail.smtp_url = args.smtp_url;
+            config.mail.folder = args.mail_dir;
+            config.mail.from = args.mail_from;
             if args.demo {
                 let db = Db::connect(&config.database_url).await?;
                 crate::demo::seed(&db).await?;

@@ -24,6 +24,8 @@ pub struct Config {
     /// Benchmarks only: a page served as is at `/bench/ceiling`, through
     /// the same layers as every page, to measure the stack's ceiling.
     pub bench_ceiling: Option<std::path::PathBuf>,
+    /// Where mail goes (SMTP, a folder of .eml files, or memory in tests).
+    pub mail: crate::mail::MailConfig,
 }
 
 impl Config {
@@ -38,6 +40,7 @@ impl Config {
             sign_in_per_minute: 10,
             webhooks_per_minute: 600,
             bench_ceiling: None,
+            mail: crate::mail::MailConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod ledger;
+pub mod mail;
 pub mod password;
 pub mod startup;
 pub mod web;

@@ -45,6 +45,7 @@ impl Application {
         };
         let hasher = Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         hasher.warm_up();
+        let mailer = crate::mail::Mailer::new(config.mail.clone(), &base_url)?;
         let state = AppState {
             db: db.clone(),
             ledger: Ledger::new(db.clone())
@@ -55,6 +56,8 @@ impl Application {
             secure_cookies: config.secure_cookies,
             sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
             webhook_limiter: web::auth::Limiter::new(config.webhooks_per_minute),
+            mailer,
+            unsubscribe: crate::mail::unsubscribe::Keys::new(&signer.seed()),
             signer: Arc::new(signer),
             bench_ceiling,
         };
@@ -88,6 +91,7 @@ impl Application {
                 }
             }
         });
+        let mail = tokio::spawn(self.state.mail_worker().run());
         let db = self.state.db.clone();
         let live = self.state.ledger.live().clone();
         let app = web::router(self.state, self.store);
@@ -103,6 +107,7 @@ impl Application {
         })
         .await?;
         sweeper.abort();
+        mail.abort();
         db.close().await;
         Ok(())
     }

@@ -77,6 +77,10 @@ impl Server {
         let mut child = settled()
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("SETTLED_DATABASE_URL", db_url)
+            .env(
+                "SETTLED_MAIL_DIR",
+                log.parent().unwrap_or(Path::new(".")).join("mail"),
+            )
             .env_remove("SETTLED_BIND")
             .env_remove("SETTLED_BASE_URL")
             .env("RUST_LOG", "warn")

@@ -7,6 +7,7 @@
 pub mod feeds;
 pub mod links;
 pub mod log;
+pub mod outbox;
 pub mod proposals;
 pub mod search;
 pub mod sessions;

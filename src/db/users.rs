@@ -164,3 +164,66 @@ pub async fn by_token(db: &Db, token: &str) -> Result<Option<User>, sqlx::Error>
     .fetch_optional(db.reader())
     .await
 }
+
+/// A member's mail settings (issue #4).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct MailSettings {
+    /// Mail when named decider.
+    pub notify_decider: bool,
+    /// Mail when a proposal one took part in is decided.
+    pub notify_decided: bool,
+    /// A reminder a day before a deadline without one's stance.
+    pub notify_reminder: bool,
+    /// `off`, `daily` or `weekly`.
+    pub digest: String,
+    /// The local hour digests go out at.
+    pub digest_hour: i64,
+}
+
+/// The mail settings of `id`.
+pub async fn mail_settings(db: &Db, id: i64) -> Result<Option<MailSettings>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT notify_decider, notify_decided, notify_reminder, digest, digest_hour FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.reader())
+    .await
+}
+
+/// Saves the mail settings of `id`.
+pub async fn set_mail_settings(
+    ex: impl SqliteExecutor<'_>,
+    id: i64,
+    s: &MailSettings,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET notify_decider = $1, notify_decided = $2, notify_reminder = $3, digest = $4, digest_hour = $5
+         WHERE id = $6",
+    )
+    .bind(s.notify_decider)
+    .bind(s.notify_decided)
+    .bind(s.notify_reminder)
+    .bind(&s.digest)
+    .bind(s.digest_hour)
+    .bind(id)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Turns one kind of mail off for `id` (an unsubscribe link); whether the
+/// account exists.
+pub async fn unsubscribe(
+    ex: impl SqliteExecutor<'_>,
+    id: i64,
+    scope: crate::mail::unsubscribe::Scope,
+) -> Result<bool, sqlx::Error> {
+    use crate::mail::unsubscribe::Scope;
+    let sql = match scope {
+        Scope::Decider => "UPDATE users SET notify_decider = FALSE WHERE id = $1",
+        Scope::Decided => "UPDATE users SET notify_decided = FALSE WHERE id = $1",
+        Scope::Reminder => "UPDATE users SET notify_reminder = FALSE WHERE id = $1",
+        Scope::Digest => "UPDATE users SET digest = 'off' WHERE id = $1",
+    };
+    Ok(sqlx::query(sql).bind(id).execute(ex).await?.rows_affected() == 1)
+}

@@ -134,6 +134,7 @@ pub async fn append(
                 .await?;
         }
     }
+    notify(conn, team_id, index, actor, time, event).await?;
     live::note(live::Notice {
         team_id,
         index,
@@ -161,4 +162,32 @@ pub async fn append(
         tree_size: index + 1,
         root,
     })
+}
+
+/// Queues the mail an entry causes (issue #4), in the entry's transaction:
+/// a named decider hears of it, and so does everyone who took part in a
+/// proposal once it is decided.
+async fn notify(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    index: i64,
+    actor: i64,
+    time: DateTime<Utc>,
+    event: &Event,
+) -> Result<()> {
+    match event {
+        Event::ProposalCreated {
+            number, decider, ..
+        } => {
+            db::outbox::decider_named(conn, team_id, *number, index, actor, *decider, time).await?;
+        }
+        Event::DeciderChanged { number, to, .. } => {
+            db::outbox::decider_named(conn, team_id, *number, index, actor, *to, time).await?;
+        }
+        Event::DecisionRecorded { number, .. } => {
+            db::outbox::decided(conn, team_id, *number, index, actor, time).await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }

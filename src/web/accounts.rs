@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings", get(settings_page))
         .route("/settings/profile", post(update_profile))
         .route("/settings/password", post(change_password))
+        .route("/settings/mail", post(update_mail))
 }
 
 /// Field errors shown next to their fields.
@@ -299,16 +300,59 @@ struct SettingsPage {
     ctx: Ctx,
     name: String,
     time_zone: String,
+    mail: users::MailSettings,
     errors: FieldErrors,
 }
 
-async fn settings_page(CurrentUser(user): CurrentUser, ctx: Ctx) -> SettingsPage {
-    SettingsPage {
+async fn mail_settings(state: &AppState, user: &users::User) -> Result<users::MailSettings> {
+    users::mail_settings(&state.db, user.id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+async fn settings_page(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+) -> Result<SettingsPage> {
+    Ok(SettingsPage {
         ctx,
+        mail: mail_settings(&state, &user).await?,
         name: user.display_name,
         time_zone: user.time_zone,
         errors: FieldErrors::default(),
-    }
+    })
+}
+
+/// The mail settings form: a checkbox is sent only when ticked.
+#[derive(Debug, Deserialize)]
+struct MailForm {
+    notify_decider: Option<String>,
+    notify_decided: Option<String>,
+    notify_reminder: Option<String>,
+}
+
+async fn update_mail(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    Form(form): Form<MailForm>,
+) -> Result<Response> {
+    let current = mail_settings(&state, &user).await?;
+    let settings = users::MailSettings {
+        notify_decider: form.notify_decider.is_some(),
+        notify_decided: form.notify_decided.is_some(),
+        notify_reminder: form.notify_reminder.is_some(),
+        ..current
+    };
+    let id = user.id;
+    state
+        .write(move |conn| {
+            Box::pin(async move { users::set_mail_settings(conn, id, &settings).await })
+        })
+        .await?;
+    flash(&session, "Mail settings saved.").await?;
+    Ok(see_other("/settings"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -339,6 +383,7 @@ async fn update_profile(
     }
     let page = SettingsPage {
         ctx,
+        mail: mail_settings(&state, &user).await?,
         name: form.name,
         time_zone: form.time_zone,
         errors,
@@ -380,6 +425,7 @@ async fn change_password(
     }
     let page = SettingsPage {
         ctx,
+        mail: mail_settings(&state, &user).await?,
         name: user.display_name,
         time_zone: user.time_zone,
         errors,

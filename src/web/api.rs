@@ -213,6 +213,9 @@ async fn create_team(
 #[derive(Debug, Deserialize)]
 struct CreateInvitation {
     role: String,
+    /// Optional: mail the link to this address.
+    #[serde(default)]
+    email: Option<String>,
 }
 
 async fn create_invitation(
@@ -224,7 +227,15 @@ async fn create_invitation(
     let (team, actor_role) = team_for(&state, &key, &user).await?;
     let input: CreateInvitation = parse_json(&body)?;
     let role: Role = input.role.parse()?;
-    let (url, token) = super::teams::invite(&state, &team, role, actor_role, user.id).await?;
+    let (url, token) = super::teams::invite(
+        &state,
+        &team,
+        role,
+        actor_role,
+        &user,
+        input.email.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "url": url, "token": token, "role": role })),

@@ -69,9 +69,15 @@ pub async fn csrf_guard(
 ) -> Response {
     let method = req.method();
     // The API checks its own token; webhooks are authenticated by their
-    // HMAC signature and come from code hosts, never from our pages.
+    // HMAC signature and come from code hosts, never from our pages; an
+    // unsubscribe link carries its own signature and comes from a mail
+    // client (RFC 8058), which has no session.
     let path = req.uri().path();
-    if method.is_safe() || path.starts_with("/api/") || path.starts_with("/hooks/") {
+    if method.is_safe()
+        || path.starts_with("/api/")
+        || path.starts_with("/hooks/")
+        || path == "/unsubscribe"
+    {
         return next.run(req).await;
     }
     let expected: Option<String> = match session.get(CSRF_KEY).await {

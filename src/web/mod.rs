@@ -45,6 +45,10 @@
 //! --- live updates (live.rs): Server-Sent Events for members, ids are log indices
 //! GET  /t/{slug}/live?after=N           the team's new entries; resumes from `Last-Event-ID`
 //! GET  /static/live.js                  refreshes a page's parts when its team's log grows
+//! --- mail (mail.rs)
+//! GET  /unsubscribe?u=&s=&t=  POST      signed unsubscribe link (no session, no CSRF; RFC 8058 one-click)
+//! GET  /admin/mail?status=              the outbox: queued, sent, failing (instance admins)
+//! POST /settings/mail                   your mail settings (accounts.rs)
 //! --- JSON API (api.rs), see README
 //! /api/v1/...
 //! ```
@@ -55,6 +59,7 @@ pub mod auth;
 pub mod feeds;
 pub mod hooks;
 pub mod live;
+pub mod mail;
 pub mod pages;
 pub mod proposals;
 pub mod search;
@@ -102,9 +107,26 @@ pub struct AppState {
     pub signer: Arc<crate::ledger::note::Signer>,
     /// Benchmarks only: the page served at `/bench/ceiling`.
     pub bench_ceiling: Option<axum::body::Bytes>,
+    /// Sends mail (the outbox worker's transport).
+    pub mailer: crate::mail::Mailer,
+    /// Signs and checks unsubscribe links.
+    pub unsubscribe: crate::mail::unsubscribe::Keys,
 }
 
 impl AppState {
+    /// The outbox worker of this app.
+    pub fn mail_worker(&self) -> crate::mail::worker::Worker {
+        crate::mail::worker::Worker {
+            composer: crate::mail::compose::Composer {
+                db: self.db.clone(),
+                base_url: self.base_url.to_string(),
+                keys: self.unsubscribe.clone(),
+            },
+            mailer: self.mailer.clone(),
+            writer: self.ledger.writer().clone(),
+        }
+    }
+
     /// Runs a write that is not a log event (accounts, invitations, tokens,
     /// secrets) in the ledger writer's next batch: every write of a running
     /// app goes through the one writer, so none waits for SQLite's write
@@ -177,6 +199,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .merge(search::router())
         .merge(feeds::router())
         .merge(live::router())
+        .merge(mail::router())
         .nest("/api/v1", api::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))

@@ -537,36 +537,70 @@ pub async fn invite(
     team: &Team,
     role: Role,
     actor_role: Role,
-    actor: i64,
+    actor: &User,
+    email: Option<&str>,
 ) -> Result<(String, String)> {
     if actor_role != Role::Admin {
         return Err(crate::domain::Violation::Forbidden.into());
     }
+    // The address is checked before anything is stored.
+    let recipient = match email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(raw) => {
+            let parsed = crate::domain::account::Email::parse(raw)?;
+            raw.parse::<lettre::Address>().map_err(|_| {
+                crate::domain::InvalidInput::new(
+                    "email",
+                    "must be an email address like ana@example.com",
+                )
+            })?;
+            Some(parsed.as_str().to_string())
+        }
+        None => None,
+    };
     let token = new_secret("")?;
     let now = db::now();
-    let (team_id, hash) = (team.id, token_hash(&token));
+    let expires = now + Duration::days(INVITATION_DAYS);
+    let (team_id, hash, actor_id) = (team.id, token_hash(&token), actor.id);
+    let url = format!("{}/invite/{token}", state.base_url);
+    // The mail is queued in the invitation's own transaction.
+    let mail = recipient.map(|to| {
+        let data = crate::mail::compose::InvitationData {
+            link: url.clone(),
+            role: role.to_string(),
+            by: actor.display_name.clone(),
+            expires_at: expires,
+        };
+        (to, serde_json::to_string(&data).unwrap_or_default())
+    });
     state
         .write(move |conn| {
             Box::pin(async move {
                 teams::insert_invitation(
-                    conn,
+                    &mut *conn,
                     team_id,
                     &hash,
                     role,
-                    actor,
+                    actor_id,
                     Timestamp(now),
-                    Timestamp(now + Duration::days(INVITATION_DAYS)),
+                    Timestamp(expires),
                 )
-                .await
+                .await?;
+                if let Some((to, data)) = mail {
+                    crate::db::outbox::invitation(conn, team_id, &to, &data, now).await?;
+                }
+                Ok(())
             })
         })
         .await?;
-    Ok((format!("{}/invite/{token}", state.base_url), token))
+    Ok((url, token))
 }
 
 #[derive(Debug, Deserialize)]
 struct InvitationForm {
     role: String,
+    /// Optional: mail the link to this address.
+    #[serde(default)]
+    email: String,
 }
 
 async fn create_invitation(
@@ -578,14 +612,27 @@ async fn create_invitation(
 ) -> Result<Response> {
     let (team, actor_role) = membership(&state, &slug, &user).await?;
     let role: Role = form.role.parse()?;
-    let (url, _) = invite(&state, &team, role, actor_role, user.id).await?;
-    show_once(
-        &session,
-        "new_invitation",
-        url,
-        &format!("Invitation link created (role: {role}). Copy it now: it is shown once."),
-    )
-    .await?;
+    let email = form.email.trim();
+    let (url, _) = match invite(&state, &team, role, actor_role, &user, Some(email)).await {
+        Ok(created) => created,
+        Err(Error::Invalid(e)) => {
+            flash(
+                &session,
+                format!("No invitation created: the email {}.", e.message),
+            )
+            .await?;
+            return Ok(see_other(&format!("/t/{}/settings", team.slug)));
+        }
+        Err(e) => return Err(e),
+    };
+    let message = if email.is_empty() {
+        format!("Invitation link created (role: {role}). Copy it now: it is shown once.")
+    } else {
+        format!(
+            "Invitation link created (role: {role}) and mailed to {email}. You can also copy it now: it is shown once."
+        )
+    };
+    show_once(&session, "new_invitation", url, &message).await?;
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
 }
 

@@ -34,6 +34,12 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let mut config = Config::new(db_url.clone(), bind);
+    // Mail goes to the test's own folder unless a test points it elsewhere,
+    // and the worker keeps a quick pace.
+    config.mail.folder = dir.path().join("mail");
+    config.mail.poll = std::time::Duration::from_millis(50);
+    config.mail.retry_base = std::time::Duration::from_millis(200);
+    config.mail.schedule_every = std::time::Duration::from_millis(200);
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let base = format!("http://{}", app.address());

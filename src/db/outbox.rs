@@ -1,0 +1,337 @@
+//! The mail outbox (issue #4): rows queued in the transaction of their
+//! cause, claimed and delivered by `mail::worker`.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, SqliteConnection, SqlitePool};
+
+use super::Timestamp;
+
+/// One queued (or sent, or failed) mail.
+#[derive(Debug, Clone, FromRow)]
+pub struct Row {
+    /// Primary key.
+    pub id: i64,
+    /// `decider_named`, `decided`, `reminder`, `invitation` or `digest`.
+    pub kind: String,
+    /// The address.
+    pub recipient: String,
+    /// The member it is for (none for an invitation).
+    pub user_id: Option<i64>,
+    /// The team it is about.
+    pub team_id: i64,
+    /// The proposal it is about.
+    pub proposal_number: Option<i64>,
+    /// The log entry that caused it.
+    pub log_idx: Option<i64>,
+    /// Kind-specific JSON.
+    pub data: Option<String>,
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// Due (or, while sending, when the claim lapses).
+    pub next_attempt_at: Timestamp,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Queued at.
+    pub created_at: Timestamp,
+    /// Delivered at.
+    pub sent_at: Option<Timestamp>,
+}
+
+const COLUMNS: &str = "id, kind, recipient, user_id, team_id, proposal_number, log_idx, data, \
+                       status, attempts, next_attempt_at, last_error, created_at, sent_at";
+
+/// "You were named decider" to `decider`, unless it is the actor or has
+/// turned it off. Same transaction as the entry at `log_idx`.
+pub async fn decider_named(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    number: i64,
+    log_idx: i64,
+    actor: i64,
+    decider: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO outbox (kind, recipient, user_id, team_id, proposal_number, log_idx, next_attempt_at, created_at)
+         SELECT 'decider_named', u.email, u.id, $1, $2, $3, $4, $4
+         FROM users u WHERE u.id = $5 AND u.id <> $6 AND u.notify_decider",
+    )
+    .bind(team_id)
+    .bind(number)
+    .bind(log_idx)
+    .bind(Timestamp(now))
+    .bind(decider)
+    .bind(actor)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// "Decided" to everyone who took part in proposal `number` (proposed,
+/// commented, took a stance) and is still a member, but the actor and those
+/// who turned it off.
+pub async fn decided(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    number: i64,
+    log_idx: i64,
+    actor: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH p AS (SELECT id, author_id FROM proposals WHERE team_id = $1 AND number = $2),
+              took_part (user_id) AS (
+                  SELECT author_id FROM p
+                  UNION SELECT c.author_id FROM comments c JOIN p ON c.proposal_id = p.id
+                  UNION SELECT s.user_id FROM stances s JOIN p ON s.proposal_id = p.id)
+         INSERT INTO outbox (kind, recipient, user_id, team_id, proposal_number, log_idx, next_attempt_at, created_at)
+         SELECT 'decided', u.email, u.id, $1, $2, $3, $4, $4
+         FROM took_part t
+         JOIN users u ON u.id = t.user_id
+         JOIN memberships m ON m.team_id = $1 AND m.user_id = u.id AND m.removed_at IS NULL
+         WHERE u.id <> $5 AND u.notify_decided
+         ORDER BY u.id",
+    )
+    .bind(team_id)
+    .bind(number)
+    .bind(log_idx)
+    .bind(Timestamp(now))
+    .bind(actor)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An invitation link mailed to `recipient`.
+pub async fn invitation(
+    conn: &mut SqliteConnection,
+    team_id: i64,
+    recipient: &str,
+    data: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO outbox (kind, recipient, team_id, data, next_attempt_at, created_at)
+         VALUES ('invitation', $1, $2, $3, $4, $4)",
+    )
+    .bind(recipient)
+    .bind(team_id)
+    .bind(data)
+    .bind(Timestamp(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A reminder not yet queued: a voting member without a stance on an open
+/// proposal closing within the next day.
+#[derive(Debug, Clone, FromRow)]
+pub struct Reminder {
+    /// Team.
+    pub team_id: i64,
+    /// Proposal number.
+    pub number: i64,
+    /// Member.
+    pub user_id: i64,
+    /// Their address.
+    pub email: String,
+    /// The deadline (part of the key: an extended deadline reminds again).
+    pub closes_at: Timestamp,
+}
+
+impl Reminder {
+    /// At most one reminder per proposal, member and deadline.
+    pub fn dedupe(&self) -> String {
+        format!(
+            "reminder:{}:{}:{}:{}",
+            self.team_id,
+            self.number,
+            self.user_id,
+            self.closes_at.0.timestamp()
+        )
+    }
+}
+
+/// The reminders due at `now` that are not queued yet.
+pub async fn reminders_due(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
+) -> Result<Vec<Reminder>, sqlx::Error> {
+    let rows: Vec<Reminder> = sqlx::query_as(
+        "SELECT p.team_id, p.number, u.id AS user_id, u.email, p.closes_at
+         FROM proposals p
+         JOIN memberships m ON m.team_id = p.team_id AND m.removed_at IS NULL
+                           AND m.role IN ('admin', 'member')
+         JOIN users u ON u.id = m.user_id AND u.notify_reminder
+         WHERE p.status = 'open' AND p.closes_at > $1 AND p.closes_at <= $2
+           AND NOT EXISTS (SELECT 1 FROM stances s WHERE s.proposal_id = p.id AND s.user_id = u.id)
+         ORDER BY p.closes_at, p.id, u.id",
+    )
+    .bind(Timestamp(now))
+    .bind(Timestamp(now + chrono::Duration::hours(24)))
+    .fetch_all(pool)
+    .await?;
+    let mut due = Vec::with_capacity(rows.len());
+    for r in rows {
+        let queued: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE dedupe = $1")
+            .bind(r.dedupe())
+            .fetch_optional(pool)
+            .await?;
+        if queued.is_none() {
+            due.push(r);
+        }
+    }
+    Ok(due)
+}
+
+/// Queues `reminders` (a key already queued is skipped).
+pub async fn queue_reminders(
+    conn: &mut SqliteConnection,
+    reminders: &[Reminder],
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let mut queued = 0;
+    for r in reminders {
+        queued += sqlx::query(
+            "INSERT INTO outbox (kind, recipient, user_id, team_id, proposal_number, dedupe, next_attempt_at, created_at)
+             VALUES ('reminder', $1, $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (dedupe) DO NOTHING",
+        )
+        .bind(&r.email)
+        .bind(r.user_id)
+        .bind(r.team_id)
+        .bind(r.number)
+        .bind(r.dedupe())
+        .bind(Timestamp(now))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    Ok(queued)
+}
+
+/// Whether any row is due at `now` (a cheap read before claiming).
+pub async fn any_due(pool: &SqlitePool, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let due: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE status IN ('queued', 'sending') AND next_attempt_at <= $1 LIMIT 1",
+    )
+    .bind(Timestamp(now))
+    .fetch_optional(pool)
+    .await?;
+    Ok(due.is_some())
+}
+
+/// Claims up to `limit` due rows: each counts an attempt and is `sending`
+/// until `lease_until` (if the process dies meanwhile, the row is due again
+/// then).
+pub async fn claim(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1
+         WHERE id IN (SELECT id FROM outbox
+                      WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2
+                      ORDER BY next_attempt_at, id LIMIT $3)
+         RETURNING {COLUMNS}"
+    )))
+    .bind(Timestamp(lease_until))
+    .bind(Timestamp(now))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records a delivery.
+pub async fn sent(
+    conn: &mut SqliteConnection,
+    id: i64,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL WHERE id = $2 AND status = 'sending'",
+    )
+    .bind(Timestamp(at))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that a row needs no mail any more (its proposal closed, the
+/// member left, ...), with why.
+pub async fn skipped(
+    conn: &mut SqliteConnection,
+    id: i64,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'skipped', last_error = $1 WHERE id = $2 AND status = 'sending'",
+    )
+    .bind(reason)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: due again at `retry_at`, or failed for good
+/// when `retry_at` is `None`.
+pub async fn attempt_failed(
+    conn: &mut SqliteConnection,
+    id: i64,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    let (status, due) = match retry_at {
+        Some(at) => ("queued", Some(Timestamp(at))),
+        None => ("failed", None),
+    };
+    sqlx::query(
+        "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3
+         WHERE id = $4 AND status = 'sending'",
+    )
+    .bind(status)
+    .bind(due)
+    .bind(error)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Rows per status.
+pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
+        .fetch_all(pool)
+        .await
+}
+
+/// The most recent rows of `status` (all when `None`), newest first.
+pub async fn recent(
+    pool: &SqlitePool,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM outbox WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+    )))
+    .bind(status)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// One row.
+pub async fn by_id(pool: &SqlitePool, id: i64) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM outbox WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}

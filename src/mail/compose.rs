@@ -1,0 +1,424 @@
+//! Composing an outbox row into a message, from the tables as they are when
+//! it is sent: multipart plain text and HTML (inline styles), a subject that
+//! names the team, a stable Message-ID, and for member mail the RFC 8058
+//! one-click unsubscribe headers.
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use serde::{Deserialize, Serialize};
+
+use super::Mailer;
+use super::unsubscribe::{Keys, Scope};
+use crate::db::outbox::Row;
+use crate::db::{Db, proposals, teams, users};
+use crate::web::pages::when;
+
+/// What a mail says, in both formats.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// The team's name (subject prefix, footer).
+    pub team: String,
+    /// Subject line.
+    pub subject: String,
+    /// The first line, as a heading.
+    pub heading: String,
+    /// Plain paragraphs.
+    pub paragraphs: Vec<String>,
+    /// Quoted texts with their label ("What was agreed").
+    pub quotes: Vec<(String, String)>,
+    /// The one link that matters: label and URL.
+    pub action: (String, String),
+    /// Why the recipient gets this.
+    pub why: String,
+    /// What an unsubscribe stops, and its link.
+    pub unsubscribe: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notice.txt")]
+struct NoticeText<'a> {
+    n: &'a Notice,
+}
+
+impl NoticeText<'_> {
+    /// `text` with every line quoted.
+    fn quoted(&self, text: &str) -> String {
+        text.lines()
+            .map(|l| {
+                if l.is_empty() {
+                    ">".to_string()
+                } else {
+                    format!("> {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mail/notice.html")]
+struct NoticeHtml<'a> {
+    n: &'a Notice,
+}
+
+/// The data of an invitation row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvitationData {
+    /// The link (its token is the secret).
+    pub link: String,
+    /// The role offered.
+    pub role: String,
+    /// Who invited.
+    pub by: String,
+    /// When the link expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What to do with a due row.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this.
+    Send(Box<Message>),
+    /// Nothing to send any more (the reason is recorded).
+    Skip(String),
+}
+
+/// Everything composing needs.
+#[derive(Clone, Debug)]
+pub struct Composer {
+    /// Reads.
+    pub db: Db,
+    /// Base URL for links.
+    pub base_url: String,
+    /// Unsubscribe link keys.
+    pub keys: Keys,
+}
+
+/// Why a row cannot be composed (a bug or a broken row: not retried).
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// A database error (retried).
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The row cannot become a message.
+    #[error("{0}")]
+    Broken(String),
+}
+
+impl Composer {
+    /// The message for `row`, or why there is none.
+    pub async fn compose(&self, mailer: &Mailer, row: &Row) -> Result<Outcome, ComposeError> {
+        let pool = self.db.reader();
+        let team = teams::by_id(pool, row.team_id)
+            .await?
+            .ok_or_else(|| ComposeError::Broken(format!("team {} is gone", row.team_id)))?;
+        let user = match row.user_id {
+            Some(id) => Some(
+                users::by_id(&self.db, id)
+                    .await?
+                    .ok_or_else(|| ComposeError::Broken(format!("user {id} is gone")))?,
+            ),
+            None => None,
+        };
+        let tz = user.as_ref().map_or(chrono_tz::UTC, |u| u.tz());
+        let now = Utc::now();
+        let notice = match row.kind.as_str() {
+            "invitation" => self.invitation(&team, row)?,
+            "decider_named" | "decided" | "reminder" => {
+                let number = row
+                    .proposal_number
+                    .ok_or_else(|| ComposeError::Broken("no proposal number".into()))?;
+                let Some(p) = proposals::by_number(pool, team.id, number).await? else {
+                    return Ok(Outcome::Skip(format!("{}-{number} is gone", team.key)));
+                };
+                let member = user
+                    .as_ref()
+                    .ok_or_else(|| ComposeError::Broken("no recipient member".into()))?;
+                // A member who left no longer hears of the team.
+                if teams::role_of(pool, team.id, member.id).await?.is_none() {
+                    return Ok(Outcome::Skip("no longer a member".into()));
+                }
+                match row.kind.as_str() {
+                    "decider_named" => self.decider_named(&team, &p, member.id, tz, now)?,
+                    "decided" => match proposals::decision(pool, p.id).await? {
+                        Some(d) => self.decided(&team, &p, &d, member.id, tz, now),
+                        None => return Ok(Outcome::Skip("no decision recorded".into())),
+                    },
+                    _ => {
+                        if p.status != "open" || p.closes_at.0 <= now {
+                            return Ok(Outcome::Skip("the stance window is closed".into()));
+                        }
+                        let has_stance: Option<i64> = sqlx::query_scalar(
+                            "SELECT 1 FROM stances WHERE proposal_id = $1 AND user_id = $2 LIMIT 1",
+                        )
+                        .bind(p.id)
+                        .bind(member.id)
+                        .fetch_optional(pool)
+                        .await?;
+                        if has_stance.is_some() {
+                            return Ok(Outcome::Skip("a stance was taken meanwhile".into()));
+                        }
+                        self.reminder(&team, &p, member.id, tz, now)
+                    }
+                }
+            }
+            other => return Err(ComposeError::Broken(format!("unknown mail kind {other}"))),
+        };
+        let to: Mailbox = match &user {
+            Some(u) => format!("{} <{}>", quote_name(&u.display_name), row.recipient).parse(),
+            None => row.recipient.parse(),
+        }
+        .map_err(|e| ComposeError::Broken(format!("bad recipient {}: {e}", row.recipient)))?;
+        let message = build(mailer, row, to, &notice)?;
+        Ok(Outcome::Send(Box::new(message)))
+    }
+
+    fn permalink(&self, team: &teams::Team, number: i64) -> String {
+        format!("{}/d/{}-{number}", self.base_url, team.key)
+    }
+
+    fn unsubscribe(&self, user: i64, scope: Scope) -> Option<(String, String)> {
+        Some((
+            scope.describe().to_string(),
+            self.keys.link(&self.base_url, user, scope),
+        ))
+    }
+
+    fn invitation(&self, team: &teams::Team, row: &Row) -> Result<Notice, ComposeError> {
+        let data: InvitationData = row
+            .data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .ok_or_else(|| ComposeError::Broken("invitation without its link".into()))?;
+        let expires = when(data.expires_at, chrono_tz::UTC, Utc::now());
+        Ok(Notice {
+            team: team.name.clone(),
+            subject: format!("[{}] {} invites you to join on Settled", team.name, data.by),
+            heading: format!("Join {} on Settled", team.name),
+            paragraphs: vec![
+                format!(
+                    "{} invites you to {} as {} {}. Settled is where the team records how it decides: proposals, stances, one named decider, and a log of what was agreed.",
+                    data.by,
+                    team.name,
+                    article(&data.role),
+                    data.role
+                ),
+                format!(
+                    "The link works once and until {}. If you do not have an account yet, you can create one on the way.",
+                    expires.local
+                ),
+            ],
+            quotes: Vec::new(),
+            action: (format!("Join {}", team.name), data.link),
+            why: format!(
+                "You get this because {} typed your address when inviting you. If you do not want to join, ignore this mail.",
+                data.by
+            ),
+            unsubscribe: None,
+        })
+    }
+
+    fn decider_named(
+        &self,
+        team: &teams::Team,
+        p: &proposals::Proposal,
+        user: i64,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Notice, ComposeError> {
+        let id = format!("{}-{}", team.key, p.number);
+        let closes = when(p.closes_at.0, tz, now);
+        Ok(Notice {
+            team: team.name.clone(),
+            subject: format!("[{}] You decide {id}: {}", team.name, p.title),
+            heading: format!("You decide {id}: {}", p.title),
+            paragraphs: vec![
+                format!(
+                    "{} named you decider of this proposal{}.",
+                    p.author_name,
+                    p.area_name
+                        .as_deref()
+                        .map(|a| format!(" in the area {a}"))
+                        .unwrap_or_default()
+                ),
+                format!(
+                    "Members take their stances until {} ({}). You record what was agreed once the window closes or every voting member has a stance, and answer each standing objection in writing.",
+                    closes.local, closes.relative
+                ),
+            ],
+            quotes: vec![("The proposal".into(), excerpt(&p.body, 1200))],
+            action: (format!("Open {id}"), self.permalink(team, p.number)),
+            why: "You get this because you were named decider.".into(),
+            unsubscribe: self.unsubscribe(user, Scope::Decider),
+        })
+    }
+
+    fn decided(
+        &self,
+        team: &teams::Team,
+        p: &proposals::Proposal,
+        d: &proposals::Decision,
+        user: i64,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Notice {
+        let id = format!("{}-{}", team.key, p.number);
+        let at = when(d.decided_at.0, tz, now);
+        let mut quotes = vec![("What was agreed".to_string(), d.statement.clone())];
+        if !d.rationale.trim().is_empty() {
+            quotes.push(("Rationale".into(), d.rationale.clone()));
+        }
+        Notice {
+            team: team.name.clone(),
+            subject: format!("[{}] {id} {}: {}", team.name, d.outcome, p.title),
+            heading: format!("{id} {}: {}", d.outcome, p.title),
+            paragraphs: vec![format!(
+                "{} recorded the decision on {}. The record is sealed in the team's log and will not change.",
+                d.decided_by_name, at.local
+            )],
+            quotes,
+            action: (
+                format!("Read the record of {id}"),
+                self.permalink(team, p.number),
+            ),
+            why: "You get this because you took part in this proposal.".into(),
+            unsubscribe: self.unsubscribe(user, Scope::Decided),
+        }
+    }
+
+    fn reminder(
+        &self,
+        team: &teams::Team,
+        p: &proposals::Proposal,
+        user: i64,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Notice {
+        let id = format!("{}-{}", team.key, p.number);
+        let closes = when(p.closes_at.0, tz, now);
+        Notice {
+            team: team.name.clone(),
+            subject: format!(
+                "[{}] {id} closes {}: your stance is missing",
+                team.name, closes.relative
+            ),
+            heading: format!("Your stance on {id}: {}", p.title),
+            paragraphs: vec![
+                format!(
+                    "The stance window closes {} ({}), and you have not taken a stance yet.",
+                    closes.local, closes.relative
+                ),
+                format!(
+                    "Agree, disagree, abstain, or object with a reason: {} decides, and every objection must be answered in writing.",
+                    p.decider_name
+                ),
+            ],
+            quotes: vec![("The proposal".into(), excerpt(&p.body, 600))],
+            action: (
+                format!("Take your stance on {id}"),
+                self.permalink(team, p.number),
+            ),
+            why: "You get this because you are a voting member of the team.".into(),
+            unsubscribe: self.unsubscribe(user, Scope::Reminder),
+        }
+    }
+}
+
+/// The message for `row` saying `notice`.
+pub fn build(
+    mailer: &Mailer,
+    row: &Row,
+    to: Mailbox,
+    notice: &Notice,
+) -> Result<Message, ComposeError> {
+    let text = NoticeText { n: notice }
+        .render()
+        .map_err(|e| ComposeError::Broken(format!("text template: {e}")))?;
+    let html = NoticeHtml { n: notice }
+        .render()
+        .map_err(|e| ComposeError::Broken(format!("HTML template: {e}")))?;
+    let mut builder = Message::builder()
+        .from(mailer.from().clone())
+        .to(to)
+        .subject(notice.subject.clone())
+        .message_id(Some(
+            mailer.message_id(row.id, row.created_at.0.timestamp()),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ));
+    if let Some((_, link)) = &notice.unsubscribe {
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{link}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".into(),
+            ));
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| ComposeError::Broken(format!("message: {e}")))
+}
+
+/// A display name safe inside a mailbox (`"Ana \"A\" B" <a@b>`).
+fn quote_name(name: &str) -> String {
+    format!(
+        "\"{}\"",
+        name.replace(['\\', '"'], "").replace(['\r', '\n'], " ")
+    )
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// The first `max` characters of `text`, cut at a paragraph or word, with
+/// an ellipsis when cut.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let end = cut
+        .rfind("\n\n")
+        .filter(|i| *i > max / 2)
+        .or_else(|| cut.rfind(' '))
+        .unwrap_or(cut.len());
+    format!("{} …", cut[..end].trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_cut_at_a_word_and_say_so() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("one two three four", 10), "one two …");
+        let long = format!("{}\n\nsecond paragraph", "word ".repeat(10));
+        assert_eq!(
+            excerpt(&long, 60),
+            format!("{} …", "word ".repeat(10).trim_end())
+        );
+    }
+
+    #[test]
+    fn display_names_cannot_break_the_header() {
+        assert_eq!(quote_name("Ana \"The\" Boss"), "\"Ana The Boss\"");
+        assert_eq!(quote_name("A\r\nBcc: x@y"), "\"A  Bcc: x@y\"");
+    }
+}

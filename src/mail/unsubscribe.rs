@@ -1,0 +1,135 @@
+//! Signed unsubscribe links: `/unsubscribe?u=USER&s=SCOPE&t=TOKEN`, where
+//! the token is an HMAC-SHA256 of user and scope under a key derived from
+//! the instance's secret. It works without signing in, changes only that
+//! member's one setting, and cannot be forged or moved to another member.
+
+use hmac::{KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// What a link turns off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// "You were named decider" mails.
+    Decider,
+    /// "A proposal you took part in was decided" mails.
+    Decided,
+    /// Deadline reminders.
+    Reminder,
+    /// Digests.
+    Digest,
+}
+
+impl Scope {
+    /// The name in links.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decider => "decider",
+            Self::Decided => "decided",
+            Self::Reminder => "reminder",
+            Self::Digest => "digest",
+        }
+    }
+
+    /// What the member stops getting, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Decider => "mail when you are named decider",
+            Self::Decided => "mail when a proposal you took part in is decided",
+            Self::Reminder => "reminders a day before a deadline you have not answered",
+            Self::Digest => "digests",
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "decider" => Ok(Self::Decider),
+            "decided" => Ok(Self::Decided),
+            "reminder" => Ok(Self::Reminder),
+            "digest" => Ok(Self::Digest),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The key links are signed with.
+#[derive(Clone)]
+pub struct Keys([u8; 32]);
+
+// By hand, so that the key is never printed.
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+impl Keys {
+    /// Derives the key from the instance secret (the signing key's seed):
+    /// a separate key, so a link's MAC says nothing about the seed.
+    pub fn new(instance_secret: &[u8; 32]) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(b"settled unsubscribe links v1\0");
+        hash.update(instance_secret);
+        Self(hash.finalize().into())
+    }
+
+    fn mac(&self, user: i64, scope: Scope) -> HmacSha256 {
+        // A 32-byte key is always accepted.
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(format!("{user}:{}", scope.as_str()).as_bytes());
+        mac
+    }
+
+    /// The token for `user` and `scope`.
+    pub fn token(&self, user: i64, scope: Scope) -> String {
+        hex::encode(self.mac(user, scope).finalize().into_bytes())
+    }
+
+    /// Whether `token` is the one for `user` and `scope` (constant time).
+    pub fn check(&self, user: i64, scope: Scope, token: &str) -> bool {
+        match hex::decode(token) {
+            Ok(bytes) => self.mac(user, scope).verify_slice(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// The link, under `base_url`.
+    pub fn link(&self, base_url: &str, user: i64, scope: Scope) -> String {
+        format!(
+            "{base_url}/unsubscribe?u={user}&s={}&t={}",
+            scope.as_str(),
+            self.token(user, scope)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_fits_one_member_and_one_scope() {
+        let keys = Keys::new(&[7; 32]);
+        let token = keys.token(12, Scope::Digest);
+        assert!(keys.check(12, Scope::Digest, &token));
+        assert!(!keys.check(13, Scope::Digest, &token), "another member");
+        assert!(!keys.check(12, Scope::Decided, &token), "another scope");
+        assert!(
+            !Keys::new(&[8; 32]).check(12, Scope::Digest, &token),
+            "another instance"
+        );
+        let mut altered = token.clone().into_bytes();
+        altered[0] = if altered[0] == b'0' { b'1' } else { b'0' };
+        let altered = String::from_utf8(altered).expect("hex");
+        assert!(!keys.check(12, Scope::Digest, &altered));
+        assert!(!keys.check(12, Scope::Digest, "not hex"));
+        assert!(!keys.check(12, Scope::Digest, ""));
+        assert!(!keys.check(12, Scope::Digest, &token[..32]), "truncated");
+    }
+}

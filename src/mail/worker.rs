@@ -1,0 +1,165 @@
+//! The delivery worker and the mail clocks.
+//!
+//! Every `poll`, a cheap read asks whether any row is due; if so, the worker
+//! claims up to a batch (each claimed row counts an attempt and is leased
+//! for five minutes), composes and sends them one by one, and records each
+//! outcome. A failed attempt is due again after `retry_base` × 2^(n−1)
+//! (at most an hour) until `max_attempts`, then the row is `failed`; a
+//! permanent refusal (5xx) fails it at once. If the process dies while
+//! sending, the lease runs out and the row is claimed again: the server may
+//! then have the message twice, under the same Message-ID, which is the
+//! one case SMTP cannot rule out (the reply to DATA was lost).
+//!
+//! Every `schedule_every`, the reminder clock queues a reminder for each
+//! voting member without a stance on a proposal closing within 24 hours.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::Mailer;
+use super::compose::{Composer, Outcome};
+use crate::db::outbox;
+use crate::ledger::writer::Writer;
+
+/// Rows claimed at once.
+const BATCH: i64 = 32;
+
+/// How long a claim holds before the row is due again.
+const LEASE: Duration = Duration::from_secs(300);
+
+/// Everything the worker needs.
+#[derive(Clone, Debug)]
+pub struct Worker {
+    /// Composes rows.
+    pub composer: Composer,
+    /// Sends.
+    pub mailer: Mailer,
+    /// Writes (claims, outcomes, reminders) share the app's one writer.
+    pub writer: Writer,
+}
+
+impl Worker {
+    /// Runs until the task is dropped.
+    pub async fn run(self) {
+        tracing::info!(transport = %self.mailer.describe(), "mail worker started");
+        let config = self.mailer.config().clone();
+        let mut poll = tokio::time::interval(config.poll);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_schedule: Option<tokio::time::Instant> = None;
+        loop {
+            poll.tick().await;
+            if last_schedule.is_none_or(|t| t.elapsed() >= config.schedule_every) {
+                last_schedule = Some(tokio::time::Instant::now());
+                if let Err(err) = self.queue_reminders().await {
+                    tracing::warn!(error = %err, "could not queue reminders");
+                }
+            }
+            if let Err(err) = self.deliver_due().await {
+                tracing::warn!(error = %err, "mail delivery round failed");
+            }
+        }
+    }
+
+    /// Queues the reminders now due; returns how many.
+    pub async fn queue_reminders(&self) -> crate::error::Result<u64> {
+        let now = Utc::now();
+        let due = outbox::reminders_due(self.composer.db.reader(), now).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        self.writer
+            .submit(move |conn| {
+                Box::pin(async move { Ok(outbox::queue_reminders(conn, &due, now).await?) })
+            })
+            .await
+    }
+
+    /// Sends every row due now; returns how many were delivered.
+    pub async fn deliver_due(&self) -> crate::error::Result<usize> {
+        let mut delivered = 0;
+        loop {
+            let now = Utc::now();
+            if !outbox::any_due(self.composer.db.reader(), now).await? {
+                return Ok(delivered);
+            }
+            let lease_until = now
+                + chrono::Duration::from_std(LEASE)
+                    .unwrap_or_else(|_| chrono::Duration::minutes(5));
+            let rows = self
+                .writer
+                .submit(move |conn| {
+                    Box::pin(async move { Ok(outbox::claim(conn, now, lease_until, BATCH).await?) })
+                })
+                .await?;
+            if rows.is_empty() {
+                return Ok(delivered);
+            }
+            for row in rows {
+                if self.deliver(&row).await? {
+                    delivered += 1;
+                }
+            }
+        }
+    }
+
+    /// One attempt at `row`; whether it was delivered.
+    async fn deliver(&self, row: &outbox::Row) -> crate::error::Result<bool> {
+        let config = self.mailer.config();
+        let outcome = self.composer.compose(&self.mailer, row).await;
+        let (result, delivered) = match outcome {
+            Ok(Outcome::Send(message)) => {
+                let stem = format!("{:08}-{}", row.id, row.kind);
+                match self.mailer.send(*message, &stem).await {
+                    Ok(()) => (Ok(()), true),
+                    Err(e) => (Err((e.permanent, e.message)), false),
+                }
+            }
+            Ok(Outcome::Skip(reason)) => {
+                let id = row.id;
+                self.writer
+                    .submit(move |conn| {
+                        Box::pin(async move { Ok(outbox::skipped(conn, id, &reason).await?) })
+                    })
+                    .await?;
+                return Ok(false);
+            }
+            Err(super::compose::ComposeError::Db(e)) => (Err((false, e.to_string())), false),
+            Err(e) => (Err((true, e.to_string())), false),
+        };
+        let id = row.id;
+        let attempts = row.attempts;
+        match result {
+            Ok(()) => {
+                self.writer
+                    .submit(move |conn| {
+                        Box::pin(async move { Ok(outbox::sent(conn, id, Utc::now()).await?) })
+                    })
+                    .await?;
+            }
+            Err((permanent, error)) => {
+                let retry_at = (!permanent && attempts < config.max_attempts).then(|| {
+                    let shift = u32::try_from(attempts.saturating_sub(1))
+                        .unwrap_or(0)
+                        .min(16);
+                    let delay = config
+                        .retry_base
+                        .saturating_mul(1 << shift)
+                        .min(Duration::from_secs(3600));
+                    Utc::now()
+                        + chrono::Duration::from_std(delay)
+                            .unwrap_or_else(|_| chrono::Duration::hours(1))
+                });
+                tracing::warn!(outbox = id, attempt = attempts, permanent, error = %error, "mail not delivered");
+                self.writer
+                    .submit(move |conn| {
+                        Box::pin(async move {
+                            Ok(outbox::attempt_failed(conn, id, &error, retry_at).await?)
+                        })
+                    })
+                    .await?;
+            }
+        }
+        Ok(delivered)
+    }
+}

@@ -1,0 +1,561 @@
+//! Email (issue #4) over real SMTP: the app delivers through its outbox to a
+//! small SMTP server started by the test (`smtp.rs`), and the messages are
+//! read back with a MIME parser as a mail client would.
+
+use std::time::Duration;
+
+use mail_parser::MimeHeaders;
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{Api, TestApp, in_seconds, spawn_with};
+use crate::smtp::{Received, SmtpServer};
+
+async fn app_with_smtp() -> (TestApp, SmtpServer) {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let app = spawn_with(move |c| c.mail.smtp_url = Some(url)).await;
+    (app, smtp)
+}
+
+async fn user_id(app: &TestApp, email: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(app.db.reader())
+        .await
+        .expect("user")
+}
+
+/// The text of a header as it stands in the message (unfolded).
+fn header(message: &mail_parser::Message<'_>, name: &str) -> String {
+    message
+        .header_raw(name)
+        .map(|raw| raw.replace(['\r', '\n'], "").trim().to_string())
+        .unwrap_or_default()
+}
+
+fn text_part(message: &mail_parser::Message<'_>) -> String {
+    message.body_text(0).expect("a text part").to_string()
+}
+
+fn html_part(message: &mail_parser::Message<'_>) -> String {
+    message.body_html(0).expect("an HTML part").to_string()
+}
+
+/// Messages sent to `address`.
+fn to(received: &[Received], address: &str) -> Vec<Received> {
+    received
+        .iter()
+        .filter(|r| r.to.iter().any(|t| t == address))
+        .cloned()
+        .collect()
+}
+
+/// Rows per status in the outbox.
+async fn statuses(app: &TestApp) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
+        .fetch_all(app.db.reader())
+        .await
+        .expect("counts")
+}
+
+/// Waits until no row is queued or sending.
+async fn drained(app: &TestApp) {
+    for _ in 0..300 {
+        let busy: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')")
+                .fetch_one(app.db.reader())
+                .await
+                .expect("count");
+        if busy == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the outbox did not drain: {:?}", statuses(app).await);
+}
+
+#[tokio::test]
+async fn a_named_decider_gets_a_multipart_mail_naming_the_team() {
+    let (app, smtp) = app_with_smtp().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("MAIL", &ana, &[&bob], &[]).await;
+    let id = ana
+        .propose(
+            "MAIL",
+            "Move CI to our own runners",
+            &bob.email,
+            &in_seconds(3 * 86400),
+        )
+        .await;
+
+    let received = smtp.wait_for(1).await;
+    assert_eq!(received.len(), 1, "one mail: Ana named herself nobody");
+    let mail = &received[0];
+    assert_eq!(mail.to, vec!["bob@example.com".to_string()]);
+    assert_eq!(mail.from, "settled@127.0.0.1", "the envelope sender");
+    let m = mail.parsed();
+    assert_eq!(
+        m.subject(),
+        Some("[Team MAIL] You decide MAIL-1: Move CI to our own runners")
+    );
+    let from = m
+        .from()
+        .and_then(|f| f.first())
+        .and_then(|a| a.address())
+        .expect("From");
+    assert_eq!(from, "settled@127.0.0.1");
+    let message_id = m.message_id().expect("Message-ID");
+    assert!(
+        message_id.starts_with("outbox.") && message_id.ends_with("@127.0.0.1"),
+        "{message_id}"
+    );
+    assert_eq!(header(&m, "Auto-Submitted"), "auto-generated");
+
+    // Both parts, each with the permalink.
+    let permalink = format!("{}/d/{id}", app.base);
+    let text = text_part(&m);
+    let html = html_part(&m);
+    assert!(
+        text.contains("You decide MAIL-1: Move CI to our own runners"),
+        "{text}"
+    );
+    assert!(text.contains("Ana named you decider"), "{text}");
+    assert!(text.contains(&permalink), "{text}");
+    assert!(
+        text.contains("> We should do this."),
+        "the proposal is quoted: {text}"
+    );
+    assert!(html.contains(&format!("href=\"{permalink}\"")), "{html}");
+    assert!(html.contains("style=\""), "inline styles");
+    assert!(!html.contains("<script"), "no script in mail");
+    let content_type = m.content_type().expect("content type");
+    assert_eq!(content_type.ctype(), "multipart");
+    assert_eq!(content_type.subtype(), Some("alternative"));
+
+    // RFC 8058 one-click unsubscribe.
+    let unsubscribe = header(&m, "List-Unsubscribe");
+    assert!(
+        unsubscribe.contains(&format!("{}/unsubscribe?", app.base)),
+        "{unsubscribe}"
+    );
+    assert_eq!(
+        header(&m, "List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click"
+    );
+    assert!(
+        text.contains(&format!("{}/unsubscribe?", app.base)),
+        "{text}"
+    );
+
+    drained(&app).await;
+    assert_eq!(statuses(&app).await, vec![("sent".to_string(), 1)]);
+}
+
+#[tokio::test]
+async fn a_decision_reaches_everyone_who_took_part_with_what_was_agreed() {
+    let (app, smtp) = app_with_smtp().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    let chen = app.api_user("chen@example.com", "Chen").await;
+    let dan = app.api_user("dan@example.com", "Dan").await;
+    let olive = app.api_user("olive@example.com", "Olive").await;
+    app.team("DEC", &ana, &[&bob, &chen, &dan], &[&olive]).await;
+    let id = ana
+        .propose(
+            "DEC",
+            "Adopt trunk-based development",
+            &bob.email,
+            &in_seconds(3 * 86400),
+        )
+        .await;
+    for (who, position) in [
+        (&ana, "agree"),
+        (&bob, "agree"),
+        (&chen, "agree"),
+        (&dan, "abstain"),
+    ] {
+        let (status, body) = who.stance(&id, position, None).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = olive
+        .post(
+            &format!("/api/v1/decisions/{id}/comments"),
+            json!({"body": "Observers can comment."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = bob
+        .post(
+            &format!("/api/v1/decisions/{id}/decision"),
+            json!({"outcome": "accepted", "statement": "We merge to main daily behind flags.", "rationale": "Shorter feedback loops."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Bob's decider mail, then the decision to Ana, Chen, Dan and Olive
+    // (who commented); not to Bob, who recorded it.
+    smtp.wait_for(5).await;
+    drained(&app).await;
+    let received = smtp.received();
+    assert_eq!(
+        received.len(),
+        5,
+        "{:?}",
+        received.iter().map(|r| &r.to).collect::<Vec<_>>()
+    );
+    assert_eq!(to(&received, "bob@example.com").len(), 1);
+    for who in [
+        "ana@example.com",
+        "chen@example.com",
+        "dan@example.com",
+        "olive@example.com",
+    ] {
+        let mails = to(&received, who);
+        assert_eq!(mails.len(), 1, "{who}");
+        let m = mails[0].parsed();
+        assert_eq!(
+            m.subject(),
+            Some("[Team DEC] DEC-1 accepted: Adopt trunk-based development")
+        );
+        let text = text_part(&m);
+        assert!(text.contains("What was agreed:"), "{text}");
+        assert!(
+            text.contains("> We merge to main daily behind flags."),
+            "{text}"
+        );
+        assert!(text.contains("> Shorter feedback loops."), "{text}");
+        assert!(text.contains("Bob recorded the decision"), "{text}");
+        assert!(html_part(&m).contains("We merge to main daily behind flags."));
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_refuses_for_a_while_gets_every_mail_exactly_once() {
+    let (app, smtp) = app_with_smtp().await;
+    smtp.refuse_next(4);
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("RETRY", &ana, &[], &[]).await;
+    let invited: Vec<String> = (0..3).map(|i| format!("guest{i}@example.org")).collect();
+    for email in &invited {
+        let (status, body) = ana
+            .post(
+                "/api/v1/teams/RETRY/invitations",
+                json!({"role": "member", "email": email}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let received = smtp.wait_for(3).await;
+    drained(&app).await;
+    assert!(
+        smtp.refused() >= 4,
+        "the server refused {} times",
+        smtp.refused()
+    );
+    // Nothing more arrives later.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let received_later = smtp.received();
+    assert_eq!(received_later.len(), 3, "each mail exactly once");
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|r| r.parsed().message_id().expect("id").to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "three distinct messages");
+    for email in &invited {
+        assert_eq!(to(&received_later, email).len(), 1, "{email}");
+    }
+    // The outbox remembers the attempts and the refusal.
+    let rows: Vec<(String, i64, Option<String>)> =
+        sqlx::query_as("SELECT status, attempts, last_error FROM outbox ORDER BY id")
+            .fetch_all(app.db.reader())
+            .await
+            .expect("rows");
+    assert!(rows.iter().all(|(s, _, _)| s == "sent"), "{rows:?}");
+    let attempts: i64 = rows.iter().map(|(_, a, _)| a).sum();
+    assert!(attempts >= 3 + 4, "attempts recorded: {rows:?}");
+}
+
+#[tokio::test]
+async fn an_invitation_mail_carries_the_link_that_joins() {
+    let (app, smtp) = app_with_smtp().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("JOIN", &ana, &[], &[]).await;
+    let r = app
+        .post_form(
+            &ana.browser,
+            "/t/team-join/settings",
+            "/t/team-join/invitations",
+            &[("role", "member"), ("email", "newcomer@example.org")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = app.get(&ana.browser, "/t/team-join/settings").await;
+    assert!(page.contains("mailed to newcomer@example.org"), "{page}");
+
+    let received = smtp.wait_for(1).await;
+    let m = received[0].parsed();
+    assert_eq!(received[0].to, vec!["newcomer@example.org".to_string()]);
+    assert_eq!(
+        m.subject(),
+        Some("[Team JOIN] Ana invites you to join on Settled")
+    );
+    assert!(m.header("List-Unsubscribe").is_none(), "not a subscription");
+    let text = text_part(&m);
+    let start = text
+        .find(&format!("{}/invite/", app.base))
+        .expect("the link");
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert!(html_part(&m).contains(&format!("href=\"{link}\"")));
+
+    // The newcomer follows it and joins.
+    let newcomer = app.user("newcomer@example.org", "Newcomer").await;
+    let path = link.trim_start_matches(&app.base).to_string();
+    let r = app.post_form(&newcomer, &path, &path, &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "joined");
+    let (status, _) = app.get(&newcomer, "/t/team-join").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A bad address is refused before anything is stored.
+    let r = app
+        .post_form(
+            &ana.browser,
+            "/t/team-join/settings",
+            "/t/team-join/invitations",
+            &[("role", "member"), ("email", "not an address")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = app.get(&ana.browser, "/t/team-join/settings").await;
+    assert!(
+        page.contains("No invitation created: the email must be an email address"),
+        "{page}"
+    );
+    let invitations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invitations")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("count");
+    assert_eq!(invitations, 1);
+}
+
+#[tokio::test]
+async fn unsubscribe_works_without_a_session_and_only_for_its_member_and_kind() {
+    let (app, smtp) = app_with_smtp().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("UNSUB", &ana, &[&bob], &[]).await;
+    ana.propose("UNSUB", "First", &bob.email, &in_seconds(86400 * 3))
+        .await;
+    let received = smtp.wait_for(1).await;
+    let m = received[0].parsed();
+    let link = header(&m, "List-Unsubscribe")
+        .trim_matches(|c| c == '<' || c == '>')
+        .to_string();
+    let bob_id = user_id(&app, "bob@example.com").await;
+    let ana_id = user_id(&app, "ana@example.com").await;
+    assert!(link.contains(&format!("u={bob_id}&s=decider&t=")), "{link}");
+
+    // Forged or altered links are refused, and change nothing.
+    let stranger = Client::new();
+    let forged = link.replace(&format!("u={bob_id}"), &format!("u={ana_id}"));
+    let altered = format!("{}0", &link[..link.len() - 1]);
+    let other_scope = link.replace("s=decider", "s=digest");
+    for bad in [&forged, &altered, &other_scope] {
+        for post in [false, true] {
+            let r = if post {
+                stranger
+                    .post(bad)
+                    .body("List-Unsubscribe=One-Click")
+                    .send()
+                    .await
+            } else {
+                stranger.get(bad).send().await
+            }
+            .expect("request");
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        }
+    }
+
+    // Opening the link only asks (mail scanners open links).
+    let r = stranger.get(&link).send().await.expect("GET");
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.expect("page");
+    assert!(
+        page.contains("Stop mail when you are named decider for bob@example.com?"),
+        "{page}"
+    );
+    let flags = |id: i64| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_as::<_, (bool, bool, bool, String)>(
+                "SELECT notify_decider, notify_decided, notify_reminder, digest FROM users WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(db.reader())
+            .await
+            .expect("flags")
+        }
+    };
+    assert!(flags(bob_id).await.0, "GET changed nothing");
+
+    // The RFC 8058 one-click POST, as a mail client sends it: no cookies,
+    // no CSRF token.
+    let r = stranger
+        .post(&link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(flags(bob_id).await, (false, true, true, "off".to_string()));
+    assert_eq!(
+        flags(ana_id).await,
+        (true, true, true, "off".to_string()),
+        "only Bob's"
+    );
+
+    // Named decider again: no mail this time.
+    ana.propose("UNSUB", "Second", &bob.email, &in_seconds(86400 * 3))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.received().len(), 1);
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("count");
+    assert_eq!(queued, 1, "nothing queued for an unsubscribed kind");
+
+    // The settings page turns it back on.
+    let r = app
+        .post_form(
+            &bob.browser,
+            "/settings",
+            "/settings/mail",
+            &[("notify_decider", "on"), ("notify_decided", "on")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(flags(bob_id).await, (true, true, false, "off".to_string()));
+}
+
+#[tokio::test]
+async fn a_reminder_goes_a_day_before_the_deadline_to_voters_without_a_stance_once() {
+    let (app, smtp) = app_with_smtp().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    let chen = app.api_user("chen@example.com", "Chen").await;
+    let olive = app.api_user("olive@example.com", "Olive").await;
+    app.team("SOON", &ana, &[&bob, &chen], &[&olive]).await;
+    // Closing in two days: no reminder yet.
+    let later = ana
+        .propose("SOON", "Later", &ana.email, &in_seconds(2 * 86400))
+        .await;
+    // Closing in 20 hours: Bob and Chen have no stance; Ana has.
+    let soon = ana
+        .propose("SOON", "Soon", &ana.email, &in_seconds(20 * 3600))
+        .await;
+    let (status, _) = ana.stance(&soon, "agree", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = chen.stance(&later, "agree", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let received = smtp.wait_for(2).await;
+    // Several more clock ticks: still one reminder each.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    drained(&app).await;
+    let received_later = smtp.received();
+    assert_eq!(
+        received_later.len(),
+        2,
+        "{:?}",
+        received_later.iter().map(|r| &r.to).collect::<Vec<_>>()
+    );
+    for who in ["bob@example.com", "chen@example.com"] {
+        let mails = to(&received, who);
+        assert_eq!(mails.len(), 1, "{who}");
+        let m = mails[0].parsed();
+        let subject = m.subject().expect("subject");
+        assert!(
+            subject.starts_with("[Team SOON] SOON-2 closes in "),
+            "{subject}"
+        );
+        assert!(subject.ends_with(": your stance is missing"), "{subject}");
+        assert!(text_part(&m).contains(&format!("{}/d/{soon}", app.base)));
+    }
+    let _ = olive;
+}
+
+#[tokio::test]
+async fn the_admin_page_shows_queued_sent_and_failing_mail() {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let app = spawn_with(move |c| {
+        c.mail.smtp_url = Some(url);
+        c.mail.max_attempts = 2;
+    })
+    .await;
+    smtp.refuse_next(100);
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("ADM", &ana, &[&bob], &[]).await;
+    let (status, _) = ana
+        .post(
+            "/api/v1/teams/ADM/invitations",
+            json!({"role": "member", "email": "late@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    drained(&app).await;
+    assert_eq!(statuses(&app).await, vec![("failed".to_string(), 1)]);
+
+    let (status, page) = app.get(&ana.browser, "/admin/mail").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("late@example.org"), "{page}");
+    assert!(page.contains("failed"), "{page}");
+    assert!(page.contains("451"), "the last error is shown: {page}");
+    let (status, _) = app.get(&ana.browser, "/admin/mail?status=failed").await;
+    assert_eq!(status, StatusCode::OK);
+    // Bob is no instance admin.
+    let (status, _) = app.get(&bob.browser, "/admin/mail").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let _: &Api = &bob;
+}
+
+#[tokio::test]
+async fn without_smtp_mail_is_written_to_the_mail_folder() {
+    let dir = tempfile::tempdir().expect("dir");
+    let folder = dir.path().join("outgoing");
+    let target = folder.clone();
+    let app = spawn_with(move |c| c.mail.folder = target).await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("EML", &ana, &[], &[]).await;
+    let (status, _) = ana
+        .post(
+            "/api/v1/teams/EML/invitations",
+            json!({"role": "member", "email": "friend@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    drained(&app).await;
+    let files: Vec<_> = std::fs::read_dir(&folder)
+        .expect("the folder exists")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    let bytes = std::fs::read(&files[0]).expect("read");
+    let m = mail_parser::MessageParser::default()
+        .parse(&bytes)
+        .expect("parse");
+    assert_eq!(
+        m.subject(),
+        Some("[Team EML] Ana invites you to join on Settled")
+    );
+}
