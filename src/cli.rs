@@ -51,6 +51,23 @@ pub enum Command {
     Token(TokenCommand),
     /// Seed a demo team (see the README), then exit.
     Demo,
+    /// Print the digest a member would get now, one per team, exactly as
+    /// it would be sent (plain-text part); the server sends digests itself.
+    Digest {
+        /// Print, do not send (the only mode).
+        #[arg(long, required = true)]
+        preview: bool,
+        /// The member's email.
+        #[arg(long)]
+        email: String,
+        /// Public base URL for the links (as `serve --base-url`).
+        #[arg(
+            long,
+            env = "SETTLED_BASE_URL",
+            default_value = "http://127.0.0.1:3000"
+        )]
+        base_url: String,
+    },
     /// Write a consistent copy of the database to FILE, safe while the
     /// server runs (SQLite `VACUUM INTO`). Restore by serving from the copy.
     Backup {
@@ -376,6 +393,45 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             db.close().await;
             println!("{token}");
             eprintln!("Store this token now: it is shown only once.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Digest {
+            preview: _,
+            email,
+            base_url,
+        } => {
+            let db = Db::connect(&cli.database).await?;
+            let user = db::users::by_email(&db, &Email::parse(&email)?.normalized())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
+            let base_url = base_url.trim_end_matches('/').to_string();
+            let signer = crate::ledger::checkpoint::load_or_create(
+                &db,
+                &crate::ledger::checkpoint::name_from_base_url(&base_url),
+            )
+            .await?;
+            let composer = crate::mail::compose::Composer {
+                db: db.clone(),
+                keys: crate::mail::unsubscribe::Keys::new(&signer.seed()),
+                base_url,
+            };
+            let previews =
+                crate::mail::digest::previews(&composer, &user, chrono::Utc::now()).await?;
+            db.close().await;
+            if previews.is_empty() {
+                println!("{email} is not in a team: no digest.");
+            }
+            for (team, view) in previews {
+                match view {
+                    Some(view) => {
+                        println!("To: {}", user.email);
+                        println!("Subject: {}", view.subject);
+                        println!();
+                        println!("{}", view.text().map_err(|e| anyhow::anyhow!("{e}"))?);
+                    }
+                    None => println!("{}: nothing to say, no mail.\n", team.name),
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { to } => {

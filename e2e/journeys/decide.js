@@ -647,6 +647,47 @@ export async function decideJourney(t, browser, { js }) {
       res = await page.request.get(atomUrl);
       assert.equal(res.status(), 200, 'the other address still works');
     });
+
+    await step('3d. mail: the digest preview, mail settings, and the outbox for the instance admin', async () => {
+      const { page } = bob;
+      await open(page, '/settings');
+      let mail = region(page, 'Mail');
+      assert.equal(await mail.getByLabel('Digest').inputValue(), 'off');
+      // With digests off, the preview shows what a daily one would hold:
+      // today's two decisions (and the comments on the first).
+      await submit(page, mail.getByRole('link', { name: 'Preview your next digest' }));
+      assert.equal(await text(heading1(page)), 'Your next digest');
+      const preview = region(page, teamName);
+      await preview.getByText(/^Subject: \[.+\] Your daily digest: 2 decided\b/).waitFor();
+      await preview.getByText(new RegExp(`${id1}: ${title1}`)).waitFor();
+      await shot(page, 'digest-preview');
+
+      await open(page, '/settings');
+      mail = region(page, 'Mail');
+      await mail.getByRole('checkbox', { name: /a deadline is a day away/ }).uncheck();
+      await mail.getByLabel('Digest').selectOption('daily');
+      await mail.getByLabel(/^At/).selectOption('07:00');
+      await submit(page, mail.getByRole('button', { name: 'Save mail settings' }));
+      assert.equal(await text(flash(page)), 'Mail settings saved.');
+      mail = region(page, 'Mail');
+      assert.equal(await mail.getByLabel('Digest').inputValue(), 'daily');
+      assert.equal(await mail.getByLabel(/^At/).inputValue(), '7');
+      assert.equal(await mail.getByRole('checkbox', { name: /a deadline is a day away/ }).isChecked(), false);
+      assert.equal(await mail.getByRole('checkbox', { name: /I am named decider/ }).isChecked(), true);
+
+      if (js) {
+        // Ana signed up first: she is the instance admin. Bob was named
+        // decider twice over; the mail went to the server's mail folder.
+        await open(ana.page, '/admin/mail');
+        assert.equal(await text(heading1(ana.page)), 'Mail');
+        const rows = region(ana.page, /^Latest .*mail$/).getByRole('row');
+        await rows.filter({ hasText: `bob${tag}@example.com` }).first().waitFor();
+        assert.ok((await rows.filter({ hasText: 'decider_named' }).count()) >= 1);
+        await shot(ana.page, 'mail-admin');
+        const refused = await bob.page.goto(`${BASE}/admin/mail`);
+        assert.equal(refused.status(), 403, 'only instance admins');
+      }
+    });
   } finally {
     for (const p of people) await p.ctx.close();
   }

@@ -85,6 +85,22 @@ pub async fn by_number(
     .await
 }
 
+/// Several proposals of a team by number, in one query (order not kept).
+pub async fn by_numbers(
+    ex: impl SqliteExecutor<'_>,
+    team_id: i64,
+    numbers: &[i64],
+) -> Result<Vec<Proposal>, sqlx::Error> {
+    let list = serde_json::to_string(numbers).unwrap_or_else(|_| "[]".into());
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.number IN (SELECT value FROM json_each($2))"
+    )))
+    .bind(team_id)
+    .bind(list)
+    .fetch_all(ex)
+    .await
+}
+
 /// Filters for listing proposals.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {

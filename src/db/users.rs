@@ -196,8 +196,12 @@ pub async fn set_mail_settings(
     id: i64,
     s: &MailSettings,
 ) -> Result<(), sqlx::Error> {
+    // Turning digests on starts from now: the first one comes at the next
+    // slot, not at one already past.
     sqlx::query(
-        "UPDATE users SET notify_decider = $1, notify_decided = $2, notify_reminder = $3, digest = $4, digest_hour = $5
+        "UPDATE users SET notify_decider = $1, notify_decided = $2, notify_reminder = $3,
+                last_digest_at = CASE WHEN digest = 'off' AND $4 <> 'off' THEN $7 ELSE last_digest_at END,
+                digest = $4, digest_hour = $5
          WHERE id = $6",
     )
     .bind(s.notify_decider)
@@ -206,6 +210,7 @@ pub async fn set_mail_settings(
     .bind(&s.digest)
     .bind(s.digest_hour)
     .bind(id)
+    .bind(Timestamp(super::now()))
     .execute(ex)
     .await?;
     Ok(())

@@ -12,6 +12,7 @@ use lettre::message::{Mailbox, MultiPart};
 use serde::{Deserialize, Serialize};
 
 use super::Mailer;
+use super::digest::DigestData;
 use super::unsubscribe::{Keys, Scope};
 use crate::db::outbox::Row;
 use crate::db::{Db, proposals, teams, users};
@@ -127,6 +128,24 @@ impl Composer {
         };
         let tz = user.as_ref().map_or(chrono_tz::UTC, |u| u.tz());
         let now = Utc::now();
+        if row.kind == "digest" {
+            let member = user
+                .as_ref()
+                .ok_or_else(|| ComposeError::Broken("no recipient member".into()))?;
+            if teams::role_of(pool, team.id, member.id).await?.is_none() {
+                return Ok(Outcome::Skip("no longer a member".into()));
+            }
+            let data: DigestData = row
+                .data
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .ok_or_else(|| ComposeError::Broken("digest without its contents".into()))?;
+            let view = self.digest(&team, &data, member.id, tz, now).await?;
+            let to = mailbox(&member.display_name, &row.recipient)?;
+            return Ok(Outcome::Send(Box::new(build_digest(
+                mailer, row, to, &view,
+            )?)));
+        }
         let notice = match row.kind.as_str() {
             "invitation" => self.invitation(&team, row)?,
             "decider_named" | "decided" | "reminder" => {
@@ -169,13 +188,154 @@ impl Composer {
             }
             other => return Err(ComposeError::Broken(format!("unknown mail kind {other}"))),
         };
-        let to: Mailbox = match &user {
-            Some(u) => format!("{} <{}>", quote_name(&u.display_name), row.recipient).parse(),
-            None => row.recipient.parse(),
-        }
-        .map_err(|e| ComposeError::Broken(format!("bad recipient {}: {e}", row.recipient)))?;
+        let to = match &user {
+            Some(u) => mailbox(&u.display_name, &row.recipient)?,
+            None => row.recipient.parse().map_err(|e| {
+                ComposeError::Broken(format!("bad recipient {}: {e}", row.recipient))
+            })?,
+        };
         let message = build(mailer, row, to, &notice)?;
         Ok(Outcome::Send(Box::new(message)))
+    }
+
+    /// The digest of `data` as `user` reads it.
+    pub async fn digest(
+        &self,
+        team: &teams::Team,
+        data: &DigestData,
+        user: i64,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<DigestView, ComposeError> {
+        let pool = self.db.reader();
+        let mut sections = Vec::new();
+        let id = |n: i64| format!("{}-{n}", team.key);
+        // Every proposal the digest names, in one query.
+        let mut numbers: Vec<i64> = data
+            .needs_stance
+            .iter()
+            .chain(&data.closing_soon)
+            .chain(&data.decided)
+            .copied()
+            .chain(data.comments.iter().map(|(n, _)| *n))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let found: std::collections::HashMap<i64, proposals::Proposal> =
+            proposals::by_numbers(pool, team.id, &numbers)
+                .await?
+                .into_iter()
+                .map(|p| (p.number, p))
+                .collect();
+        let open = |n: &i64| found.get(n).filter(|p| p.status == "open");
+        let needs: Vec<DigestItem> = data
+            .needs_stance
+            .iter()
+            .filter_map(&open)
+            .map(|p| {
+                let closes = when(p.closes_at.0, tz, now);
+                DigestItem {
+                    id: id(p.number),
+                    title: p.title.clone(),
+                    detail: format!(
+                        "closes {} ({}); {} decides",
+                        closes.local, closes.relative, p.decider_name
+                    ),
+                    quote: None,
+                    link: self.permalink(team, p.number),
+                }
+            })
+            .collect();
+        let closing: Vec<DigestItem> = data
+            .closing_soon
+            .iter()
+            .filter_map(&open)
+            .map(|p| {
+                let closes = when(p.closes_at.0, tz, now);
+                DigestItem {
+                    id: id(p.number),
+                    title: p.title.clone(),
+                    detail: format!("closes {} ({})", closes.local, closes.relative),
+                    quote: None,
+                    link: self.permalink(team, p.number),
+                }
+            })
+            .collect();
+        let mut decided = Vec::new();
+        for p in data.decided.iter().filter_map(|n| found.get(n)) {
+            if let Some(d) = proposals::decision(pool, p.id).await? {
+                decided.push(DigestItem {
+                    id: id(p.number),
+                    title: p.title.clone(),
+                    detail: format!("{} by {}", d.outcome, d.decided_by_name),
+                    quote: Some(d.statement),
+                    link: self.permalink(team, p.number),
+                });
+            }
+        }
+        let comments: Vec<DigestItem> = data
+            .comments
+            .iter()
+            .filter_map(|(n, count)| found.get(n).map(|p| (p, *count)))
+            .map(|(p, count)| DigestItem {
+                id: id(p.number),
+                title: p.title.clone(),
+                detail: if count == 1 {
+                    "1 new comment".into()
+                } else {
+                    format!("{count} new comments")
+                },
+                quote: None,
+                link: self.permalink(team, p.number),
+            })
+            .collect();
+        let mut summary = Vec::new();
+        if !needs.is_empty() {
+            summary.push(format!(
+                "{} need{} your stance",
+                needs.len(),
+                if needs.len() == 1 { "s" } else { "" }
+            ));
+        }
+        if !closing.is_empty() {
+            summary.push(format!("{} closing soon", closing.len()));
+        }
+        if !decided.is_empty() {
+            summary.push(format!("{} decided", decided.len()));
+        }
+        if !comments.is_empty() {
+            summary.push(format!("new comments on {}", comments.len()));
+        }
+        for (title, items) in [
+            ("Needs your stance", needs),
+            ("Closing within 48 hours", closing),
+            ("Decided since your last digest", decided),
+            ("New comments where you take part", comments),
+        ] {
+            if !items.is_empty() {
+                sections.push(DigestSection {
+                    title: title.into(),
+                    items,
+                });
+            }
+        }
+        let cadence = if data.cadence == "weekly" {
+            "weekly"
+        } else {
+            "daily"
+        };
+        Ok(DigestView {
+            team: team.name.clone(),
+            subject: format!(
+                "[{}] Your {cadence} digest: {}",
+                team.name,
+                summary.join(", ")
+            ),
+            heading: format!("Your {cadence} digest for {}", team.name),
+            sections,
+            why: format!("You get this because you chose a {cadence} digest."),
+            unsubscribe: self.unsubscribe(user, Scope::Digest),
+        })
     }
 
     fn permalink(&self, team: &teams::Team, number: i64) -> String {
@@ -342,6 +502,18 @@ pub fn build(
     let html = NoticeHtml { n: notice }
         .render()
         .map_err(|e| ComposeError::Broken(format!("HTML template: {e}")))?;
+    headers(mailer, row, to, notice)?
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| ComposeError::Broken(format!("message: {e}")))
+}
+
+/// From, To, Subject, Message-ID and the list headers of `notice`.
+fn headers(
+    mailer: &Mailer,
+    row: &Row,
+    to: Mailbox,
+    notice: &Notice,
+) -> Result<lettre::message::MessageBuilder, ComposeError> {
     let mut builder = Message::builder()
         .from(mailer.from().clone())
         .to(to)
@@ -364,7 +536,115 @@ pub fn build(
                 "List-Unsubscribe=One-Click".into(),
             ));
     }
-    builder
+    Ok(builder)
+}
+
+/// The recipient `Name <address>`.
+fn mailbox(name: &str, address: &str) -> Result<Mailbox, ComposeError> {
+    format!("{} <{address}>", quote_name(name))
+        .parse()
+        .map_err(|e| ComposeError::Broken(format!("bad recipient {address}: {e}")))
+}
+
+/// A digest, in both formats.
+#[derive(Debug, Clone)]
+pub struct DigestView {
+    /// The team's name.
+    pub team: String,
+    /// Subject line.
+    pub subject: String,
+    /// First line.
+    pub heading: String,
+    /// The sections with something in them.
+    pub sections: Vec<DigestSection>,
+    /// Why the recipient gets this.
+    pub why: String,
+    /// What an unsubscribe stops, and its link.
+    pub unsubscribe: Option<(String, String)>,
+}
+
+/// One section of a digest.
+#[derive(Debug, Clone)]
+pub struct DigestSection {
+    /// Its title.
+    pub title: String,
+    /// Its items.
+    pub items: Vec<DigestItem>,
+}
+
+/// One proposal in a digest.
+#[derive(Debug, Clone)]
+pub struct DigestItem {
+    /// `KEY-N`.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Deadline, outcome or comment count.
+    pub detail: String,
+    /// What was agreed, for decisions.
+    pub quote: Option<String>,
+    /// Its permalink.
+    pub link: String,
+}
+
+#[derive(Template)]
+#[template(path = "mail/digest.txt")]
+struct DigestText<'a> {
+    d: &'a DigestView,
+}
+
+impl DigestText<'_> {
+    fn quoted(&self, text: &str) -> String {
+        text.lines()
+            .map(|l| {
+                if l.is_empty() {
+                    "   >".to_string()
+                } else {
+                    format!("   > {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mail/digest.html")]
+struct DigestHtml<'a> {
+    d: &'a DigestView,
+}
+
+impl DigestView {
+    /// The plain-text body, exactly as sent (preview page, CLI).
+    pub fn text(&self) -> Result<String, ComposeError> {
+        DigestText { d: self }
+            .render()
+            .map_err(|e| ComposeError::Broken(format!("text template: {e}")))
+    }
+}
+
+/// The message for a digest row.
+pub fn build_digest(
+    mailer: &Mailer,
+    row: &Row,
+    to: Mailbox,
+    view: &DigestView,
+) -> Result<Message, ComposeError> {
+    let text = view.text()?;
+    let html = DigestHtml { d: view }
+        .render()
+        .map_err(|e| ComposeError::Broken(format!("HTML template: {e}")))?;
+    let notice = Notice {
+        team: view.team.clone(),
+        subject: view.subject.clone(),
+        heading: view.heading.clone(),
+        paragraphs: Vec::new(),
+        quotes: Vec::new(),
+        action: (String::new(), String::new()),
+        why: view.why.clone(),
+        unsubscribe: view.unsubscribe.clone(),
+    };
+    headers(mailer, row, to, &notice)?
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| ComposeError::Broken(format!("message: {e}")))
 }

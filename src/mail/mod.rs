@@ -8,6 +8,7 @@
 //! it to the transport. A row gets one Message-ID for all its attempts.
 
 pub mod compose;
+pub mod digest;
 pub mod unsubscribe;
 pub mod worker;
 
@@ -38,6 +39,9 @@ pub struct MailConfig {
     pub poll: Duration,
     /// How often the reminder and digest clocks run.
     pub schedule_every: Duration,
+    /// Whether the clocks run at all (tests that drive them with a
+    /// simulated time turn them off).
+    pub clocks: bool,
 }
 
 impl Default for MailConfig {
@@ -51,6 +55,7 @@ impl Default for MailConfig {
             max_attempts: 12,
             poll: Duration::from_secs(1),
             schedule_every: Duration::from_secs(60),
+            clocks: true,
         }
     }
 }

@@ -11,7 +11,8 @@
 //! one case SMTP cannot rule out (the reply to DATA was lost).
 //!
 //! Every `schedule_every`, the reminder clock queues a reminder for each
-//! voting member without a stance on a proposal closing within 24 hours.
+//! voting member without a stance on a proposal closing within 24 hours,
+//! and the digest clock queues the digests now due (`digest`).
 
 use std::time::Duration;
 
@@ -49,10 +50,17 @@ impl Worker {
         let mut last_schedule: Option<tokio::time::Instant> = None;
         loop {
             poll.tick().await;
-            if last_schedule.is_none_or(|t| t.elapsed() >= config.schedule_every) {
+            if config.clocks && last_schedule.is_none_or(|t| t.elapsed() >= config.schedule_every) {
                 last_schedule = Some(tokio::time::Instant::now());
                 if let Err(err) = self.queue_reminders().await {
                     tracing::warn!(error = %err, "could not queue reminders");
+                }
+                match super::digest::queue_due(&self.composer.db, &self.writer, Utc::now()).await {
+                    Ok(run) if run.due > 0 => {
+                        tracing::info!(due = run.due, queued = run.queued, "digests queued");
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "could not queue digests"),
                 }
             }
             if let Err(err) = self.deliver_due().await {

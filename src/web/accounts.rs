@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/profile", post(update_profile))
         .route("/settings/password", post(change_password))
         .route("/settings/mail", post(update_mail))
+        .route("/settings/digest", get(digest_preview))
 }
 
 /// Field errors shown next to their fields.
@@ -330,6 +331,10 @@ struct MailForm {
     notify_decider: Option<String>,
     notify_decided: Option<String>,
     notify_reminder: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
+    digest_hour: Option<String>,
 }
 
 async fn update_mail(
@@ -339,11 +344,27 @@ async fn update_mail(
     Form(form): Form<MailForm>,
 ) -> Result<Response> {
     let current = mail_settings(&state, &user).await?;
+    let digest = match form.digest.as_deref() {
+        None => current.digest.clone(),
+        Some(d @ ("off" | "daily" | "weekly")) => d.to_string(),
+        Some(_) => {
+            return Err(InvalidInput::new("digest", "must be off, daily or weekly").into());
+        }
+    };
+    let digest_hour = match form.digest_hour.as_deref() {
+        None => current.digest_hour,
+        Some(h) => h
+            .parse::<i64>()
+            .ok()
+            .filter(|h| (0..24).contains(h))
+            .ok_or_else(|| InvalidInput::new("digest_hour", "must be an hour from 0 to 23"))?,
+    };
     let settings = users::MailSettings {
         notify_decider: form.notify_decider.is_some(),
         notify_decided: form.notify_decided.is_some(),
         notify_reminder: form.notify_reminder.is_some(),
-        ..current
+        digest,
+        digest_hour,
     };
     let id = user.id;
     state
@@ -431,4 +452,51 @@ async fn change_password(
         errors,
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// One team's next digest on the preview page.
+struct PreviewItem {
+    team: String,
+    subject: Option<String>,
+    text: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/digest.html")]
+struct DigestPreviewPage {
+    ctx: Ctx,
+    cadence: String,
+    hour: i64,
+    items: Vec<PreviewItem>,
+}
+
+/// GET /settings/digest: the next digest of each team, as it would be sent.
+async fn digest_preview(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+) -> Result<DigestPreviewPage> {
+    let settings = mail_settings(&state, &user).await?;
+    let composer = state.mail_worker().composer;
+    let mut items = Vec::new();
+    for (team, view) in crate::mail::digest::previews(&composer, &user, chrono::Utc::now()).await? {
+        let (subject, text) = match view {
+            Some(v) => (
+                Some(v.subject.clone()),
+                Some(v.text().map_err(|e| anyhow::anyhow!("{e}"))?),
+            ),
+            None => (None, None),
+        };
+        items.push(PreviewItem {
+            team: team.name,
+            subject,
+            text,
+        });
+    }
+    Ok(DigestPreviewPage {
+        ctx,
+        cadence: settings.digest,
+        hour: settings.digest_hour,
+        items,
+    })
 }

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub db_url: String,
     /// The database, for direct checks.
     pub db: Db,
+    /// The app's one writer (tests that drive the mail clocks themselves).
+    pub writer: settled::ledger::writer::Writer,
     _dir: tempfile::TempDir,
 }
 
@@ -44,11 +46,13 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(config).await.expect("app builds");
     let base = format!("http://{}", app.address());
     let db = app.state().db.clone();
+    let writer = app.state().ledger.writer().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
         db_url,
         db,
+        writer,
         _dir: dir,
     }
 }

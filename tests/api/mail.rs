@@ -559,3 +559,26 @@ async fn without_smtp_mail_is_written_to_the_mail_folder() {
         Some("[Team EML] Ana invites you to join on Settled")
     );
 }
+
+#[tokio::test]
+async fn the_in_memory_transport_keeps_each_message_with_its_envelope() {
+    let memory = settled::mail::Memory::default();
+    let kept = memory.clone();
+    let app = spawn_with(move |c| c.mail.memory = Some(kept)).await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("MEM", &ana, &[&bob], &[]).await;
+    ana.propose("MEM", "Kept in memory", &bob.email, &in_seconds(86400 * 3))
+        .await;
+    drained(&app).await;
+    let sent = memory.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, vec!["bob@example.com".to_string()]);
+    let m = mail_parser::MessageParser::default()
+        .parse(&sent[0].1)
+        .expect("parse");
+    assert_eq!(
+        m.subject(),
+        Some("[Team MEM] You decide MEM-1: Kept in memory")
+    );
+}

@@ -3,6 +3,7 @@
 //! redirects.
 
 mod accounts;
+mod digest;
 mod feeds;
 mod helpers;
 mod hooks;
