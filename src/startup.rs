@@ -57,6 +57,7 @@ impl Application {
             sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
             webhook_limiter: web::auth::Limiter::new(config.webhooks_per_minute),
             mailer,
+            pages: web::proposals::PageCache::default(),
             unsubscribe: crate::mail::unsubscribe::Keys::new(&signer.seed()),
             signer: Arc::new(signer),
             bench_ceiling,

@@ -399,6 +399,8 @@ async fn update_profile(
                 Box::pin(async move { users::update_profile(conn, id, &name, &tz).await })
             })
             .await?;
+        // Names appear on pages whose rows are kept.
+        state.pages.profiles_changed();
         flash(&session, "Settings saved.").await?;
         return Ok(see_other("/settings"));
     }

@@ -783,6 +783,6 @@ async fn erase_content(
         .ledger
         .erase(user.id, team.id, input.index, &input.field)
         .await?;
-    super::pages::forget_rendered();
+    state.forget_texts();
     Ok((StatusCode::CREATED, Json(appended_json(&appended))).into_response())
 }

@@ -111,9 +111,17 @@ pub struct AppState {
     pub mailer: crate::mail::Mailer,
     /// Signs and checks unsubscribe links.
     pub unsubscribe: crate::mail::unsubscribe::Keys,
+    /// Proposal pages' rows, kept per state of the team's log.
+    pub pages: proposals::PageCache,
 }
 
 impl AppState {
+    /// After an erasure: no rendering or kept row may still hold the text.
+    pub fn forget_texts(&self) {
+        pages::forget_rendered();
+        self.pages.clear();
+    }
+
     /// The outbox worker of this app.
     pub fn mail_worker(&self) -> crate::mail::worker::Worker {
         crate::mail::worker::Worker {

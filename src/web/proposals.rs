@@ -373,19 +373,18 @@ impl Draft {
 struct Erased(HashMap<(i64, String), String>);
 
 impl Erased {
-    async fn load(state: &AppState, team_id: i64, tz: Tz, now: DateTime<Utc>) -> Result<Self> {
-        let rows = crate::db::log::erasures(state.db.reader(), team_id).await?;
-        Ok(Self(
-            rows.into_iter()
+    fn from_rows(rows: &[crate::db::log::Erasure], tz: Tz, now: DateTime<Utc>) -> Self {
+        Self(
+            rows.iter()
                 .map(|e| {
                     let at = when(e.erased_at.0, tz, now);
                     (
-                        (e.idx, e.field),
+                        (e.idx, e.field.clone()),
                         format!("content erased on {} by {}", at.local, e.erased_by_name),
                     )
                 })
                 .collect(),
-        ))
+        )
     }
 
     /// The Markdown of a text, or the erasure notice in its place.
@@ -424,14 +423,27 @@ async fn page(
     errors: FieldErrors,
     draft: Draft,
 ) -> Result<ProposalPage> {
-    let (team, role, p) = find(state, raw_id, user).await?;
+    let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
     let pool = state.db.reader();
-    // Before the page's data: whatever it misses, the stream replays.
-    let live_after = crate::db::log::size(pool, team.id).await? - 1;
+    let team = teams::by_key(pool, id.key.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
+    let role = teams::role_of(pool, team.id, user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    // Before the page's data: whatever it misses, the stream replays. The
+    // same size tells whether the rows read for an earlier view still hold.
+    let log_size = crate::db::log::size(pool, team.id).await?;
+    let live_after = log_size - 1;
+    let rows = state
+        .pages
+        .rows(state, team.id, id.number, log_size)
+        .await?;
+    let p = rows.proposal.clone();
     let tz = ctx.tz();
     let now = Utc::now();
-    let erased = Erased::load(state, team.id, tz, now).await?;
-    let table = proposals::stance_table(pool, team.id, p.id).await?;
+    let erased = Erased::from_rows(&rows.erasures, tz, now);
+    let table = rows.table.clone();
     let missing = table
         .iter()
         .filter(|r| r.position.is_none())
@@ -471,9 +483,10 @@ async fn page(
             comments: r.comments,
         })
         .collect();
-    let history = proposals::stance_history(pool, p.id)
-        .await?
-        .into_iter()
+    let history = rows
+        .history
+        .iter()
+        .cloned()
         .map(|h| HistoryView {
             reason: erased.plain(h.log_idx, "reason", h.reason),
             name: h.display_name,
@@ -481,9 +494,10 @@ async fn page(
             at: when(h.created_at.0, tz, now),
         })
         .collect();
-    let comments = proposals::comments(pool, p.id)
-        .await?
-        .into_iter()
+    let comments = rows
+        .comments
+        .iter()
+        .cloned()
         .map(|c| CommentView {
             author: c.author_name,
             html: erased.html(c.log_idx, "body", &c.body),
@@ -491,7 +505,7 @@ async fn page(
             index: c.log_idx,
         })
         .collect();
-    let revision_rows = proposals::revisions(pool, p.id).await?;
+    let revision_rows = rows.revisions.clone();
     let body_html = match revision_rows.last() {
         Some(r) => erased.html(r.log_idx, "body", &p.body),
         None => markdown(&p.body),
@@ -507,9 +521,10 @@ async fn page(
             at: when(r.created_at.0, tz, now),
         })
         .collect();
-    let decider_changes = proposals::decider_changes(pool, p.id)
-        .await?
-        .into_iter()
+    let decider_changes = rows
+        .decider_changes
+        .iter()
+        .cloned()
         .map(|c| DeciderChangeView {
             from: c.from_name,
             to: c.to_name,
@@ -517,7 +532,7 @@ async fn page(
             at: when(c.changed_at.0, tz, now),
         })
         .collect();
-    let decision = match proposals::decision(pool, p.id).await? {
+    let decision = match rows.decision.clone() {
         Some(d) => Some(DecisionView {
             statement_html: erased.html(d.log_idx, "statement", &d.statement),
             rationale_html: if d.rationale.is_empty() {
@@ -532,9 +547,10 @@ async fn page(
             leaf_hash: hex::encode(d.leaf_hash),
             tree_size: d.tree_size,
             root: hex::encode(d.root_hash),
-            responses: proposals::responses(pool, p.id)
-                .await?
-                .into_iter()
+            responses: rows
+                .responses
+                .iter()
+                .cloned()
                 .map(|r| {
                     (
                         r.display_name,
@@ -545,13 +561,14 @@ async fn page(
         }),
         None => None,
     };
-    let voters = teams::members(pool, team.id)
-        .await?
-        .into_iter()
+    let voters = rows
+        .members
+        .iter()
         .filter(|m| m.role.0.can_vote())
+        .cloned()
         .collect();
-    let replacements = proposals::pending_supersessions(pool, team.id, p.number).await?;
-    let pull_requests = crate::db::links::for_decision(pool, team.id, p.number).await?;
+    let replacements = rows.replacements.clone();
+    let pull_requests = rows.pull_requests.clone();
     let id = format!("{}-{}", team.key, p.number);
     let permalink = format!("{}/d/{id}", state.base_url);
     Ok(ProposalPage {
@@ -597,10 +614,7 @@ async fn show_proposal(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    if let Some(moved) = renamed(&state, &id, "").await? {
-        return Ok(moved);
-    }
-    Ok(page(
+    match page(
         &state,
         ctx,
         &user,
@@ -608,8 +622,16 @@ async fn show_proposal(
         FieldErrors::default(),
         Draft::default(),
     )
-    .await?
-    .into_response())
+    .await
+    {
+        Ok(page) => Ok(page.into_response()),
+        // Not under a current key: perhaps under a former one.
+        Err(Error::NotFound) => match renamed(&state, &id, "").await? {
+            Some(moved) => Ok(moved),
+            None => Err(Error::NotFound),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 /// A permanent redirect from an id under a team's former key (`ARCH-12`)
@@ -902,5 +924,135 @@ mod tests {
                 .replace(&closes_at.to_string(), "Mon 1 Jul 2030, 21:00 JST"),
             "same words as the rule, only the time differs"
         );
+    }
+}
+
+/// The rows a proposal page is built from, for one state of its team's log
+/// (everything on the page but the viewer's own parts and the clock).
+#[derive(Debug)]
+pub struct PageRows {
+    proposal: Proposal,
+    erasures: Vec<crate::db::log::Erasure>,
+    table: Vec<proposals::StanceRow>,
+    history: Vec<proposals::StanceHistory>,
+    comments: Vec<proposals::Comment>,
+    revisions: Vec<proposals::Revision>,
+    decider_changes: Vec<proposals::DeciderChange>,
+    decision: Option<proposals::Decision>,
+    responses: Vec<proposals::Response>,
+    members: Vec<Member>,
+    replacements: Vec<i64>,
+    pull_requests: Vec<crate::db::links::PrLink>,
+}
+
+impl PageRows {
+    async fn load(state: &AppState, team_id: i64, number: i64) -> Result<Self> {
+        let pool = state.db.reader();
+        let proposal = proposals::by_number(pool, team_id, number)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let decision = proposals::decision(pool, proposal.id).await?;
+        let responses = match decision {
+            Some(_) => proposals::responses(pool, proposal.id).await?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            erasures: crate::db::log::erasures(pool, team_id).await?,
+            table: proposals::stance_table(pool, team_id, proposal.id).await?,
+            history: proposals::stance_history(pool, proposal.id).await?,
+            comments: proposals::comments(pool, proposal.id).await?,
+            revisions: proposals::revisions(pool, proposal.id).await?,
+            decider_changes: proposals::decider_changes(pool, proposal.id).await?,
+            members: teams::members(pool, team_id).await?,
+            replacements: proposals::pending_supersessions(pool, team_id, number).await?,
+            pull_requests: crate::db::links::for_decision(pool, team_id, number).await?,
+            decision,
+            responses,
+            proposal,
+        })
+    }
+}
+
+/// How long rows are trusted at most: the log size covers every change of
+/// the team, but display names live outside the log, and another instance
+/// may rename someone.
+const PAGE_ROWS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+struct CachedRows {
+    log_size: i64,
+    profiles: u64,
+    loaded: std::time::Instant,
+    rows: std::sync::Arc<PageRows>,
+}
+
+/// Proposal pages' rows by (team, number), each valid for the team's log
+/// size it was read at (and the instance's profile generation), so a page
+/// view costs a handful of queries instead of a dozen while nothing changes.
+#[derive(Clone)]
+pub struct PageCache {
+    rows: std::sync::Arc<quick_cache::sync::Cache<(i64, i64), std::sync::Arc<CachedRows>>>,
+    /// Bumped when anyone's display name changes.
+    profiles: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for PageCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageCache")
+            .field("entries", &self.rows.len())
+            .finish()
+    }
+}
+
+impl Default for PageCache {
+    fn default() -> Self {
+        Self {
+            rows: std::sync::Arc::new(quick_cache::sync::Cache::new(512)),
+            profiles: std::sync::Arc::default(),
+        }
+    }
+}
+
+impl PageCache {
+    /// The rows of proposal `number` of `team_id`, whose log has
+    /// `log_size` entries now.
+    pub async fn rows(
+        &self,
+        state: &AppState,
+        team_id: i64,
+        number: i64,
+        log_size: i64,
+    ) -> Result<std::sync::Arc<PageRows>> {
+        use std::sync::atomic::Ordering;
+        let profiles = self.profiles.load(Ordering::Acquire);
+        if let Some(hit) = self.rows.get(&(team_id, number))
+            && hit.log_size == log_size
+            && hit.profiles == profiles
+            && hit.loaded.elapsed() < PAGE_ROWS_TTL
+        {
+            return Ok(hit.rows.clone());
+        }
+        let rows = std::sync::Arc::new(PageRows::load(state, team_id, number).await?);
+        self.rows.insert(
+            (team_id, number),
+            std::sync::Arc::new(CachedRows {
+                log_size,
+                profiles,
+                loaded: std::time::Instant::now(),
+                rows: rows.clone(),
+            }),
+        );
+        Ok(rows)
+    }
+
+    /// Someone's display name changed: no kept rows hold.
+    pub fn profiles_changed(&self) {
+        self.profiles
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Forgets every kept row (after an erasure, the erased text must not
+    /// linger in memory).
+    pub fn clear(&self) {
+        self.rows.clear();
     }
 }

@@ -865,7 +865,7 @@ async fn erase_content(
             .ledger
             .erase(user.id, team.id, index, form.field.trim())
             .await
-            .map(|_| super::pages::forget_rendered()),
+            .map(|_| state.forget_texts()),
         Err(e) => Err(e.into()),
     };
     match outcome {

@@ -531,3 +531,66 @@ async fn new_proposal_errors_are_tied_to_their_fields() {
         r#"<p class="field-error" id="closes_at-error">Deadline: the deadline must be in the future</p>"#
     ));
 }
+
+/// The proposal page keeps the rows it read while the team's log stays the
+/// same size; every change must still show at once.
+#[tokio::test]
+async fn a_kept_proposal_page_shows_every_change_at_once() {
+    let app = crate::helpers::spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("KEPT", &ana, &[&bob], &[]).await;
+    let id = ana
+        .propose(
+            "KEPT",
+            "Keep rows",
+            &ana.email,
+            &crate::helpers::in_seconds(86400),
+        )
+        .await;
+    let page = format!("/d/{id}");
+    let (_, first) = app.get(&bob.browser, &page).await;
+    assert!(first.contains("not yet responded"));
+
+    // A new entry: the log grew.
+    let (status, _) = ana.stance(&id, "agree", Some("Fine by me")).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let (_, after_stance) = app.get(&bob.browser, &page).await;
+    assert!(after_stance.contains("Fine by me"), "the stance shows");
+
+    // A new display name is not a log entry, and still shows.
+    let r = app
+        .post_form(
+            &bob.browser,
+            "/settings",
+            "/settings/profile",
+            &[("name", "Robert"), ("time_zone", "Europe/Berlin")],
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let (_, renamed) = app.get(&ana.browser, &page).await;
+    assert!(renamed.contains("<td>Robert</td>"), "the new name shows");
+    assert!(!renamed.contains("<td>Bob</td>"));
+
+    // An erased comment is gone from the next view.
+    let (status, body) = ana
+        .post(
+            &format!("/api/v1/decisions/{id}/comments"),
+            serde_json::json!({"body": "A secret that must go."}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let index = body["log_index"].as_i64().expect("index");
+    let (_, with_comment) = app.get(&bob.browser, &page).await;
+    assert!(with_comment.contains("A secret that must go."));
+    let (status, _) = ana
+        .post(
+            "/api/v1/teams/KEPT/erasures",
+            serde_json::json!({"index": index, "field": "body"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let (_, erased) = app.get(&bob.browser, &page).await;
+    assert!(!erased.contains("A secret that must go."));
+    assert!(erased.contains("content erased on"));
+}
