@@ -21,6 +21,8 @@ pub struct Config {
     pub sign_in_per_minute: u32,
     /// Webhook deliveries accepted per team per minute.
     pub webhooks_per_minute: u32,
+    /// Invitations one member may have mailed per minute.
+    pub invitation_mails_per_minute: u32,
     /// Benchmarks only: a page served as is at `/bench/ceiling`, through
     /// the same layers as every page, to measure the stack's ceiling.
     pub bench_ceiling: Option<std::path::PathBuf>,
@@ -39,6 +41,7 @@ impl Config {
             secure_cookies: false,
             sign_in_per_minute: 10,
             webhooks_per_minute: 600,
+            invitation_mails_per_minute: 10,
             bench_ceiling: None,
             mail: crate::mail::MailConfig::default(),
         }

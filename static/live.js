@@ -20,7 +20,14 @@
   proposal = proposal ? Number(proposal) : null;
   var status = document.getElementById('live-status');
   // Entries about no proposal that still change a proposal page.
-  var TEAM_WIDE = { member_joined: 1, member_removed: 1, role_changed: 1, key_renamed: 1 };
+  var TEAM_WIDE = {
+    member_joined: 1,
+    member_removed: 1,
+    role_changed: 1,
+    key_renamed: 1,
+    content_erased: 1,
+    proposal_created: 1
+  };
   var NEWS = {
     stance_taken: 'a stance',
     comment_added: 'a comment',
@@ -43,6 +50,10 @@
   var after = (root.getAttribute('data-live').match(/[?&]after=(-?\d+)/) || [])[1];
   var source = null;
   var ended = false;
+  var retry = 1000;
+  // The page's own address: a page answered to a refused form has the
+  // form's address, which answers only POST.
+  var page = root.getAttribute('data-live-page') || location.pathname + location.search;
 
   function connect() {
     var url = after === undefined ? base : base + (base.indexOf('?') < 0 ? '?' : '&') + 'after=' + after;
@@ -75,6 +86,23 @@
       source.close();
       say('Live updates stopped: you are no longer a member of this team.');
     });
+    source.onopen = function () {
+      retry = 1000;
+    };
+    // The browser retries a dropped stream by itself, but gives up for good
+    // on an answer that is not a stream (a proxy's 502 while the server
+    // restarts, a sign-in page): start again, more slowly each time.
+    source.onerror = function () {
+      if (source && source.readyState === EventSource.CLOSED && !ended) {
+        source = null;
+        setTimeout(function () {
+          if (!source && !ended && !document.hidden) {
+            connect();
+          }
+        }, retry);
+        retry = Math.min(retry * 2, 60000);
+      }
+    };
   }
 
   document.addEventListener('visibilitychange', function () {
@@ -112,7 +140,7 @@
     running = true;
     var kinds = heard;
     heard = [];
-    fetch(location.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
+    fetch(page, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
       .then(function (response) {
         if (!response.ok) {
           throw new Error('HTTP ' + response.status);
@@ -175,10 +203,14 @@
     });
   }
 
-  // A part the reader is working in: it has the focus, or a field changed.
+  // A part the reader is working in: it has the focus, a field changed, or
+  // it shows a refused form (its message and what was typed stay).
   function busy(region) {
     var active = document.activeElement;
     if (active && active !== document.body && region.contains(active)) {
+      return true;
+    }
+    if (region.querySelector('.field-error, .form-error')) {
       return true;
     }
     var fields = region.querySelectorAll('input, textarea, select');
@@ -192,8 +224,14 @@
           return true;
         }
       } else if (f.tagName === 'SELECT') {
+        // With no option marked, the browser shows the first.
+        var marked = false;
+        for (var k = 0; k < f.options.length; k++) {
+          marked = marked || f.options[k].defaultSelected;
+        }
         for (var j = 0; j < f.options.length; j++) {
-          if (f.options[j].selected !== f.options[j].defaultSelected) {
+          var shown = marked ? f.options[j].defaultSelected : j === 0;
+          if (f.options[j].selected !== shown) {
             return true;
           }
         }

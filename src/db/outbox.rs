@@ -173,17 +173,22 @@ pub async fn reminders_due(
     .bind(Timestamp(now + chrono::Duration::hours(24)))
     .fetch_all(pool)
     .await?;
-    let mut due = Vec::with_capacity(rows.len());
-    for r in rows {
-        let queued: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE dedupe = $1")
-            .bind(r.dedupe())
-            .fetch_optional(pool)
-            .await?;
-        if queued.is_none() {
-            due.push(r);
-        }
+    if rows.is_empty() {
+        return Ok(rows);
     }
-    Ok(due)
+    // The reminders queued for these deadlines (queued within the last
+    // day and a bit: a reminder is queued at most 24 hours before).
+    let keys: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT dedupe FROM outbox WHERE kind = 'reminder' AND created_at >= $1",
+    )
+    .bind(Timestamp(now - chrono::Duration::hours(26)))
+    .fetch_all(pool)
+    .await?;
+    let queued: std::collections::HashSet<String> = keys.into_iter().flatten().collect();
+    Ok(rows
+        .into_iter()
+        .filter(|r| !queued.contains(&r.dedupe()))
+        .collect())
 }
 
 /// Queues `reminders` (a key already queued is skipped).
@@ -246,17 +251,25 @@ pub async fn claim(
     .await
 }
 
-/// Records a delivery.
+/// What a finished row keeps of its data: an invitation's link holds the
+/// invitation's secret (stored only hashed elsewhere), so it goes.
+const DROP_SECRETS: &str = "data = CASE WHEN kind = 'invitation' THEN NULL ELSE data END";
+
+/// Records a delivery of the claim that made attempt `attempt` (a claim
+/// that lapsed and was taken again records nothing).
 pub async fn sent(
     conn: &mut SqliteConnection,
     id: i64,
+    attempt: i64,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL WHERE id = $2 AND status = 'sending'",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL, {DROP_SECRETS}
+         WHERE id = $2 AND status = 'sending' AND attempts = $3"
+    )))
     .bind(Timestamp(at))
     .bind(id)
+    .bind(attempt)
     .execute(conn)
     .await?;
     Ok(())
@@ -267,13 +280,16 @@ pub async fn sent(
 pub async fn skipped(
     conn: &mut SqliteConnection,
     id: i64,
+    attempt: i64,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE outbox SET status = 'skipped', last_error = $1 WHERE id = $2 AND status = 'sending'",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE outbox SET status = 'skipped', last_error = $1, {DROP_SECRETS}
+         WHERE id = $2 AND status = 'sending' AND attempts = $3"
+    )))
     .bind(reason)
     .bind(id)
+    .bind(attempt)
     .execute(conn)
     .await?;
     Ok(())
@@ -284,6 +300,7 @@ pub async fn skipped(
 pub async fn attempt_failed(
     conn: &mut SqliteConnection,
     id: i64,
+    attempt: i64,
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<(), sqlx::Error> {
@@ -292,13 +309,15 @@ pub async fn attempt_failed(
         None => ("failed", None),
     };
     sqlx::query(
-        "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3
-         WHERE id = $4 AND status = 'sending'",
+        "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3,
+                data = CASE WHEN $1 = 'failed' AND kind = 'invitation' THEN NULL ELSE data END
+         WHERE id = $4 AND status = 'sending' AND attempts = $5",
     )
     .bind(status)
     .bind(due)
     .bind(error)
     .bind(id)
+    .bind(attempt)
     .execute(conn)
     .await?;
     Ok(())

@@ -128,6 +128,21 @@ impl Composer {
         };
         let tz = user.as_ref().map_or(chrono_tz::UTC, |u| u.tz());
         let now = Utc::now();
+        // An unsubscribe applies to mail already queued, too.
+        if let Some(u) = &user
+            && let Some(settings) = users::mail_settings(&self.db, u.id).await?
+        {
+            let wanted = match row.kind.as_str() {
+                "decider_named" => settings.notify_decider,
+                "decided" => settings.notify_decided,
+                "reminder" => settings.notify_reminder,
+                "digest" => settings.digest != "off",
+                _ => true,
+            };
+            if !wanted {
+                return Ok(Outcome::Skip("turned off by the member".into()));
+            }
+        }
         if row.kind == "digest" {
             let member = user
                 .as_ref()
@@ -141,6 +156,9 @@ impl Composer {
                 .and_then(|d| serde_json::from_str(d).ok())
                 .ok_or_else(|| ComposeError::Broken("digest without its contents".into()))?;
             let view = self.digest(&team, &data, member.id, tz, now).await?;
+            if view.sections.is_empty() {
+                return Ok(Outcome::Skip("nothing left to say".into()));
+            }
             let to = mailbox(&member.display_name, &row.recipient)?;
             return Ok(Outcome::Send(Box::new(build_digest(
                 mailer, row, to, &view,

@@ -118,9 +118,11 @@ impl Mailer {
             Some(from) => from
                 .parse()
                 .map_err(|e| anyhow::anyhow!("the mail sender {from:?} is not an address: {e}"))?,
+            // A host that makes no address (an IP literal): localhost.
             None => format!("Settled <settled@{host}>")
                 .parse()
-                .map_err(|e| anyhow::anyhow!("no default sender for host {host:?}: {e}"))?,
+                .or_else(|_| "Settled <settled@localhost>".parse())
+                .map_err(|e| anyhow::anyhow!("no default sender: {e}"))?,
         };
         let transport = if let Some(memory) = &config.memory {
             Transport::Memory(memory.clone())

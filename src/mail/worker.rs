@@ -23,11 +23,12 @@ use super::compose::{Composer, Outcome};
 use crate::db::outbox;
 use crate::ledger::writer::Writer;
 
-/// Rows claimed at once.
-const BATCH: i64 = 32;
+/// Rows claimed at once: few enough that the last is sent well within
+/// the lease even when each send takes the whole SMTP timeout (30 s).
+const BATCH: i64 = 8;
 
 /// How long a claim holds before the row is due again.
-const LEASE: Duration = Duration::from_secs(300);
+const LEASE: Duration = Duration::from_secs(600);
 
 /// Everything the worker needs.
 #[derive(Clone, Debug)]
@@ -124,10 +125,12 @@ impl Worker {
                 }
             }
             Ok(Outcome::Skip(reason)) => {
-                let id = row.id;
+                let (id, attempt) = (row.id, row.attempts);
                 self.writer
                     .submit(move |conn| {
-                        Box::pin(async move { Ok(outbox::skipped(conn, id, &reason).await?) })
+                        Box::pin(
+                            async move { Ok(outbox::skipped(conn, id, attempt, &reason).await?) },
+                        )
                     })
                     .await?;
                 return Ok(false);
@@ -141,7 +144,9 @@ impl Worker {
             Ok(()) => {
                 self.writer
                     .submit(move |conn| {
-                        Box::pin(async move { Ok(outbox::sent(conn, id, Utc::now()).await?) })
+                        Box::pin(
+                            async move { Ok(outbox::sent(conn, id, attempts, Utc::now()).await?) },
+                        )
                     })
                     .await?;
             }
@@ -162,7 +167,10 @@ impl Worker {
                 self.writer
                     .submit(move |conn| {
                         Box::pin(async move {
-                            Ok(outbox::attempt_failed(conn, id, &error, retry_at).await?)
+                            Ok(
+                                outbox::attempt_failed(conn, id, attempts, &error, retry_at)
+                                    .await?,
+                            )
                         })
                     })
                     .await?;

@@ -40,6 +40,10 @@ const REPLAY_LIMIT: i64 = 1000;
 /// How often an idle stream sends a comment (keeps proxies from closing it).
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// How often a stream checks that its viewer is still a member, whatever
+/// it heard (a removal can hide in a resync).
+const RECHECK: Duration = Duration::from_secs(60);
+
 /// The routes.
 pub fn router() -> Router<AppState> {
     Router::new().route("/t/{slug}/live", get(stream))
@@ -94,6 +98,12 @@ async fn stream(
         seen: size - 1,
         batches,
         closing: state.ledger.live().closing(),
+        recheck: {
+            let mut every =
+                tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every
+        },
         queue: VecDeque::new(),
         done: false,
     };
@@ -131,6 +141,8 @@ struct Watcher {
     seen: i64,
     batches: broadcast::Receiver<Batch>,
     closing: watch::Receiver<bool>,
+    /// When to check membership again.
+    recheck: tokio::time::Interval,
     /// Events ready to send.
     queue: VecDeque<Event>,
     /// Whether the stream ends once `queue` is sent.
@@ -160,11 +172,15 @@ impl Watcher {
     /// Waits for the team's next entries and queues them.
     async fn wait(&mut self) -> Result<()> {
         let received = tokio::select! {
-            r = self.batches.recv() => r,
+            r = self.batches.recv() => Some(r),
             _ = self.closing.wait_for(|closing| *closing) => {
                 self.done = true;
                 return Ok(());
             }
+            _ = self.recheck.tick() => None,
+        };
+        let Some(received) = received else {
+            return self.check_membership().await;
         };
         match received {
             Ok(batch) => {
@@ -209,7 +225,8 @@ impl Watcher {
         if upto - self.seen > REPLAY_LIMIT {
             self.seen = upto;
             self.resync();
-            return Ok(());
+            // What was skipped may have removed the viewer.
+            return self.check_membership().await;
         }
         let missed = log::notices(
             self.state.db.reader(),

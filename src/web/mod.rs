@@ -103,6 +103,9 @@ pub struct AppState {
     pub sign_in_limiter: auth::SignInLimiter,
     /// Webhook deliveries per team.
     pub webhook_limiter: auth::Limiter<i64>,
+    /// Invitations mailed per inviting member (anyone can make a team and
+    /// invite, so mail to strangers is limited).
+    pub invitation_mail_limiter: auth::Limiter<i64>,
     /// The instance key that signs checkpoints.
     pub signer: Arc<crate::ledger::note::Signer>,
     /// Benchmarks only: the page served at `/bench/ceiling`.

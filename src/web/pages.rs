@@ -161,13 +161,22 @@ pub struct When {
     pub relative: String,
 }
 
+/// The local format (`Tue 24 Nov 2026, 15:00 CET`), parsed once: a page
+/// formats a hundred instants, and parsing the pattern each time was the
+/// largest single cost of rendering one.
+static LOCAL_FORMAT: LazyLock<Vec<chrono::format::Item<'static>>> = LazyLock::new(|| {
+    chrono::format::StrftimeItems::new("%a %-d %b %Y, %H:%M %Z")
+        .parse_to_owned()
+        .unwrap_or_default()
+});
+
 /// Formats `t` for a viewer in `tz` at `now`.
 pub fn when(t: DateTime<Utc>, tz: Tz, now: DateTime<Utc>) -> When {
     When {
         iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         local: t
             .with_timezone(&tz)
-            .format("%a %-d %b %Y, %H:%M %Z")
+            .format_with_items(LOCAL_FORMAT.iter())
             .to_string(),
         relative: relative(t, now),
     }

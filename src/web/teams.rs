@@ -546,6 +546,7 @@ pub async fn invite(
     // The address is checked before anything is stored.
     let recipient = match email.map(str::trim).filter(|e| !e.is_empty()) {
         Some(raw) => {
+            state.invitation_mail_limiter.check(&actor.id)?;
             let parsed = crate::domain::account::Email::parse(raw)?;
             raw.parse::<lettre::Address>().map_err(|_| {
                 crate::domain::InvalidInput::new(

@@ -314,6 +314,15 @@ async fn an_invitation_mail_carries_the_link_that_joins() {
         .collect();
     assert!(html_part(&m).contains(&format!("href=\"{link}\"")));
 
+    // Once sent, the outbox no longer holds the link (its token is the
+    // invitation's secret, stored only hashed elsewhere).
+    drained(&app).await;
+    let data: Vec<Option<String>> = sqlx::query_scalar("SELECT data FROM outbox")
+        .fetch_all(app.db.reader())
+        .await
+        .expect("rows");
+    assert_eq!(data, vec![None]);
+
     // The newcomer follows it and joins.
     let newcomer = app.user("newcomer@example.org", "Newcomer").await;
     let path = link.trim_start_matches(&app.base).to_string();
@@ -581,4 +590,69 @@ async fn the_in_memory_transport_keeps_each_message_with_its_envelope() {
         m.subject(),
         Some("[Team MEM] You decide MEM-1: Kept in memory")
     );
+}
+
+#[tokio::test]
+async fn an_unsubscribe_also_stops_mail_already_queued() {
+    let (app, smtp) = app_with_smtp().await;
+    smtp.refuse_next(1_000);
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("LATE", &ana, &[&bob], &[]).await;
+    ana.propose("LATE", "Queued a while", &bob.email, &in_seconds(86400 * 3))
+        .await;
+    // The server refuses: the mail waits in the outbox.
+    for _ in 0..100 {
+        if smtp.refused() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(smtp.refused() > 0);
+    let r = app
+        .post_form(
+            &bob.browser,
+            "/settings",
+            "/settings/mail",
+            &[("notify_decided", "on")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    smtp.refuse_next(0);
+    drained(&app).await;
+    assert_eq!(smtp.received().len(), 0, "not sent after all");
+    let (status, reason): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM outbox")
+            .fetch_one(app.db.reader())
+            .await
+            .expect("row");
+    assert_eq!(status, "skipped");
+    assert_eq!(reason.as_deref(), Some("turned off by the member"));
+}
+
+#[tokio::test]
+async fn invitations_by_mail_are_limited_per_member() {
+    let (app, _smtp) = app_with_smtp().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("SPAM", &ana, &[], &[]).await;
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let (status, _) = ana
+            .post(
+                "/api/v1/teams/SPAM/invitations",
+                json!({"role": "member", "email": format!("stranger{i}@example.org")}),
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses[..10].iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[11], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // Links without mail are not limited.
+    let (status, _) = ana
+        .post("/api/v1/teams/SPAM/invitations", json!({"role": "member"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
 }
