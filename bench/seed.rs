@@ -89,6 +89,14 @@ async fn main() -> anyhow::Result<()> {
         }
         teams.push(members);
     }
+    // Seeded accounts have no inboxes: without this, the seed would leave
+    // tens of thousands of "decided" mails queued, and the server would be
+    // delivering them while it is measured.
+    sqlx::query(
+        "UPDATE users SET notify_decider = FALSE, notify_decided = FALSE, notify_reminder = FALSE",
+    )
+    .execute(db.writer())
+    .await?;
     let mut tasks = Vec::new();
     for (t, members) in teams.into_iter().enumerate() {
         let ledger = ledger.clone();

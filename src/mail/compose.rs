@@ -48,17 +48,23 @@ struct NoticeText<'a> {
 impl NoticeText<'_> {
     /// `text` with every line quoted.
     fn quoted(&self, text: &str) -> String {
-        text.lines()
-            .map(|l| {
-                if l.is_empty() {
-                    ">".to_string()
-                } else {
-                    format!("> {l}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        quote(text, "")
     }
+}
+
+/// `text` with every line quoted (`> `) after `indent`, as mail clients
+/// show quotations in plain text.
+fn quote(text: &str, indent: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                format!("{indent}>")
+            } else {
+                format!("{indent}> {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[derive(Template)]
@@ -246,38 +252,31 @@ impl Composer {
                 .map(|p| (p.number, p))
                 .collect();
         let open = |n: &i64| found.get(n).filter(|p| p.status == "open");
+        let closes_item = |p: &proposals::Proposal, with_decider: bool| {
+            let closes = when(p.closes_at.0, tz, now);
+            let mut detail = format!("closes {} ({})", closes.local, closes.relative);
+            if with_decider {
+                detail.push_str(&format!("; {} decides", p.decider_name));
+            }
+            DigestItem {
+                id: id(p.number),
+                title: p.title.clone(),
+                detail,
+                quote: None,
+                link: self.permalink(team, p.number),
+            }
+        };
         let needs: Vec<DigestItem> = data
             .needs_stance
             .iter()
             .filter_map(&open)
-            .map(|p| {
-                let closes = when(p.closes_at.0, tz, now);
-                DigestItem {
-                    id: id(p.number),
-                    title: p.title.clone(),
-                    detail: format!(
-                        "closes {} ({}); {} decides",
-                        closes.local, closes.relative, p.decider_name
-                    ),
-                    quote: None,
-                    link: self.permalink(team, p.number),
-                }
-            })
+            .map(|p| closes_item(p, true))
             .collect();
         let closing: Vec<DigestItem> = data
             .closing_soon
             .iter()
             .filter_map(&open)
-            .map(|p| {
-                let closes = when(p.closes_at.0, tz, now);
-                DigestItem {
-                    id: id(p.number),
-                    title: p.title.clone(),
-                    detail: format!("closes {} ({})", closes.local, closes.relative),
-                    quote: None,
-                    link: self.permalink(team, p.number),
-                }
-            })
+            .map(|p| closes_item(p, false))
             .collect();
         let mut decided = Vec::new();
         for p in data.decided.iter().filter_map(|n| found.get(n)) {
@@ -613,16 +612,7 @@ struct DigestText<'a> {
 
 impl DigestText<'_> {
     fn quoted(&self, text: &str) -> String {
-        text.lines()
-            .map(|l| {
-                if l.is_empty() {
-                    "   >".to_string()
-                } else {
-                    format!("   > {l}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        quote(text, "   ")
     }
 }
 

@@ -78,14 +78,6 @@ async fn decide(decider: &Api, voters: &[&Api], id: &str, outcome: &str, stateme
     body["log_index"].as_i64().expect("log index")
 }
 
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    settled::db::users::by_email(&app.db, email)
-        .await
-        .expect("query")
-        .expect("user")
-        .id
-}
-
 #[tokio::test]
 async fn the_decisions_feed_is_atom_with_the_teams_decisions_newest_first() {
     let app = spawn().await;
@@ -405,7 +397,7 @@ async fn a_feed_stops_working_when_its_member_leaves_the_team() {
     let deadlines = create_feed(&app, &bob, "team-gone", "deadlines", "calendar").await;
     assert_eq!(fetch(&decisions).await.0, StatusCode::OK);
 
-    let bob_id = user_id(&app, "bob@example.com").await;
+    let bob_id = app.user_id("bob@example.com").await;
     let r = app
         .post_form(
             &ana.browser,

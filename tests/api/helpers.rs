@@ -147,6 +147,15 @@ impl TestApp {
         );
     }
 
+    /// The account id of `email` (as typed at sign-up).
+    pub async fn user_id(&self, email: &str) -> i64 {
+        sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_one(self.db.reader())
+            .await
+            .expect("the account exists")
+    }
+
     /// A new browser session signed up as `email`.
     pub async fn user(&self, email: &str, name: &str) -> Client {
         let client = browser();

@@ -314,11 +314,7 @@ async fn a_member_removed_while_watching_is_told_and_cut_off() {
     let app = spawn().await;
     let (ana, bob, id) = team_with_proposal(&app, "GONE").await;
     let mut stream = Stream::open(&bob.browser, &url(&app, "team-gone"), None).await;
-    let bob_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(&bob.email)
-        .fetch_one(app.db.reader())
-        .await
-        .expect("bob");
+    let bob_id = app.user_id(&bob.email).await;
     let r = app
         .post_form(
             &ana.browser,

@@ -18,14 +18,6 @@ async fn app_with_smtp() -> (TestApp, SmtpServer) {
     (app, smtp)
 }
 
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(app.db.reader())
-        .await
-        .expect("user")
-}
-
 /// The text of a header as it stands in the message (unfolded).
 fn header(message: &mail_parser::Message<'_>, name: &str) -> String {
     message
@@ -366,8 +358,8 @@ async fn unsubscribe_works_without_a_session_and_only_for_its_member_and_kind() 
     let link = header(&m, "List-Unsubscribe")
         .trim_matches(|c| c == '<' || c == '>')
         .to_string();
-    let bob_id = user_id(&app, "bob@example.com").await;
-    let ana_id = user_id(&app, "ana@example.com").await;
+    let bob_id = app.user_id("bob@example.com").await;
+    let ana_id = app.user_id("ana@example.com").await;
     assert!(link.contains(&format!("u={bob_id}&s=decider&t=")), "{link}");
 
     // Forged or altered links are refused, and change nothing.

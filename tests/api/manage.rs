@@ -6,14 +6,6 @@ use serde_json::json;
 
 use crate::helpers::{in_seconds, location, spawn, textarea};
 
-async fn user_id(app: &crate::helpers::TestApp, email: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(app.db.reader())
-        .await
-        .expect("user")
-}
-
 #[tokio::test]
 async fn admins_change_roles_and_remove_members_whose_history_stays() {
     let app = spawn().await;
@@ -24,8 +16,8 @@ async fn admins_change_roles_and_remove_members_whose_history_stays() {
         .propose("TEAM", "Keep history", &ana.email, &in_seconds(3600))
         .await;
     bob.stance(&id, "agree", Some("Yes")).await;
-    let bob_id = user_id(&app, "bob@example.com").await;
-    let ana_id = user_id(&app, "ana@example.com").await;
+    let bob_id = app.user_id("bob@example.com").await;
+    let ana_id = app.user_id("ana@example.com").await;
     let settings = "/t/team-team/settings";
 
     // A member cannot change roles; the last admin cannot step down.
@@ -245,8 +237,8 @@ async fn the_decider_extends_the_deadline_and_the_author_names_another_decider()
         "read in the viewer's zone"
     );
 
-    let olga_id = user_id(&app, "olga@example.com").await;
-    let bob_id = user_id(&app, "bob@example.com").await;
+    let olga_id = app.user_id("olga@example.com").await;
+    let bob_id = app.user_id("bob@example.com").await;
     let r = app
         .post_form(
             &bob.browser,
@@ -505,7 +497,7 @@ async fn new_proposal_errors_are_tied_to_their_fields() {
             .contains(r#"id="title" name="title" required maxlength="200" value="T" aria-invalid"#)
     );
 
-    let ana_id = user_id(&app, "ana@example.com").await;
+    let ana_id = app.user_id("ana@example.com").await;
     let r = app
         .post_form(
             &ana,

@@ -61,14 +61,6 @@ fn result_ids(html: &str) -> Vec<String> {
         .collect()
 }
 
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(app.db.reader())
-        .await
-        .expect("user")
-}
-
 /// FTS5's own check that the index holds exactly the tokens of the texts it
 /// points at (an external-content index told the wrong old text drifts).
 async fn index_is_consistent(app: &TestApp) {
@@ -165,7 +157,7 @@ async fn members_never_find_text_of_teams_they_are_not_in() {
     // A member sees the team's texts until removed, then no longer.
     let (_, html) = search(&app, &carl, &[("q", "quokka")]).await;
     assert_eq!(result_ids(&html), vec![ours.clone()]);
-    let carl_id = user_id(&app, "carl@example.com").await;
+    let carl_id = app.user_id("carl@example.com").await;
     let r = app
         .post_form(
             &ana.browser,
@@ -190,7 +182,7 @@ async fn filters_narrow_by_team_area_status_decider_and_dates() {
     let bob = app.api_user("bob@example.com", "Bob").await;
     app.team("ARCH", &ana, &[&bob], &[]).await;
     app.team("OPS", &ana, &[], &[]).await;
-    let bob_id = user_id(&app, "bob@example.com").await;
+    let bob_id = app.user_id("bob@example.com").await;
     let r = app
         .post_form(
             &ana.browser,
@@ -610,7 +602,7 @@ async fn the_areas_page_answers_who_decides_a_topic() {
     let bob = app.api_user("bob@example.com", "Bob").await;
     let chen = app.api_user("chen@example.com", "Chen").await;
     app.team("WHO", &ana, &[&bob, &chen], &[]).await;
-    let bob_id = user_id(&app, "bob@example.com").await;
+    let bob_id = app.user_id("bob@example.com").await;
     let r = app
         .post_form(
             &ana.browser,
