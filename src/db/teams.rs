@@ -152,6 +152,50 @@ pub async fn of_user(
     Ok(rows.into_iter().map(|r| (r.team, r.role.0)).collect())
 }
 
+/// How a team is named in a URL.
+#[derive(Debug, Clone, Copy)]
+pub enum TeamRef<'a> {
+    /// `/d/KEY-N`.
+    Key(&'a str),
+    /// `/t/slug`.
+    Slug(&'a str),
+}
+
+/// The team, the user's role in it and the size of its log, in one query
+/// (`None`: no such team, or the user is not a member): what every team
+/// page needs first.
+pub async fn as_member(
+    ex: impl SqliteExecutor<'_>,
+    team: TeamRef<'_>,
+    user_id: i64,
+) -> Result<Option<(Team, Role, i64)>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        team: Team,
+        #[sqlx(try_from = "String")]
+        role: RoleText,
+        log_size: i64,
+    }
+    let (column, value) = match team {
+        TeamRef::Key(key) => ("key", key),
+        TeamRef::Slug(slug) => ("slug", slug),
+    };
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT t.id, t.name, t.slug, t.key, t.window_hours, t.created_at, t.created_by, m.role,
+                COALESCE(h.size, 0) AS log_size
+         FROM teams t
+         JOIN memberships m ON m.team_id = t.id AND m.user_id = $2 AND m.removed_at IS NULL
+         LEFT JOIN log_heads h ON h.team_id = t.id
+         WHERE t.{column} = $1"
+    )))
+    .bind(value)
+    .bind(user_id)
+    .fetch_optional(ex)
+    .await?;
+    Ok(row.map(|r| (r.team, r.role.0, r.log_size)))
+}
+
 /// A user's current role in a team (`None`: not a member, or removed).
 pub async fn role_of(
     ex: impl SqliteExecutor<'_>,

@@ -424,16 +424,16 @@ async fn page(
     draft: Draft,
 ) -> Result<ProposalPage> {
     let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
-    let pool = state.db.reader();
-    let team = teams::by_key(pool, id.key.as_str())
-        .await?
-        .ok_or(Error::NotFound)?;
-    let role = teams::role_of(pool, team.id, user.id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    // Before the page's data: whatever it misses, the stream replays. The
-    // same size tells whether the rows read for an earlier view still hold.
-    let log_size = crate::db::log::size(pool, team.id).await?;
+    // The log size is read before the page's data: whatever the page
+    // misses, the stream replays; and it tells whether the rows read for an
+    // earlier view still hold.
+    let (team, role, log_size) = teams::as_member(
+        state.db.reader(),
+        teams::TeamRef::Key(id.key.as_str()),
+        user.id,
+    )
+    .await?
+    .ok_or(Error::NotFound)?;
     let live_after = log_size - 1;
     let rows = state
         .pages

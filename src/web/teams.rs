@@ -62,10 +62,7 @@ pub const INVITATION_DAYS: i64 = 7;
 
 /// A team the viewer belongs to, with their role. Non-members get 404.
 pub async fn membership(state: &AppState, slug: &str, user: &User) -> Result<(Team, Role)> {
-    let team = teams::by_slug(state.db.reader(), slug)
-        .await?
-        .ok_or(Error::NotFound)?;
-    let role = teams::role_of(state.db.reader(), team.id, user.id)
+    let (team, role, _) = teams::as_member(state.db.reader(), teams::TeamRef::Slug(slug), user.id)
         .await?
         .ok_or(Error::NotFound)?;
     Ok((team, role))
@@ -228,10 +225,13 @@ async fn dashboard(
     ctx: Ctx,
     Path(slug): Path<String>,
 ) -> Result<DashboardPage> {
-    let (team, role) = membership(&state, &slug, &user).await?;
+    // The log size before the page's data: whatever it misses, the stream replays.
+    let (team, role, log_size) =
+        teams::as_member(state.db.reader(), teams::TeamRef::Slug(&slug), user.id)
+            .await?
+            .ok_or(Error::NotFound)?;
+    let live_after = log_size - 1;
     let pool = state.db.reader();
-    // Before the page's data: whatever it misses, the stream replays.
-    let live_after = crate::db::log::size(pool, team.id).await? - 1;
     let now = Utc::now();
     let needs = if role.can_vote() {
         proposals::needing_stance(pool, team.id, user.id).await?
