@@ -304,6 +304,8 @@ struct ProposalPage {
     stances: Vec<StanceView>,
     missing: Vec<String>,
     history: Vec<HistoryView>,
+    /// Every change of stance, of which `history` holds the latest.
+    history_total: usize,
     comments: Vec<CommentView>,
     revisions: Vec<RevisionView>,
     decider_changes: Vec<DeciderChangeView>,
@@ -483,9 +485,13 @@ async fn page(
             comments: r.comments,
         })
         .collect();
+    // The latest changes; a proposal argued over for weeks keeps every one
+    // in the log, but the page stays readable (and light).
+    let history_total = rows.history.len();
     let history = rows
         .history
         .iter()
+        .skip(history_total.saturating_sub(HISTORY_SHOWN))
         .cloned()
         .map(|h| HistoryView {
             reason: erased.plain(h.log_idx, "reason", h.reason),
@@ -590,6 +596,7 @@ async fn page(
         stances,
         missing,
         history,
+        history_total,
         comments,
         revisions,
         decider_changes,
@@ -926,6 +933,9 @@ mod tests {
         );
     }
 }
+
+/// Changes of stance shown on a proposal page (the latest).
+const HISTORY_SHOWN: usize = 100;
 
 /// The rows a proposal page is built from, for one state of its team's log
 /// (everything on the page but the viewer's own parts and the clock).

@@ -586,3 +586,28 @@ async fn a_kept_proposal_page_shows_every_change_at_once() {
     assert!(!erased.contains("A secret that must go."));
     assert!(erased.contains("content erased on"));
 }
+
+#[tokio::test]
+async fn a_long_stance_history_shows_its_latest_changes_and_says_so() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("LONG", &ana, &[], &[]).await;
+    let id = ana
+        .propose("LONG", "Argued for weeks", &ana.email, &in_seconds(86400))
+        .await;
+    for i in 0..105 {
+        let position = if i % 2 == 0 { "agree" } else { "disagree" };
+        let (status, _) = ana
+            .stance(&id, position, Some(&format!("change {i}")))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (_, html) = app.get(&ana.browser, &format!("/d/{id}")).await;
+    assert!(html.contains("Stance history (105)"), "the whole count");
+    assert!(html.contains("The latest 100 changes; all 105 are in the"));
+    assert!(html.contains("(change 104)") && html.contains("(change 5)"));
+    assert!(
+        !html.contains("(change 4)"),
+        "the oldest are left to the log"
+    );
+}
