@@ -323,6 +323,32 @@ pub async fn attempt_failed(
     Ok(())
 }
 
+/// Whether any finished row (sent, skipped, failed) was queued before
+/// `before` (a cheap read before pruning).
+pub async fn any_finished_before(
+    pool: &SqlitePool,
+    before: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE status IN ('sent', 'skipped', 'failed') AND created_at < $1 LIMIT 1",
+    )
+    .bind(Timestamp(before))
+    .fetch_optional(pool)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Deletes the finished rows queued before `before`; how many.
+pub async fn prune(conn: &mut SqliteConnection, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM outbox WHERE status IN ('sent', 'skipped', 'failed') AND created_at < $1",
+    )
+    .bind(Timestamp(before))
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// Rows per status.
 pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")

@@ -2,7 +2,7 @@
 //!
 //! Every `poll`, a cheap read asks whether any row is due; if so, the worker
 //! claims up to a batch (each claimed row counts an attempt and is leased
-//! for five minutes), composes and sends them one by one, and records each
+//! for ten minutes), composes and sends them one by one, and records each
 //! outcome. A failed attempt is due again after `retry_base` × 2^(n−1)
 //! (at most an hour) until `max_attempts`, then the row is `failed`; a
 //! permanent refusal (5xx) fails it at once. If the process dies while
@@ -12,7 +12,8 @@
 //!
 //! Every `schedule_every`, the reminder clock queues a reminder for each
 //! voting member without a stance on a proposal closing within 24 hours,
-//! and the digest clock queues the digests now due (`digest`).
+//! and the digest clock queues the digests now due (`digest`). Finished
+//! rows are kept 30 days for the admin page, then deleted.
 
 use std::time::Duration;
 
@@ -29,6 +30,9 @@ const BATCH: i64 = 8;
 
 /// How long a claim holds before the row is due again.
 const LEASE: Duration = Duration::from_secs(600);
+
+/// How long finished rows stay for the admin page.
+const KEEP_DAYS: i64 = 30;
 
 /// Everything the worker needs.
 #[derive(Clone, Debug)]
@@ -56,6 +60,9 @@ impl Worker {
                 if let Err(err) = self.queue_reminders().await {
                     tracing::warn!(error = %err, "could not queue reminders");
                 }
+                if let Err(err) = self.prune().await {
+                    tracing::warn!(error = %err, "could not prune the outbox");
+                }
                 match super::digest::queue_due(&self.composer.db, &self.writer, Utc::now()).await {
                     Ok(run) if run.due > 0 => {
                         tracing::info!(due = run.due, queued = run.queued, "digests queued");
@@ -68,6 +75,17 @@ impl Worker {
                 tracing::warn!(error = %err, "mail delivery round failed");
             }
         }
+    }
+
+    /// Deletes finished rows older than [`KEEP_DAYS`]; returns how many.
+    pub async fn prune(&self) -> crate::error::Result<u64> {
+        let before = Utc::now() - chrono::Duration::days(KEEP_DAYS);
+        if !outbox::any_finished_before(self.composer.db.reader(), before).await? {
+            return Ok(0);
+        }
+        self.writer
+            .submit(move |conn| Box::pin(async move { Ok(outbox::prune(conn, before).await?) }))
+            .await
     }
 
     /// Queues the reminders now due; returns how many.

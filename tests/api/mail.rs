@@ -648,3 +648,57 @@ async fn invitations_by_mail_are_limited_per_member() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn finished_mail_is_kept_thirty_days_then_pruned() {
+    let (app, _smtp) = app_with_smtp().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    app.team("OLD", &ana, &[], &[]).await;
+    let team_id: i64 = sqlx::query_scalar("SELECT id FROM teams WHERE key = 'OLD'")
+        .fetch_one(app.db.reader())
+        .await
+        .expect("team");
+    let now = chrono::Utc::now();
+    // (status, queued days ago, due in hours): the 'sending' row is claimed
+    // by a sender whose lease runs another hour.
+    for (status, age_days, due_hours) in [
+        ("sent", 31, 0),
+        ("failed", 40, 0),
+        ("skipped", 31, 0),
+        ("sent", 29, 0),
+        ("sending", 60, 1),
+    ] {
+        sqlx::query(
+            "INSERT INTO outbox (kind, recipient, team_id, status, next_attempt_at, created_at)
+             VALUES ('invitation', 'old@example.org', $1, $2, $3, $4)",
+        )
+        .bind(team_id)
+        .bind(status)
+        .bind(settled::db::Timestamp(
+            now + chrono::Duration::hours(due_hours),
+        ))
+        .bind(settled::db::Timestamp(
+            now - chrono::Duration::days(age_days),
+        ))
+        .execute(app.db.writer())
+        .await
+        .expect("old row");
+    }
+    // The clock runs every 200 ms in tests.
+    let mut left = Vec::new();
+    for _ in 0..100 {
+        left = sqlx::query_scalar::<_, String>("SELECT status FROM outbox ORDER BY id")
+            .fetch_all(app.db.reader())
+            .await
+            .expect("rows");
+        if left.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        left,
+        vec!["sent".to_string(), "sending".to_string()],
+        "the 29-day-old row and the unfinished one stay"
+    );
+}
