@@ -89,4 +89,6 @@ const deadline = Date.now() + 30000;
 echo "--- tests"
 rm -rf "$E2E_DIR/screenshots"
 export E2E_HTML_DIR="$TMP/html"
+# Mail the app wrote as .eml files (the journeys read links from it).
+export E2E_MAIL_DIR="$TMP/mail"
 node --test --test-reporter=spec tests/

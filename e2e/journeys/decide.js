@@ -4,6 +4,8 @@
 // refused while the rules say no and then records; the permalink keeps the
 // record, and a second proposal supersedes the first.
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
 import {
   BASE,
   PASSWORD,
@@ -150,6 +152,27 @@ async function markLoaded(page) {
 
 async function notReloaded(page) {
   return page.evaluate(() => window.settledNotReloaded === true);
+}
+
+/**
+ * The one-click unsubscribe link of the latest `kind` mail to `address`,
+ * from the .eml files the server wrote (run.sh sets E2E_MAIL_DIR).
+ */
+function unsubscribeLink(address, kind) {
+  const dir = process.env.E2E_MAIL_DIR;
+  assert.ok(dir, 'E2E_MAIL_DIR is not set');
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(`-${kind}.eml`))
+    .sort()
+    .reverse();
+  for (const f of files) {
+    // Headers end at the first empty line; long ones are folded.
+    const head = readFileSync(joinPath(dir, f), 'utf8').split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, ' ');
+    const to = head.match(/^To: (.*)$/m);
+    const link = head.match(/^List-Unsubscribe: <([^>]+)>/m);
+    if (to && to[1].includes(address) && link) return link[1];
+  }
+  assert.fail(`no ${kind} mail to ${address} in ${dir}`);
 }
 
 /** Live updates must show within a second or two; allow for a loaded machine. */
@@ -648,7 +671,7 @@ export async function decideJourney(t, browser, { js }) {
       assert.equal(res.status(), 200, 'the other address still works');
     });
 
-    await step('3d. mail: the digest preview, mail settings, and the outbox for the instance admin', async () => {
+    await step('3d. mail: the digest preview, mail settings, a mailed unsubscribe link, and the outbox for the instance admin', async () => {
       const { page } = bob;
       await open(page, '/settings');
       let mail = region(page, 'Mail');
@@ -674,6 +697,20 @@ export async function decideJourney(t, browser, { js }) {
       assert.equal(await mail.getByLabel(/^At/).inputValue(), '7');
       assert.equal(await mail.getByRole('checkbox', { name: /a deadline is a day away/ }).isChecked(), false);
       assert.equal(await mail.getByRole('checkbox', { name: /I am named decider/ }).isChecked(), true);
+
+      // The mail Bob got when he was named decider: its unsubscribe link
+      // works in any browser, signed in or not, and asks before it acts.
+      const link = unsubscribeLink(`bob${tag}@example.com`, 'decider_named');
+      const mailbox = await make('Mailbox', 'UTC');
+      await open(mailbox.page, link);
+      assert.equal(await text(heading1(mailbox.page)), 'Unsubscribe');
+      await mailbox.page.getByText(`Stop mail when you are named decider for bob${tag}@example.com?`).waitFor();
+      await submit(mailbox.page, mailbox.page.getByRole('button', { name: 'Unsubscribe' }));
+      assert.equal(await text(heading1(mailbox.page)), 'You are unsubscribed');
+      await open(page, '/settings');
+      mail = region(page, 'Mail');
+      assert.equal(await mail.getByRole('checkbox', { name: /I am named decider/ }).isChecked(), false);
+      assert.equal(await mail.getByLabel('Digest').inputValue(), 'daily', 'nothing else changed');
 
       if (js) {
         // Ana signed up first: she is the instance admin. Bob was named
