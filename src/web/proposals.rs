@@ -405,12 +405,13 @@ impl Erased {
 /// Loads a proposal by its public id for a member; 404 otherwise.
 pub async fn find(state: &AppState, raw_id: &str, user: &User) -> Result<(Team, Role, Proposal)> {
     let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
-    let team = teams::by_key(state.db.reader(), id.key.as_str())
-        .await?
-        .ok_or(Error::NotFound)?;
-    let role = teams::role_of(state.db.reader(), team.id, user.id)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let (team, role, _) = teams::as_member(
+        state.db.reader(),
+        teams::TeamRef::Key(id.key.as_str()),
+        user.id,
+    )
+    .await?
+    .ok_or(Error::NotFound)?;
     let proposal = proposals::by_number(state.db.reader(), team.id, id.number)
         .await?
         .ok_or(Error::NotFound)?;
