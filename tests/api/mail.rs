@@ -523,9 +523,16 @@ async fn the_admin_page_shows_queued_sent_and_failing_mail() {
     assert!(page.contains("451"), "the last error is shown: {page}");
     let (status, _) = app.get(&ana.browser, "/admin/mail?status=failed").await;
     assert_eq!(status, StatusCode::OK);
-    // Bob is no instance admin.
+    // Bob is no instance admin, and his settings do not offer the page.
     let (status, _) = app.get(&bob.browser, "/admin/mail").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, settings) = app.get(&ana.browser, "/settings").await;
+    assert!(
+        settings.contains("href=\"/admin/mail\""),
+        "Ana's settings link to it"
+    );
+    let (_, settings) = app.get(&bob.browser, "/settings").await;
+    assert!(!settings.contains("/admin/mail"));
     let _: &Api = &bob;
 }
 
