@@ -148,14 +148,15 @@ impl Composer {
             if !wanted {
                 return Ok(Outcome::Skip("turned off by the member".into()));
             }
+            // A member who left no longer hears of the team.
+            if teams::role_of(pool, team.id, u.id).await?.is_none() {
+                return Ok(Outcome::Skip("no longer a member".into()));
+            }
         }
         if row.kind == "digest" {
             let member = user
                 .as_ref()
                 .ok_or_else(|| ComposeError::Broken("no recipient member".into()))?;
-            if teams::role_of(pool, team.id, member.id).await?.is_none() {
-                return Ok(Outcome::Skip("no longer a member".into()));
-            }
             let data: DigestData = row
                 .data
                 .as_deref()
@@ -182,10 +183,6 @@ impl Composer {
                 let member = user
                     .as_ref()
                     .ok_or_else(|| ComposeError::Broken("no recipient member".into()))?;
-                // A member who left no longer hears of the team.
-                if teams::role_of(pool, team.id, member.id).await?.is_none() {
-                    return Ok(Outcome::Skip("no longer a member".into()));
-                }
                 match row.kind.as_str() {
                     "decider_named" => self.decider_named(&team, &p, member.id, tz, now)?,
                     "decided" => match proposals::decision(pool, p.id).await? {

@@ -200,8 +200,6 @@ struct OpenProposal {
     id: i64,
     number: i64,
     closes_at: Timestamp,
-    author_id: i64,
-    decider_id: i64,
 }
 
 /// One team's recent activity, loaded once for all its due members.
@@ -223,7 +221,7 @@ async fn team_activity(
     until: DateTime<Utc>,
 ) -> Result<TeamActivity> {
     let open: Vec<OpenProposal> = sqlx::query_as(
-        "SELECT id, number, closes_at, author_id, decider_id FROM proposals
+        "SELECT id, number, closes_at FROM proposals
          WHERE team_id = $1 AND status = 'open' ORDER BY closes_at, number",
     )
     .bind(team_id)
@@ -256,19 +254,24 @@ async fn team_activity(
     .bind(Timestamp(until))
     .fetch_all(pool)
     .await?;
+    // Who takes part in each proposal with new comments: one query for all.
+    let people: Vec<(i64, i64)> = sqlx::query_as(
+        "WITH touched AS (
+             SELECT DISTINCT c.proposal_id FROM comments c JOIN proposals p ON p.id = c.proposal_id
+             WHERE p.team_id = $1 AND c.created_at > $2 AND c.created_at <= $3)
+         SELECT p.id, p.author_id FROM proposals p JOIN touched t ON t.proposal_id = p.id
+         UNION SELECT p.id, p.decider_id FROM proposals p JOIN touched t ON t.proposal_id = p.id
+         UNION SELECT c.proposal_id, c.author_id FROM comments c JOIN touched t ON t.proposal_id = c.proposal_id
+         UNION SELECT s.proposal_id, s.user_id FROM stances s JOIN touched t ON t.proposal_id = s.proposal_id",
+    )
+    .bind(team_id)
+    .bind(Timestamp(since))
+    .bind(Timestamp(until))
+    .fetch_all(pool)
+    .await?;
     let mut takes_part: HashMap<i64, HashSet<i64>> = HashMap::new();
-    let commented: HashSet<i64> = comments.iter().map(|c| c.0).collect();
-    for proposal in commented {
-        let people: Vec<i64> = sqlx::query_scalar(
-            "SELECT author_id FROM proposals WHERE id = $1
-             UNION SELECT decider_id FROM proposals WHERE id = $1
-             UNION SELECT author_id FROM comments WHERE proposal_id = $1
-             UNION SELECT user_id FROM stances WHERE proposal_id = $1",
-        )
-        .bind(proposal)
-        .fetch_all(pool)
-        .await?;
-        takes_part.insert(proposal, people.into_iter().collect());
+    for (proposal, user) in people {
+        takes_part.entry(proposal).or_default().insert(user);
     }
     Ok(TeamActivity {
         open,
@@ -317,13 +320,11 @@ impl TeamActivity {
             .collect();
         let mut counts: Vec<(i64, i64)> = Vec::new();
         for (proposal, number, author, at) in &self.comments {
-            let involved =
-                self.takes_part
-                    .get(proposal)
-                    .is_some_and(|people| people.contains(&user))
-                    || self.open.iter().any(|p| {
-                        p.id == *proposal && (p.author_id == user || p.decider_id == user)
-                    });
+            // Author and decider are among the people who take part.
+            let involved = self
+                .takes_part
+                .get(proposal)
+                .is_some_and(|people| people.contains(&user));
             if *author == user || *at <= since || *at > until || !involved {
                 continue;
             }

@@ -156,7 +156,8 @@ async fn a_digest_has_its_four_sections_and_nothing_to_say_sends_nothing() {
     let bob = app.api_user("bob@example.com", "Bob").await;
     let chen = app.api_user("chen@example.com", "Chen").await;
     let eve = app.api_user("eve@example.com", "Eve").await;
-    app.team("DIG", &ana, &[&bob, &chen], &[]).await;
+    let dan = app.api_user("dan@example.com", "Dan").await;
+    app.team("DIG", &ana, &[&bob, &chen, &dan], &[]).await;
     app.team("QUIET", &eve, &[], &[]).await;
 
     let needs = ana
@@ -174,7 +175,7 @@ async fn a_digest_has_its_four_sections_and_nothing_to_say_sends_nothing() {
     for who in [&bob, &ana] {
         who.stance(&closing, "agree", None).await;
     }
-    for who in [&ana, &bob, &chen] {
+    for who in [&ana, &bob, &chen, &dan] {
         let (status, body) = who.stance(&decided, "agree", None).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
@@ -204,13 +205,13 @@ async fn a_digest_has_its_four_sections_and_nothing_to_say_sends_nothing() {
     // clock runs at tomorrow's slot.
     let now = Utc::now();
     let hour = i64::from(now.hour());
-    for who in [&bob, &eve] {
+    for who in [&bob, &eve, &dan] {
         set_digest(&app, who, "UTC", "daily", hour, now - Duration::hours(2)).await;
     }
     let tomorrow = now + Duration::days(1);
     let run = run_clock(&app, tomorrow).await;
-    assert_eq!(run.due, 2);
-    assert_eq!(run.queued, 1, "Eve's team has nothing to say");
+    assert_eq!(run.due, 3);
+    assert_eq!(run.queued, 2, "Eve's team has nothing to say");
     let eve_last: Option<settled::db::Timestamp> =
         sqlx::query_scalar("SELECT last_digest_at FROM users WHERE email = 'eve@example.com'")
             .fetch_one(app.db.reader())
@@ -239,14 +240,28 @@ async fn a_digest_has_its_four_sections_and_nothing_to_say_sends_nothing() {
                     .is_some_and(|s| s.starts_with("[Team DIG] Your daily digest"))
             })
             .collect();
-        if !digests.is_empty() {
+        if digests.len() >= 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    assert_eq!(digests.len(), 1, "one digest");
-    assert_eq!(digests[0].to, vec!["bob@example.com".to_string()]);
-    let m = digests[0].parsed();
+    assert_eq!(digests.len(), 2, "Bob's and Dan's");
+    let bob_digest = digests
+        .iter()
+        .find(|d| d.to == vec!["bob@example.com".to_string()])
+        .expect("Bob's digest");
+    // Dan took part in nothing: no comments section for him.
+    let dan_digest = digests
+        .iter()
+        .find(|d| d.to == vec!["dan@example.com".to_string()])
+        .expect("Dan's digest");
+    let dan_text = dan_digest.parsed().body_text(0).expect("text").to_string();
+    assert!(dan_text.contains("Needs your stance"), "{dan_text}");
+    assert!(
+        !dan_text.contains("New comments where you take part"),
+        "{dan_text}"
+    );
+    let m = bob_digest.parsed();
     assert_eq!(
         m.subject(),
         Some(
