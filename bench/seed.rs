@@ -10,6 +10,7 @@
 //! Run: `cargo run --release --example bench_seed -- sqlite://bench.db`
 //! (`bash bench/run.sh` does this). `SETTLED_SEED_SCALE=0.1` seeds a tenth.
 
+use settled::on;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -74,9 +75,9 @@ async fn main() -> anyhow::Result<()> {
         let mut members = Vec::new();
         for m in 0..MEMBERS {
             let email = format!("m{m}.t{t}@bench.example");
-            let mut conn = db.writer().acquire().await?;
+            let mut conn = db.writer();
             let user = users::insert(
-                &mut conn,
+                conn.re(),
                 &email,
                 &email,
                 &format!("Member {m} of team {t}"),
@@ -92,11 +93,12 @@ async fn main() -> anyhow::Result<()> {
     // Seeded accounts have no inboxes: without this, the seed would leave
     // tens of thousands of "decided" mails queued, and the server would be
     // delivering them while it is measured.
-    sqlx::query(
+    on!(db.writer(), |c| sqlx::query(
         "UPDATE users SET notify_decider = FALSE, notify_decided = FALSE, notify_reminder = FALSE",
     )
-    .execute(db.writer())
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     let mut tasks = Vec::new();
     for (t, members) in teams.into_iter().enumerate() {
         let ledger = ledger.clone();
@@ -111,9 +113,11 @@ async fn main() -> anyhow::Result<()> {
             *total += n;
         }
     }
-    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
-        .fetch_one(db.reader())
-        .await?;
+    let entries: i64 = on!(db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log_entries"
+    )
+    .fetch_one(c)
+    .await)?;
     eprintln!(
         "seeded {TEAMS} teams, {} proposals, {} comments, {} stances ({entries} log entries) in {:.1} s",
         totals[0],

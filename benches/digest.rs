@@ -12,6 +12,7 @@
 //!
 //! `SETTLED_DIGEST_MEMBERS` and `SETTLED_DIGEST_TEAMS` change the size.
 
+use settled::on;
 use std::time::Instant;
 
 use chrono::{Duration, Timelike, Utc};
@@ -61,13 +62,13 @@ async fn main() -> anyhow::Result<()> {
     let seeding = Instant::now();
     // Accounts in one transaction (a password hash is not what is measured).
     let mut teams: Vec<Vec<i64>> = Vec::new();
-    let mut tx = db.writer().begin().await?;
+    let mut tx = db.begin_write().await?;
     for t in 0..team_count {
         let mut members = Vec::with_capacity(per_team);
         for m in 0..per_team {
             let email = format!("m{m}.t{t}@digest.example");
             let user = users::insert(
-                &mut tx,
+                tx.ex(),
                 &email,
                 &email,
                 &format!("Member {m} of team {t}"),
@@ -90,28 +91,42 @@ async fn main() -> anyhow::Result<()> {
     }
     // The seed's own notifications (decisions, named deciders) are not
     // what is measured.
-    sqlx::query("UPDATE outbox SET status = 'sent'")
-        .execute(db.writer())
-        .await?;
+    on!(db.writer(), |c| sqlx::query(
+        "UPDATE outbox SET status = 'sent'"
+    )
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     // Everyone: daily digests, the slot an hour's start ago at most.
     let now = Utc::now();
-    sqlx::query("UPDATE users SET digest = 'daily', digest_hour = $1, last_digest_at = $2")
-        .bind(i64::from(now.hour()))
-        .bind(db::Timestamp(now - Duration::hours(25)))
-        .execute(db.writer())
-        .await?;
-    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM proposals WHERE status = 'open'")
-        .fetch_one(db.reader())
-        .await?;
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(db.reader())
-        .await?;
-    let comments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments")
-        .fetch_one(db.reader())
-        .await?;
-    let stances: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stances")
-        .fetch_one(db.reader())
-        .await?;
+    on!(db.writer(), |c| sqlx::query(
+        "UPDATE users SET digest = 'daily', digest_hour = $1, last_digest_at = $2"
+    )
+    .bind(i64::from(now.hour()))
+    .bind(db::Timestamp(now - Duration::hours(25)))
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    let open: i64 = on!(db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM proposals WHERE status = 'open'"
+    )
+    .fetch_one(c)
+    .await)?;
+    let users: i64 = on!(db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users"
+    )
+    .fetch_one(c)
+    .await)?;
+    let comments: i64 = on!(db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM comments"
+    )
+    .fetch_one(c)
+    .await)?;
+    let stances: i64 = on!(db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stances"
+    )
+    .fetch_one(c)
+    .await)?;
     eprintln!(
         "seeded {users} members in {team_count} teams, {open} open proposals, {stances} stances, {comments} comments in {:.1} s",
         seeding.elapsed().as_secs_f64()
@@ -126,11 +141,11 @@ async fn main() -> anyhow::Result<()> {
         .map_err(err)?;
     let queue_time = started.elapsed();
     let peak = status_kb("VmHWM:").unwrap_or(0);
-    let bytes: i64 = sqlx::query_scalar(
+    let bytes: i64 = on!(db.reader(), |c| sqlx::query_scalar(
         "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM outbox WHERE kind = 'digest'",
     )
-    .fetch_one(db.reader())
-    .await?;
+    .fetch_one(c)
+    .await)?;
 
     // Delivery through the in-memory transport.
     let memory = Memory::default();

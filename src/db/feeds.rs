@@ -2,12 +2,13 @@
 //! recorded decisions and the open proposals still waiting for a member's
 //! stance.
 
+use crate::on;
 use std::fmt;
 use std::str::FromStr;
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
 
-use super::Timestamp;
+use super::{Ex, Timestamp};
 use crate::domain::InvalidInput;
 
 /// Which feed a token opens.
@@ -83,7 +84,7 @@ pub struct FeedHolder {
 
 /// Stores a new feed token's hash.
 pub async fn insert(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     user_id: i64,
     kind: FeedKind,
@@ -91,7 +92,7 @@ pub async fn insert(
     token_hash: &[u8],
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(ex, |c| sqlx::query(
         "INSERT INTO feed_tokens (team_id, user_id, kind, label, token_hash, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -101,36 +102,34 @@ pub async fn insert(
     .bind(label)
     .bind(token_hash)
     .bind(now)
-    .execute(ex)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// The member and team a token speaks for, if it exists and its member
 /// still belongs to the team since before it was made. A token made before
 /// its member left stays dead if they join again.
-pub async fn holder(
-    ex: impl SqliteExecutor<'_>,
-    token_hash: &[u8],
-) -> Result<Option<FeedHolder>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn holder(mut ex: Ex<'_>, token_hash: &[u8]) -> Result<Option<FeedHolder>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
         "SELECT t.team_id, t.user_id, t.kind
          FROM feed_tokens t
          JOIN memberships m ON m.team_id = t.team_id AND m.user_id = t.user_id
          WHERE t.token_hash = $1 AND m.removed_at IS NULL AND t.created_at >= m.joined_at",
     )
     .bind(token_hash)
-    .fetch_optional(ex)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// A member's working feed tokens for a team, newest first.
 pub async fn of_member(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     user_id: i64,
 ) -> Result<Vec<FeedToken>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| sqlx::query_as(
         "SELECT t.id, t.kind, t.label, t.created_at
          FROM feed_tokens t
          JOIN memberships m ON m.team_id = t.team_id AND m.user_id = t.user_id
@@ -139,26 +138,28 @@ pub async fn of_member(
     )
     .bind(team_id)
     .bind(user_id)
-    .fetch_all(ex)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Deletes one of a member's feed tokens; false if it was not theirs or is
 /// gone already.
 pub async fn revoke(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     user_id: i64,
     id: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("DELETE FROM feed_tokens WHERE id = $1 AND team_id = $2 AND user_id = $3")
-            .bind(id)
-            .bind(team_id)
-            .bind(user_id)
-            .execute(ex)
-            .await?;
-    Ok(done.rows_affected() == 1)
+    let done = on!(ex, |c| sqlx::query(
+        "DELETE FROM feed_tokens WHERE id = $1 AND team_id = $2 AND user_id = $3"
+    )
+    .bind(id)
+    .bind(team_id)
+    .bind(user_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
 }
 
 /// A recorded decision as a feed entry needs it.
@@ -186,11 +187,12 @@ pub struct DecidedItem {
 
 /// A team's most recent decisions, newest first.
 pub async fn decisions(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     limit: i64,
 ) -> Result<Vec<DecidedItem>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT p.number, p.title,
                 COALESCE((SELECT r.log_idx FROM proposal_revisions r WHERE r.proposal_id = p.id AND r.revision = 1), -1)
                     AS opened_idx,
@@ -204,8 +206,9 @@ pub async fn decisions(
     )
     .bind(team_id)
     .bind(limit)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// An open proposal as a calendar event needs it.
@@ -227,12 +230,13 @@ pub struct DeadlineItem {
 /// Open proposals of a team on which `user_id` has taken no stance,
 /// soonest deadline first.
 pub async fn deadlines(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     user_id: i64,
     limit: i64,
 ) -> Result<Vec<DeadlineItem>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT p.number, p.title, u.display_name AS decider_name, p.closes_at, e.created_at AS changed_at
          FROM proposals p
          JOIN users u ON u.id = p.decider_id
@@ -245,6 +249,7 @@ pub async fn deadlines(
     .bind(team_id)
     .bind(user_id)
     .bind(limit)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }

@@ -1,8 +1,9 @@
 //! Pull request links and code-host webhook secrets and deliveries.
 
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use crate::on;
+use sqlx::FromRow;
 
-use super::Timestamp;
+use super::{Ex, Timestamp};
 
 /// A pull request that references a decision.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
@@ -30,12 +31,13 @@ pub struct PrLink {
 /// Inserts or updates a link (projection of `pr_referenced`); `first_seen`
 /// stays that of the first sighting.
 pub async fn upsert(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     link: &PrLink,
     team_id: i64,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO pr_links (team_id, number, host, repo, pr, url, title, state, first_seen, log_idx, via)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (team_id, number, host, repo, pr) DO UPDATE SET url = excluded.url, title = excluded.title,
@@ -53,77 +55,85 @@ pub async fn upsert(
     .bind(link.first_seen)
     .bind(log_idx)
     .bind(&link.via)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Removes a link (projection of `pr_unreferenced`).
 pub async fn delete(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     number: i64,
     host: &str,
     repo: &str,
     pr: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM pr_links WHERE team_id = $1 AND number = $2 AND host = $3 AND repo = $4 AND pr = $5")
+    on!(conn, |c| {
+        sqlx::query("DELETE FROM pr_links WHERE team_id = $1 AND number = $2 AND host = $3 AND repo = $4 AND pr = $5")
         .bind(team_id)
         .bind(number)
         .bind(host)
         .bind(repo)
         .bind(pr)
-        .execute(conn)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// The decisions one pull request links to.
 pub async fn for_pr(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     host: &str,
     repo: &str,
     pr: i64,
 ) -> Result<Vec<PrLink>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {LINK_COLUMNS} FROM pr_links WHERE team_id = $1 AND host = $2 AND repo = $3 AND pr = $4 ORDER BY number"
     )))
     .bind(team_id)
     .bind(host)
     .bind(repo)
     .bind(pr)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 const LINK_COLUMNS: &str = "number, host, repo, pr, url, title, state, first_seen, via";
 
 /// The PRs referencing a decision, oldest first.
 pub async fn for_decision(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     number: i64,
 ) -> Result<Vec<PrLink>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {LINK_COLUMNS} FROM pr_links WHERE team_id = $1 AND number = $2 ORDER BY first_seen, repo, pr"
     )))
     .bind(team_id)
     .bind(number)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// One link, if present.
 pub async fn find(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     number: i64,
     host: &str,
     repo: &str,
     pr: i64,
 ) -> Result<Option<PrLink>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {LINK_COLUMNS} FROM pr_links WHERE team_id = $1 AND number = $2 AND host = $3 AND repo = $4 AND pr = $5"
     )))
     .bind(team_id)
@@ -131,8 +141,9 @@ pub async fn find(
     .bind(host)
     .bind(repo)
     .bind(pr)
-    .fetch_optional(ex)
+    .fetch_optional(c)
     .await
+    })
 }
 
 /// A webhook secret with who set it up.
@@ -149,61 +160,61 @@ pub struct Secret {
 }
 
 /// A team's secrets for `host`, newest first.
-pub async fn secrets(
-    ex: impl SqliteExecutor<'_>,
-    team_id: i64,
-    host: &str,
-) -> Result<Vec<Secret>, sqlx::Error> {
-    sqlx::query_as("SELECT id, secret, created_by, created_at FROM webhook_secrets WHERE team_id = $1 AND host = $2 ORDER BY id DESC")
+pub async fn secrets(mut ex: Ex<'_>, team_id: i64, host: &str) -> Result<Vec<Secret>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as("SELECT id, secret, created_by, created_at FROM webhook_secrets WHERE team_id = $1 AND host = $2 ORDER BY id DESC")
         .bind(team_id)
         .bind(host)
-        .fetch_all(ex)
+        .fetch_all(c)
         .await
+    })
 }
 
 /// Adds a secret.
 pub async fn add_secret(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     host: &str,
     secret: &str,
     created_by: i64,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO webhook_secrets (team_id, host, secret, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+    on!(ex, |c| {
+        sqlx::query("INSERT INTO webhook_secrets (team_id, host, secret, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(team_id)
         .bind(host)
         .bind(secret)
         .bind(created_by)
         .bind(now)
-        .execute(ex)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Removes a secret of a team.
-pub async fn remove_secret(
-    ex: impl SqliteExecutor<'_>,
-    team_id: i64,
-    id: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM webhook_secrets WHERE team_id = $1 AND id = $2")
-        .bind(team_id)
-        .bind(id)
-        .execute(ex)
-        .await?;
+pub async fn remove_secret(mut ex: Ex<'_>, team_id: i64, id: i64) -> Result<(), sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "DELETE FROM webhook_secrets WHERE team_id = $1 AND id = $2"
+    )
+    .bind(team_id)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Records a delivery; false if it was seen before.
 pub async fn first_delivery(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     host: &str,
     delivery_id: &str,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO webhook_deliveries (team_id, host, delivery_id, received_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (team_id, host, delivery_id) DO NOTHING",
     )
@@ -211,7 +222,8 @@ pub async fn first_delivery(
     .bind(host)
     .bind(delivery_id)
     .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
 }

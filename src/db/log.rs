@@ -1,8 +1,9 @@
 //! The log tables: entries, their free-text openings, and each team's head.
 
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor, SqlitePool};
+use crate::on;
+use sqlx::FromRow;
 
-use super::Timestamp;
+use super::{Ex, Timestamp};
 
 /// A stored log entry.
 #[derive(Debug, Clone, FromRow)]
@@ -50,8 +51,9 @@ pub struct Head {
 }
 
 /// Inserts an entry.
-pub async fn insert_entry(conn: &mut SqliteConnection, e: &Entry) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn insert_entry(mut conn: Ex<'_>, e: &Entry) -> Result<(), sqlx::Error> {
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO log_entries (team_id, idx, created_at, actor_id, kind, proposal_number, payload, leaf_hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -63,21 +65,22 @@ pub async fn insert_entry(conn: &mut SqliteConnection, e: &Entry) -> Result<(), 
     .bind(e.proposal_number)
     .bind(&e.payload)
     .bind(&e.leaf_hash)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Stores the opening of one commitment of an entry.
 pub async fn insert_content(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     idx: i64,
     field: &str,
     salt: &[u8],
     text: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| sqlx::query(
         "INSERT INTO log_contents (team_id, idx, field, salt, text) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(team_id)
@@ -85,34 +88,36 @@ pub async fn insert_content(
     .bind(field)
     .bind(salt)
     .bind(text)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// The team's head, if it has a log.
-pub async fn head(conn: &mut SqliteConnection, team_id: i64) -> Result<Option<Head>, sqlx::Error> {
-    sqlx::query_as("SELECT size, root, frontier FROM log_heads WHERE team_id = $1")
-        .bind(team_id)
-        .fetch_optional(conn)
-        .await
+pub async fn head(mut conn: Ex<'_>, team_id: i64) -> Result<Option<Head>, sqlx::Error> {
+    on!(conn, |c| sqlx::query_as(
+        "SELECT size, root, frontier FROM log_heads WHERE team_id = $1"
+    )
+    .bind(team_id)
+    .fetch_optional(c)
+    .await)
 }
 
 /// The team's head, read from the pool.
-pub async fn read_head(pool: &SqlitePool, team_id: i64) -> Result<Option<Head>, sqlx::Error> {
-    sqlx::query_as("SELECT size, root, frontier FROM log_heads WHERE team_id = $1")
-        .bind(team_id)
-        .fetch_optional(pool)
-        .await
+pub async fn read_head(mut pool: Ex<'_>, team_id: i64) -> Result<Option<Head>, sqlx::Error> {
+    on!(pool, |c| sqlx::query_as(
+        "SELECT size, root, frontier FROM log_heads WHERE team_id = $1"
+    )
+    .bind(team_id)
+    .fetch_optional(c)
+    .await)
 }
 
 /// Writes the team's new head.
-pub async fn save_head(
-    conn: &mut SqliteConnection,
-    team_id: i64,
-    head: &Head,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn save_head(mut conn: Ex<'_>, team_id: i64, head: &Head) -> Result<(), sqlx::Error> {
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO log_heads (team_id, size, root, frontier) VALUES ($1, $2, $3, $4)
          ON CONFLICT (team_id) DO UPDATE SET size = excluded.size, root = excluded.root, frontier = excluded.frontier",
     )
@@ -120,8 +125,9 @@ pub async fn save_head(
     .bind(head.size)
     .bind(&head.root)
     .bind(&head.frontier)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -130,115 +136,129 @@ const ENTRY_COLUMNS: &str =
 
 /// Entries of a team from index `from`, at most `limit`, in order.
 pub async fn entries(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     from: i64,
     limit: i64,
 ) -> Result<Vec<Entry>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ENTRY_COLUMNS} FROM log_entries WHERE team_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3"
     )))
     .bind(team_id)
     .bind(from)
     .bind(limit)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// Entries about one proposal, in order (its history).
 pub async fn proposal_entries(
-    pool: &SqlitePool,
+    mut pool: Ex<'_>,
     team_id: i64,
     number: i64,
 ) -> Result<Vec<Entry>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(pool, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ENTRY_COLUMNS} FROM log_entries WHERE team_id = $1 AND proposal_number = $2 ORDER BY idx"
     )))
     .bind(team_id)
     .bind(number)
-    .fetch_all(pool)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// Openings of a team's entries in `[from, to)`, ordered by index.
 pub async fn contents(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     from: i64,
     to: i64,
 ) -> Result<Vec<ContentRow>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT idx, field, salt, text FROM log_contents WHERE team_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx, field",
     )
     .bind(team_id)
     .bind(from)
     .bind(to)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// Ids of every team that has a log.
-pub async fn team_ids(pool: &SqlitePool) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT team_id FROM log_heads ORDER BY team_id")
-        .fetch_all(pool)
-        .await
+pub async fn team_ids(mut pool: Ex<'_>) -> Result<Vec<i64>, sqlx::Error> {
+    on!(pool, |c| sqlx::query_scalar(
+        "SELECT team_id FROM log_heads ORDER BY team_id"
+    )
+    .fetch_all(c)
+    .await)
 }
 
 /// The instance's signing key `(name, seed)`, if created.
-pub async fn signing_key(pool: &SqlitePool) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as("SELECT name, seed FROM signing_key WHERE id = 1")
-        .fetch_optional(pool)
-        .await
+pub async fn signing_key(mut pool: Ex<'_>) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+    on!(pool, |c| sqlx::query_as(
+        "SELECT name, seed FROM signing_key WHERE id = 1"
+    )
+    .fetch_optional(c)
+    .await)
 }
 
 /// Stores the signing key unless one exists (first start wins).
 pub async fn insert_signing_key(
-    pool: &SqlitePool,
+    mut pool: Ex<'_>,
     name: &str,
     seed: &[u8],
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO signing_key (id, name, seed, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING")
+    on!(pool, |c| {
+        sqlx::query("INSERT INTO signing_key (id, name, seed, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING")
         .bind(name)
         .bind(seed)
         .bind(now)
-        .execute(pool)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// The leaf hashes of a team's first `size` entries, in order.
 pub async fn leaf_hashes(
-    pool: &SqlitePool,
+    mut pool: Ex<'_>,
     team_id: i64,
     size: i64,
 ) -> Result<Vec<Vec<u8>>, sqlx::Error> {
-    sqlx::query_scalar(
+    on!(pool, |c| sqlx::query_scalar(
         "SELECT leaf_hash FROM log_entries WHERE team_id = $1 AND idx < $2 ORDER BY idx",
     )
     .bind(team_id)
     .bind(size)
-    .fetch_all(pool)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Erases the opening of one commitment (text and salt), keeping the row so
 /// the erasure is visible. False if there was nothing left to erase.
 pub async fn erase_content(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     idx: i64,
     field: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = on!(conn, |c| {
+        sqlx::query(
         "UPDATE log_contents SET salt = NULL, text = NULL WHERE team_id = $1 AND idx = $2 AND field = $3 AND text IS NOT NULL",
     )
     .bind(team_id)
     .bind(idx)
     .bind(field)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
 }
 
 /// An erasure as shown on pages.
@@ -256,7 +276,7 @@ pub struct Erasure {
 
 /// Records an erasure (projection of `content_erased`).
 pub async fn insert_erasure(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     idx: i64,
     field: &str,
@@ -264,7 +284,8 @@ pub async fn insert_erasure(
     by: i64,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO erasures (team_id, idx, field, erased_at, erased_by, log_idx) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (team_id, idx, field) DO NOTHING",
     )
@@ -274,31 +295,26 @@ pub async fn insert_erasure(
     .bind(at)
     .bind(by)
     .bind(log_idx)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// A team's erasures.
-pub async fn erasures(
-    ex: impl SqliteExecutor<'_>,
-    team_id: i64,
-) -> Result<Vec<Erasure>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn erasures(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<Erasure>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
         "SELECT e.idx, e.field, e.erased_at, u.display_name AS erased_by_name
          FROM erasures e JOIN users u ON u.id = e.erased_by WHERE e.team_id = $1",
     )
     .bind(team_id)
-    .fetch_all(ex)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Deletes a team's projected proposal rows (before re-projecting its log).
 /// Teams, memberships and areas are upserted by the projection and stay.
-pub async fn clear_projection(
-    conn: &mut SqliteConnection,
-    team_id: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn clear_projection(mut conn: Ex<'_>, team_id: i64) -> Result<(), sqlx::Error> {
     for sql in [
         "DELETE FROM decision_responses WHERE proposal_id IN (SELECT id FROM proposals WHERE team_id = $1)",
         "DELETE FROM decisions WHERE proposal_id IN (SELECT id FROM proposals WHERE team_id = $1)",
@@ -310,7 +326,11 @@ pub async fn clear_projection(
         "DELETE FROM erasures WHERE team_id = $1",
         "DELETE FROM pr_links WHERE team_id = $1",
     ] {
-        sqlx::query(sql).bind(team_id).execute(&mut *conn).await?;
+        on!(conn, |c| sqlx::query(sql)
+            .bind(team_id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
@@ -318,16 +338,16 @@ pub async fn clear_projection(
 /// Entries of a team from `from` (at most `limit`), each with the openings
 /// still stored beside it (erased ones left out).
 pub async fn entries_with_openings(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     from: i64,
     limit: i64,
 ) -> Result<Vec<(Entry, Vec<Opening>)>, sqlx::Error> {
-    let entries = entries(&mut *conn, team_id, from, limit).await?;
+    let entries = entries(conn.re(), team_id, from, limit).await?;
     let Some(last) = entries.last().map(|e| e.idx) else {
         return Ok(Vec::new());
     };
-    let mut contents = contents(&mut *conn, team_id, from, last + 1)
+    let mut contents = contents(conn.re(), team_id, from, last + 1)
         .await?
         .into_iter()
         .peekable();
@@ -363,13 +383,13 @@ pub struct Opening {
 /// What the log gained after index `after`, up to index `upto`, at most
 /// `limit` entries, as live notices (`web::live` catching a watcher up).
 pub async fn notices(
-    pool: &SqlitePool,
+    mut pool: Ex<'_>,
     team_id: i64,
     after: i64,
     upto: i64,
     limit: i64,
 ) -> Result<Vec<crate::ledger::live::Notice>, sqlx::Error> {
-    let rows: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
+    let rows: Vec<(i64, String, Option<i64>)> = on!(pool, |c| sqlx::query_as(
         "SELECT idx, kind, proposal_number FROM log_entries
          WHERE team_id = $1 AND idx > $2 AND idx <= $3 ORDER BY idx LIMIT $4",
     )
@@ -377,8 +397,8 @@ pub async fn notices(
     .bind(after)
     .bind(upto)
     .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(rows
         .into_iter()
         .map(|(index, kind, proposal)| crate::ledger::live::Notice {
@@ -391,10 +411,12 @@ pub async fn notices(
 }
 
 /// The number of entries in the team's log (0 for a team without one).
-pub async fn size(pool: &SqlitePool, team_id: i64) -> Result<i64, sqlx::Error> {
-    let size: Option<i64> = sqlx::query_scalar("SELECT size FROM log_heads WHERE team_id = $1")
-        .bind(team_id)
-        .fetch_optional(pool)
-        .await?;
+pub async fn size(mut pool: Ex<'_>, team_id: i64) -> Result<i64, sqlx::Error> {
+    let size: Option<i64> = on!(pool, |c| sqlx::query_scalar(
+        "SELECT size FROM log_heads WHERE team_id = $1"
+    )
+    .bind(team_id)
+    .fetch_optional(c)
+    .await)?;
     Ok(size.unwrap_or(0))
 }

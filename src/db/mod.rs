@@ -1,8 +1,13 @@
-//! All SQL lives here. Functions take a connection (or the [`Db`]) and return
-//! plain structs; the rules live in `domain`, the write path in `ledger`.
+//! All SQL lives here. Functions take an [`Ex`] (a connection or a pool of
+//! either backend) and return plain structs; the rules live in `domain`,
+//! the write path in `ledger`.
 //!
-//! SQL uses `$N` placeholders and binds every timestamp from Rust (see
-//! [`Timestamp`]), so the text stays portable to PostgreSQL.
+//! Two backends, chosen at run time by the database URL: SQLite (the
+//! embedded default) and PostgreSQL (several instances on one database).
+//! Each is reached through sqlx's own driver, never `sqlx::Any`. SQL is
+//! written once where the dialects agree (`$N` placeholders, every
+//! timestamp bound from Rust as a [`Timestamp`]); where they differ, the
+//! [`on!`](crate::on) macro takes one version per backend, side by side.
 
 pub mod feeds;
 pub mod links;
@@ -19,41 +24,239 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection as _, Postgres, Sqlite};
 
 /// The embedded migrations for SQLite.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// A write transaction (always begun with `BEGIN IMMEDIATE`).
-pub type WriteTx = sqlx::Transaction<'static, Sqlite>;
+/// The embedded migrations for PostgreSQL (version for version the same).
+pub static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// The database connection: a small pool of readers, a connection for the
-/// ledger's writer task, and one for small writes outside the ledger.
-///
-/// SQLite allows one writer at a time; a single write connection that
-/// begins with `BEGIN IMMEDIATE` never meets `SQLITE_BUSY` mid-transaction,
-/// and readers never block it in WAL mode.
+/// Runs one expression against the connection behind an [`Ex`], as
+/// `on!(ex, |c| sqlx::query(..).execute(c).await.map(|r| r.rows_affected()))`; `c` is a
+/// `&mut SqliteConnection` or a `&mut PgConnection`, so the expression is
+/// type-checked against each driver. Where the dialects differ, give one
+/// expression per backend: `on!(ex, |c| sqlite_version, postgres_version)`.
+/// `ex` is a place (a variable), reborrowed, so it serves the next
+/// statement too. A pool is asked for a connection first. The expression
+/// is a `Result<_, sqlx::Error>`, and so is the whole.
+#[macro_export]
+macro_rules! on {
+    ($ex:expr, |$c:ident| $body:expr) => {
+        $crate::on!($ex, |$c| $body, $body)
+    };
+    ($ex:expr, |$c:ident| $lite:expr, $pg:expr $(,)?) => {{
+        let mut slot = $crate::db::Slot::default();
+        match $crate::db::Ex::conn($crate::db::Ex::re(&mut $ex), &mut slot).await {
+            Ok($crate::db::Conn::Lite($c)) => $lite,
+            Ok($crate::db::Conn::Pg($c)) => $pg,
+            Err(err) => Err(err),
+        }
+    }};
+}
+
+/// Where a statement runs: a connection (inside a transaction, or the
+/// writer's) or a pool, of either backend. Pass it by value; [`Ex::re`]
+/// reborrows it for the next statement.
+#[derive(Debug)]
+pub enum Ex<'c> {
+    /// A SQLite connection.
+    Lite(&'c mut SqliteConnection),
+    /// A PostgreSQL connection.
+    Pg(&'c mut PgConnection),
+    /// A SQLite pool.
+    LitePool(&'c SqlitePool),
+    /// A PostgreSQL pool.
+    PgPool(&'c PgPool),
+}
+
+/// A connection of either backend, as the [`on!`](crate::on) macro hands it out.
+#[derive(Debug)]
+pub enum Conn<'c> {
+    /// SQLite.
+    Lite(&'c mut SqliteConnection),
+    /// PostgreSQL.
+    Pg(&'c mut PgConnection),
+}
+
+/// Holds a connection taken from a pool for the length of one statement.
+#[derive(Debug, Default)]
+pub struct Slot {
+    lite: Option<PoolConnection<Sqlite>>,
+    pg: Option<PoolConnection<Postgres>>,
+}
+
+impl<'c> Ex<'c> {
+    /// The same place, borrowed for one more statement.
+    pub fn re(&mut self) -> Ex<'_> {
+        match self {
+            Ex::Lite(c) => Ex::Lite(c),
+            Ex::Pg(c) => Ex::Pg(c),
+            Ex::LitePool(p) => Ex::LitePool(p),
+            Ex::PgPool(p) => Ex::PgPool(p),
+        }
+    }
+
+    /// Whether this runs on PostgreSQL.
+    pub fn is_pg(&self) -> bool {
+        matches!(self, Ex::Pg(_) | Ex::PgPool(_))
+    }
+
+    /// The connection to run a statement on (taken from the pool if need be).
+    pub async fn conn<'s>(self, slot: &'s mut Slot) -> Result<Conn<'s>, sqlx::Error>
+    where
+        'c: 's,
+    {
+        Ok(match self {
+            Ex::Lite(c) => Conn::Lite(c),
+            Ex::Pg(c) => Conn::Pg(c),
+            Ex::LitePool(p) => Conn::Lite(slot.lite.insert(p.acquire().await?)),
+            Ex::PgPool(p) => Conn::Pg(slot.pg.insert(p.acquire().await?)),
+        })
+    }
+}
+
+/// An owned connection of either backend (the ledger writer's).
+#[derive(Debug)]
+pub enum Connection {
+    /// SQLite.
+    Lite(SqliteConnection),
+    /// PostgreSQL.
+    Pg(PgConnection),
+}
+
+impl Connection {
+    /// Statements run on this connection.
+    pub fn ex(&mut self) -> Ex<'_> {
+        match self {
+            Connection::Lite(c) => Ex::Lite(c),
+            Connection::Pg(c) => Ex::Pg(c),
+        }
+    }
+
+    /// Closes it.
+    pub async fn close(self) {
+        let _ = match self {
+            Connection::Lite(c) => c.close().await,
+            Connection::Pg(c) => c.close().await,
+        };
+    }
+}
+
+/// A write transaction outside the ledger (SQLite: `BEGIN IMMEDIATE`).
+#[derive(Debug)]
+pub enum WriteTx {
+    /// SQLite.
+    Lite(sqlx::Transaction<'static, Sqlite>),
+    /// PostgreSQL.
+    Pg(sqlx::Transaction<'static, Postgres>),
+}
+
+impl WriteTx {
+    /// Statements run in this transaction.
+    pub fn ex(&mut self) -> Ex<'_> {
+        match self {
+            WriteTx::Lite(tx) => Ex::Lite(tx),
+            WriteTx::Pg(tx) => Ex::Pg(tx),
+        }
+    }
+
+    /// Commits it.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            WriteTx::Lite(tx) => tx.commit().await,
+            WriteTx::Pg(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:` (the embedded default).
+    Sqlite,
+    /// `postgres:` or `postgresql:`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, or a clear error.
+    pub fn of(url: &str) -> Result<Self, sqlx::Error> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(sqlx::Error::Configuration(
+                format!(
+                    "unsupported database URL {:?}: use sqlite:PATH or postgres://USER@HOST/DB",
+                    redact(url)
+                )
+                .into(),
+            ))
+        }
+    }
+}
+
+/// A URL with any password replaced, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The database: its pools, and how to open the ledger writer's own
+/// connections. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
-    /// Connections for reads.
-    read: SqlitePool,
-    /// The connection for writes outside the ledger (sessions, tokens).
-    write: SqlitePool,
-    /// How to open the ledger's own write connection.
-    options: SqliteConnectOptions,
+    inner: Pools,
+}
+
+#[derive(Clone, Debug)]
+enum Pools {
+    /// SQLite allows one writer at a time; a single write connection that
+    /// begins with `BEGIN IMMEDIATE` never meets `SQLITE_BUSY`
+    /// mid-transaction, and readers never block it in WAL mode.
+    Lite {
+        /// Connections for reads.
+        read: SqlitePool,
+        /// The connection for writes outside the ledger.
+        write: SqlitePool,
+        /// How to open the ledger's own write connection.
+        options: SqliteConnectOptions,
+    },
+    /// PostgreSQL: one pool; the ledger's writers open their own connections.
+    Pg {
+        pool: PgPool,
+        options: PgConnectOptions,
+    },
 }
 
 impl Db {
-    /// Opens (creating if missing) the database at `url`, in WAL mode with
-    /// foreign keys on and full durability, and runs the migrations.
+    /// Opens the database at `url` (`sqlite:` creating the file if missing,
+    /// in WAL mode with foreign keys on and full durability; `postgres:`
+    /// an existing database) and runs the migrations.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
-        if !url.starts_with("sqlite:") {
-            return Err(sqlx::Error::Configuration(
-                format!("unsupported database URL {url:?}: this build supports sqlite: URLs")
-                    .into(),
-            ));
+        match Backend::of(url)? {
+            Backend::Sqlite => Self::connect_sqlite(url).await,
+            Backend::Postgres => Self::connect_postgres(url).await,
         }
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .busy_timeout(Duration::from_secs(10))
@@ -72,14 +275,32 @@ impl Db {
             .connect_with(options.clone().read_only(true))
             .await?;
         Ok(Self {
-            read,
-            write,
-            options,
+            inner: Pools::Lite {
+                read,
+                write,
+                options,
+            },
         })
     }
 
-    /// A private in-memory database with the schema, on one connection that
-    /// serves reads and writes (used to rebuild the read tables in `verify`).
+    async fn connect_postgres(url: &str) -> Result<Self, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?.application_name("settled");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        // Several instances may start at once: sqlx's migrator takes an
+        // advisory lock, so one applies the migrations and the rest wait.
+        PG_MIGRATOR.run(&pool).await?;
+        Ok(Self {
+            inner: Pools::Pg { pool, options },
+        })
+    }
+
+    /// A private in-memory SQLite database with the schema, on one
+    /// connection that serves reads and writes (used to rebuild the read
+    /// tables in `verify`, whatever the backend).
     pub async fn scratch() -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
         let options = options.shared_cache(false);
@@ -103,52 +324,94 @@ impl Db {
                 .await?;
         }
         Ok(Self {
-            read: pool.clone(),
-            write: pool,
-            options,
+            inner: Pools::Lite {
+                read: pool.clone(),
+                write: pool,
+                options,
+            },
         })
     }
 
-    /// Opens the connection the ledger's writer task owns.
-    pub async fn connect_writer(&self) -> Result<sqlx::SqliteConnection, sqlx::Error> {
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            Pools::Lite { .. } => Backend::Sqlite,
+            Pools::Pg { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Opens a connection for the ledger's writer task.
+    pub async fn connect_writer(&self) -> Result<Connection, sqlx::Error> {
         use sqlx::ConnectOptions;
-        self.options.connect().await
+        Ok(match &self.inner {
+            Pools::Lite { options, .. } => Connection::Lite(options.connect().await?),
+            Pools::Pg { options, .. } => Connection::Pg(options.connect().await?),
+        })
     }
 
-    /// The pool for reads.
-    pub fn reader(&self) -> &SqlitePool {
-        &self.read
+    /// The PostgreSQL connect options (for LISTEN), if this is PostgreSQL.
+    pub fn pg_options(&self) -> Option<&PgConnectOptions> {
+        match &self.inner {
+            Pools::Pg { options, .. } => Some(options),
+            Pools::Lite { .. } => None,
+        }
     }
 
-    /// Begins a write transaction on the small-writes connection
-    /// (`BEGIN IMMEDIATE`, so it never fails half-way with `SQLITE_BUSY`).
-    /// Team state is written only by the ledger's writer task, never here.
+    /// Where reads run.
+    pub fn reader(&self) -> Ex<'_> {
+        match &self.inner {
+            Pools::Lite { read, .. } => Ex::LitePool(read),
+            Pools::Pg { pool, .. } => Ex::PgPool(pool),
+        }
+    }
+
+    /// Where rare writes outside the ledger run (tokens, keys).
+    pub fn writer(&self) -> Ex<'_> {
+        match &self.inner {
+            Pools::Lite { write, .. } => Ex::LitePool(write),
+            Pools::Pg { pool, .. } => Ex::PgPool(pool),
+        }
+    }
+
+    /// Begins a write transaction outside the ledger (SQLite: `BEGIN
+    /// IMMEDIATE`, so it never fails half-way with `SQLITE_BUSY`). Team
+    /// state is written only by the ledger's writer, never here.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        self.write.begin_with("BEGIN IMMEDIATE").await
+        Ok(match &self.inner {
+            Pools::Lite { write, .. } => WriteTx::Lite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Pg { pool, .. } => WriteTx::Pg(pool.begin().await?),
+        })
     }
 
-    /// The writer pool, for rare writes outside the ledger (sessions, tokens).
-    pub fn writer(&self) -> &SqlitePool {
-        &self.write
-    }
-
-    /// Writes a consistent, compacted copy of the database to `path` while
-    /// writers keep going (`VACUUM INTO` reads one snapshot).
+    /// Writes a consistent, compacted copy of a SQLite database to `path`
+    /// while writers keep going (`VACUUM INTO` reads one snapshot).
+    /// PostgreSQL is backed up with its own tools (`pg_dump`).
     pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), sqlx::Error> {
+        let Pools::Lite { read, .. } = &self.inner else {
+            return Err(sqlx::Error::Configuration(
+                "`settled backup` copies SQLite databases; back PostgreSQL up with pg_dump (see the README)"
+                    .into(),
+            ));
+        };
         let target = path
             .to_str()
             .ok_or_else(|| sqlx::Error::Configuration("backup path is not valid UTF-8".into()))?;
         sqlx::query("VACUUM INTO $1")
             .bind(target)
-            .execute(&self.read)
+            .execute(read)
             .await?;
         Ok(())
     }
 
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+        match &self.inner {
+            Pools::Lite { read, write, .. } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pools::Pg { pool, .. } => pool.close().await,
+        }
     }
 }
 
@@ -168,8 +431,9 @@ pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
-/// A UTC instant stored as fixed-width RFC 3339 text with microseconds
-/// (`2026-11-24T14:43:48.123456Z`), so text order is time order.
+/// A UTC instant. SQLite stores it as fixed-width RFC 3339 text with
+/// microseconds (`2026-11-24T14:43:48.123456Z`), so text order is time
+/// order; PostgreSQL as `TIMESTAMPTZ`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(pub DateTime<Utc>);
 
@@ -207,6 +471,35 @@ impl<'r> sqlx::Decode<'r, Sqlite> for Timestamp {
         Ok(Self(
             DateTime::parse_from_rfc3339(text)?.with_timezone(&Utc),
         ))
+    }
+}
+
+impl sqlx::Type<Postgres> for Timestamp {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <DateTime<Utc> as sqlx::Type<Postgres>>::type_info()
+    }
+}
+
+impl sqlx::postgres::PgHasArrayType for Timestamp {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        <DateTime<Utc> as sqlx::postgres::PgHasArrayType>::array_type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, Postgres> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Postgres as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <DateTime<Utc> as sqlx::Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for Timestamp {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Self(<DateTime<Utc> as sqlx::Decode<'r, Postgres>>::decode(
+            value,
+        )?))
     }
 }
 

@@ -1,10 +1,11 @@
 //! The mail outbox (issue #4): rows queued in the transaction of their
 //! cause, claimed and delivered by `mail::worker`.
 
+use crate::on;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::FromRow;
 
-use super::Timestamp;
+use super::{Ex, Timestamp};
 
 /// One queued (or sent, or failed) mail.
 #[derive(Debug, Clone, FromRow)]
@@ -45,7 +46,7 @@ const COLUMNS: &str = "id, kind, recipient, user_id, team_id, proposal_number, l
 /// "You were named decider" to `decider`, unless it is the actor or has
 /// turned it off. Same transaction as the entry at `log_idx`.
 pub async fn decider_named(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     number: i64,
     log_idx: i64,
@@ -53,7 +54,8 @@ pub async fn decider_named(
     decider: i64,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO outbox (kind, recipient, user_id, team_id, proposal_number, log_idx, next_attempt_at, created_at)
          SELECT 'decider_named', u.email, u.id, $1, $2, $3, $4, $4
          FROM users u WHERE u.id = $5 AND u.id <> $6 AND u.notify_decider",
@@ -64,8 +66,9 @@ pub async fn decider_named(
     .bind(Timestamp(now))
     .bind(decider)
     .bind(actor)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -73,14 +76,15 @@ pub async fn decider_named(
 /// commented, took a stance) and is still a member, but the actor and those
 /// who turned it off.
 pub async fn decided(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     number: i64,
     log_idx: i64,
     actor: i64,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| {
+        sqlx::query(
         "WITH p AS (SELECT id, author_id FROM proposals WHERE team_id = $1 AND number = $2),
               took_part (user_id) AS (
                   SELECT author_id FROM p
@@ -99,20 +103,21 @@ pub async fn decided(
     .bind(log_idx)
     .bind(Timestamp(now))
     .bind(actor)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// An invitation link mailed to `recipient`.
 pub async fn invitation(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     recipient: &str,
     data: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| sqlx::query(
         "INSERT INTO outbox (kind, recipient, team_id, data, next_attempt_at, created_at)
          VALUES ('invitation', $1, $2, $3, $4, $4)",
     )
@@ -120,8 +125,9 @@ pub async fn invitation(
     .bind(team_id)
     .bind(data)
     .bind(Timestamp(now))
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -156,10 +162,10 @@ impl Reminder {
 
 /// The reminders due at `now` that are not queued yet.
 pub async fn reminders_due(
-    pool: &SqlitePool,
+    mut pool: Ex<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Reminder>, sqlx::Error> {
-    let rows: Vec<Reminder> = sqlx::query_as(
+    let rows: Vec<Reminder> = on!(pool, |c| sqlx::query_as(
         "SELECT p.team_id, p.number, u.id AS user_id, u.email, p.closes_at
          FROM proposals p
          JOIN memberships m ON m.team_id = p.team_id AND m.removed_at IS NULL
@@ -171,19 +177,19 @@ pub async fn reminders_due(
     )
     .bind(Timestamp(now))
     .bind(Timestamp(now + chrono::Duration::hours(24)))
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     if rows.is_empty() {
         return Ok(rows);
     }
     // The reminders queued for these deadlines (queued within the last
     // day and a bit: a reminder is queued at most 24 hours before).
-    let keys: Vec<Option<String>> = sqlx::query_scalar(
+    let keys: Vec<Option<String>> = on!(pool, |c| sqlx::query_scalar(
         "SELECT dedupe FROM outbox WHERE kind = 'reminder' AND created_at >= $1",
     )
     .bind(Timestamp(now - chrono::Duration::hours(26)))
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     let queued: std::collections::HashSet<String> = keys.into_iter().flatten().collect();
     Ok(rows
         .into_iter()
@@ -193,13 +199,14 @@ pub async fn reminders_due(
 
 /// Queues `reminders` (a key already queued is skipped).
 pub async fn queue_reminders(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     reminders: &[Reminder],
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
     let mut queued = 0;
     for r in reminders {
-        queued += sqlx::query(
+        queued += on!(conn, |c| {
+            sqlx::query(
             "INSERT INTO outbox (kind, recipient, user_id, team_id, proposal_number, dedupe, next_attempt_at, created_at)
              VALUES ('reminder', $1, $2, $3, $4, $5, $6, $6)
              ON CONFLICT (dedupe) DO NOTHING",
@@ -210,21 +217,23 @@ pub async fn queue_reminders(
         .bind(r.number)
         .bind(r.dedupe())
         .bind(Timestamp(now))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(queued)
 }
 
 /// Whether any row is due at `now` (a cheap read before claiming).
-pub async fn any_due(pool: &SqlitePool, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
-    let due: Option<i64> = sqlx::query_scalar(
+pub async fn any_due(mut pool: Ex<'_>, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let due: Option<i64> = on!(pool, |c| {
+        sqlx::query_scalar(
         "SELECT id FROM outbox WHERE status IN ('queued', 'sending') AND next_attempt_at <= $1 LIMIT 1",
     )
     .bind(Timestamp(now))
-    .fetch_optional(pool)
-    .await?;
+    .fetch_optional(c)
+    .await
+    })?;
     Ok(due.is_some())
 }
 
@@ -232,12 +241,12 @@ pub async fn any_due(pool: &SqlitePool, now: DateTime<Utc>) -> Result<bool, sqlx
 /// until `lease_until` (if the process dies meanwhile, the row is due again
 /// then).
 pub async fn claim(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(conn, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1
          WHERE id IN (SELECT id FROM outbox
                       WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2
@@ -247,8 +256,8 @@ pub async fn claim(
     .bind(Timestamp(lease_until))
     .bind(Timestamp(now))
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// What a finished row keeps of its data: an invitation's link holds the
@@ -258,47 +267,49 @@ const DROP_SECRETS: &str = "data = CASE WHEN kind = 'invitation' THEN NULL ELSE 
 /// Records a delivery of the claim that made attempt `attempt` (a claim
 /// that lapsed and was taken again records nothing).
 pub async fn sent(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     id: i64,
     attempt: i64,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    on!(conn, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL, {DROP_SECRETS}
          WHERE id = $2 AND status = 'sending' AND attempts = $3"
     )))
     .bind(Timestamp(at))
     .bind(id)
     .bind(attempt)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Records that a row needs no mail any more (its proposal closed, the
 /// member left, ...), with why.
 pub async fn skipped(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     id: i64,
     attempt: i64,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    on!(conn, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE outbox SET status = 'skipped', last_error = $1, {DROP_SECRETS}
          WHERE id = $2 AND status = 'sending' AND attempts = $3"
     )))
     .bind(reason)
     .bind(id)
     .bind(attempt)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Records a failed attempt: due again at `retry_at`, or failed for good
 /// when `retry_at` is `None`.
 pub async fn attempt_failed(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     id: i64,
     attempt: i64,
     error: &str,
@@ -308,7 +319,8 @@ pub async fn attempt_failed(
         Some(at) => ("queued", Some(Timestamp(at))),
         None => ("failed", None),
     };
-    sqlx::query(
+    on!(conn, |c| {
+        sqlx::query(
         "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3,
                 data = CASE WHEN $1 = 'failed' AND kind = 'invitation' THEN NULL ELSE data END
          WHERE id = $4 AND status = 'sending' AND attempts = $5",
@@ -318,65 +330,70 @@ pub async fn attempt_failed(
     .bind(error)
     .bind(id)
     .bind(attempt)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Whether any finished row (sent, skipped, failed) was queued before
 /// `before` (a cheap read before pruning).
 pub async fn any_finished_before(
-    pool: &SqlitePool,
+    mut pool: Ex<'_>,
     before: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(
+    let found: Option<i64> = on!(pool, |c| {
+        sqlx::query_scalar(
         "SELECT id FROM outbox WHERE status IN ('sent', 'skipped', 'failed') AND created_at < $1 LIMIT 1",
     )
     .bind(Timestamp(before))
-    .fetch_optional(pool)
-    .await?;
+    .fetch_optional(c)
+    .await
+    })?;
     Ok(found.is_some())
 }
 
 /// Deletes the finished rows queued before `before`; how many.
-pub async fn prune(conn: &mut SqliteConnection, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+pub async fn prune(mut conn: Ex<'_>, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    Ok(on!(conn, |c| sqlx::query(
         "DELETE FROM outbox WHERE status IN ('sent', 'skipped', 'failed') AND created_at < $1",
     )
     .bind(Timestamp(before))
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?)
 }
 
 /// Rows per status.
-pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
-        .fetch_all(pool)
-        .await
+pub async fn counts(mut pool: Ex<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    on!(pool, |c| sqlx::query_as(
+        "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status"
+    )
+    .fetch_all(c)
+    .await)
 }
 
 /// The most recent rows of `status` (all when `None`), newest first.
 pub async fn recent(
-    pool: &SqlitePool,
+    mut pool: Ex<'_>,
     status: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(pool, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM outbox WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
     )))
     .bind(status)
     .bind(limit)
-    .fetch_all(pool)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// One row.
-pub async fn by_id(pool: &SqlitePool, id: i64) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn by_id(mut pool: Ex<'_>, id: i64) -> Result<Option<Row>, sqlx::Error> {
+    on!(pool, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM outbox WHERE id = $1"
     )))
     .bind(id)
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(c)
+    .await)
 }

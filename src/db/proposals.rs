@@ -1,8 +1,9 @@
 //! Proposals, revisions, stances, comments and decision records.
 
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use crate::on;
+use sqlx::FromRow;
 
-use super::Timestamp;
+use super::{Ex, Timestamp};
 use crate::domain::proposal::{Position, ProposalState, Status, Voter};
 
 /// A proposal with the names a page needs.
@@ -72,33 +73,33 @@ const PROPOSAL_SELECT: &str =
 
 /// A proposal by team and number.
 pub async fn by_number(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     number: i64,
 ) -> Result<Option<Proposal>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.number = $2"
     )))
     .bind(team_id)
     .bind(number)
-    .fetch_optional(ex)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// Several proposals of a team by number, in one query (order not kept).
 pub async fn by_numbers(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     numbers: &[i64],
 ) -> Result<Vec<Proposal>, sqlx::Error> {
     let list = serde_json::to_string(numbers).unwrap_or_else(|_| "[]".into());
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.number IN (SELECT value FROM json_each($2))"
     )))
     .bind(team_id)
     .bind(list)
-    .fetch_all(ex)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Filters for listing proposals.
@@ -114,12 +115,12 @@ pub struct ListFilter {
 
 /// Proposals of a team, newest first, filtered.
 pub async fn list(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     filter: &ListFilter,
     limit: i64,
 ) -> Result<Vec<Proposal>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PROPOSAL_SELECT} WHERE p.team_id = $1
            AND ($2 IS NULL OR p.status = $2)
            AND ($3 IS NULL OR p.area_id = $3)
@@ -131,65 +132,68 @@ pub async fn list(
     .bind(filter.area)
     .bind(filter.text.as_deref())
     .bind(limit)
-    .fetch_all(ex)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Open proposals where `user` (a voting member) has no stance, soonest deadline first.
 pub async fn needing_stance(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     user_id: i64,
 ) -> Result<Vec<Proposal>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.status = 'open'
            AND NOT EXISTS (SELECT 1 FROM stances s WHERE s.proposal_id = p.id AND s.user_id = $2)
          ORDER BY p.closes_at LIMIT 50"
     )))
     .bind(team_id)
     .bind(user_id)
-    .fetch_all(ex)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Open proposals whose window ends before `until`, soonest first.
 pub async fn closing_before(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     until: Timestamp,
 ) -> Result<Vec<Proposal>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.status = 'open' AND p.closes_at <= $2 ORDER BY p.closes_at LIMIT 50"
     )))
     .bind(team_id)
     .bind(until)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// Recently decided proposals, newest decision first.
 pub async fn recently_decided(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     limit: i64,
 ) -> Result<Vec<Proposal>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PROPOSAL_SELECT} JOIN decisions d ON d.proposal_id = p.id WHERE p.team_id = $1
          ORDER BY d.decided_at DESC LIMIT $2"
     )))
     .bind(team_id)
     .bind(limit)
-    .fetch_all(ex)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Voting members (admins and members) with their current positions.
 pub async fn voters(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     proposal_id: i64,
 ) -> Result<Vec<Voter>, sqlx::Error> {
-    let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+    let rows: Vec<(i64, String, Option<String>)> = on!(ex, |c| {
+        sqlx::query_as(
         "SELECT u.id, u.display_name,
            (SELECT s.position FROM stances s WHERE s.proposal_id = $2 AND s.user_id = u.id ORDER BY s.log_idx DESC LIMIT 1)
          FROM memberships m JOIN users u ON u.id = m.user_id
@@ -198,8 +202,9 @@ pub async fn voters(
     )
     .bind(team_id)
     .bind(proposal_id)
-    .fetch_all(ex)
-    .await?;
+    .fetch_all(c)
+    .await
+    })?;
     Ok(rows
         .into_iter()
         .map(|(user, name, position)| Voter {
@@ -232,11 +237,12 @@ pub struct StanceRow {
 
 /// The stance table: one row per current voting member.
 pub async fn stance_table(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     proposal_id: i64,
 ) -> Result<Vec<StanceRow>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT u.id AS user_id, u.display_name, cur.position, cur.reason, cur.created_at AS taken_at,
            (SELECT COUNT(*) FROM stances s WHERE s.proposal_id = $2 AND s.user_id = u.id) AS changes,
            (SELECT COUNT(*) FROM comments c WHERE c.proposal_id = $2 AND c.author_id = u.id) AS comments
@@ -248,8 +254,9 @@ pub async fn stance_table(
     )
     .bind(team_id)
     .bind(proposal_id)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// A stance in the history.
@@ -271,16 +278,18 @@ pub struct StanceHistory {
 
 /// Every stance ever taken on a proposal, oldest first.
 pub async fn stance_history(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     proposal_id: i64,
 ) -> Result<Vec<StanceHistory>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT s.log_idx, s.user_id, u.display_name, s.position, s.reason, s.created_at
          FROM stances s JOIN users u ON u.id = s.user_id WHERE s.proposal_id = $1 ORDER BY s.log_idx",
     )
     .bind(proposal_id)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// A comment.
@@ -299,17 +308,16 @@ pub struct Comment {
 }
 
 /// Comments on a proposal, oldest first.
-pub async fn comments(
-    ex: impl SqliteExecutor<'_>,
-    proposal_id: i64,
-) -> Result<Vec<Comment>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn comments(mut ex: Ex<'_>, proposal_id: i64) -> Result<Vec<Comment>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT c.log_idx, c.author_id, u.display_name AS author_name, c.body, c.created_at
          FROM comments c JOIN users u ON u.id = c.author_id WHERE c.proposal_id = $1 ORDER BY c.log_idx",
     )
     .bind(proposal_id)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// A revision of a proposal's body.
@@ -326,14 +334,13 @@ pub struct Revision {
 }
 
 /// Every revision of a proposal's body, oldest first.
-pub async fn revisions(
-    ex: impl SqliteExecutor<'_>,
-    proposal_id: i64,
-) -> Result<Vec<Revision>, sqlx::Error> {
-    sqlx::query_as("SELECT revision, body, created_at, log_idx FROM proposal_revisions WHERE proposal_id = $1 ORDER BY revision")
+pub async fn revisions(mut ex: Ex<'_>, proposal_id: i64) -> Result<Vec<Revision>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as("SELECT revision, body, created_at, log_idx FROM proposal_revisions WHERE proposal_id = $1 ORDER BY revision")
         .bind(proposal_id)
-        .fetch_all(ex)
+        .fetch_all(c)
         .await
+    })
 }
 
 /// A decider change, for the page.
@@ -353,17 +360,19 @@ pub struct DeciderChange {
 
 /// Decider changes of a proposal, oldest first.
 pub async fn decider_changes(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     proposal_id: i64,
 ) -> Result<Vec<DeciderChange>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT c.log_idx, f.display_name AS from_name, t.display_name AS to_name, b.display_name AS by_name, c.changed_at
          FROM decider_changes c JOIN users f ON f.id = c.from_id JOIN users t ON t.id = c.to_id JOIN users b ON b.id = c.changed_by
          WHERE c.proposal_id = $1 ORDER BY c.log_idx",
     )
     .bind(proposal_id)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// The recorded decision.
@@ -392,18 +401,17 @@ pub struct Decision {
 }
 
 /// The decision on a proposal, if recorded.
-pub async fn decision(
-    ex: impl SqliteExecutor<'_>,
-    proposal_id: i64,
-) -> Result<Option<Decision>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn decision(mut ex: Ex<'_>, proposal_id: i64) -> Result<Option<Decision>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT d.outcome, d.statement, d.rationale, d.decided_by, u.display_name AS decided_by_name, d.decided_at,
                 d.log_idx, d.leaf_hash, d.tree_size, d.root_hash
          FROM decisions d JOIN users u ON u.id = d.decided_by WHERE d.proposal_id = $1",
     )
     .bind(proposal_id)
-    .fetch_optional(ex)
+    .fetch_optional(c)
     .await
+    })
 }
 
 /// A response to an objection in a decision record.
@@ -420,17 +428,16 @@ pub struct Response {
 }
 
 /// Responses in a decision record.
-pub async fn responses(
-    ex: impl SqliteExecutor<'_>,
-    proposal_id: i64,
-) -> Result<Vec<Response>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn responses(mut ex: Ex<'_>, proposal_id: i64) -> Result<Vec<Response>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT r.user_id, u.display_name, u.email, r.response FROM decision_responses r JOIN users u ON u.id = r.user_id
          WHERE r.proposal_id = $1 ORDER BY u.display_name",
     )
     .bind(proposal_id)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 // Projection writes -----------------------------------------------------------
@@ -463,11 +470,9 @@ pub struct NewProposalRow<'a> {
 }
 
 /// Inserts a proposal with its first revision; returns its id.
-pub async fn insert_proposal(
-    conn: &mut SqliteConnection,
-    p: &NewProposalRow<'_>,
-) -> Result<i64, sqlx::Error> {
-    let id: i64 = sqlx::query_scalar(
+pub async fn insert_proposal(mut conn: Ex<'_>, p: &NewProposalRow<'_>) -> Result<i64, sqlx::Error> {
+    let id: i64 = on!(conn, |c| {
+        sqlx::query_scalar(
         "INSERT INTO proposals (team_id, number, title, body, area_id, author_id, decider_id, created_at, closes_at,
              status, supersedes, log_idx)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11) RETURNING id",
@@ -483,65 +488,75 @@ pub async fn insert_proposal(
     .bind(p.closes_at)
     .bind(p.supersedes)
     .bind(p.log_idx)
-    .fetch_one(&mut *conn)
-    .await?;
-    insert_revision(conn, id, 1, p.body, p.created_at, p.log_idx).await?;
-    sqlx::query("UPDATE teams SET next_number = $1 WHERE id = $2 AND next_number <= $1")
-        .bind(p.number + 1)
-        .bind(p.team_id)
-        .execute(conn)
-        .await?;
+    .fetch_one(c)
+    .await
+    })?;
+    insert_revision(conn.re(), id, 1, p.body, p.created_at, p.log_idx).await?;
+    on!(conn, |c| sqlx::query(
+        "UPDATE teams SET next_number = $1 WHERE id = $2 AND next_number <= $1"
+    )
+    .bind(p.number + 1)
+    .bind(p.team_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(id)
 }
 
 /// The next proposal number of a team.
-pub async fn next_number(conn: &mut SqliteConnection, team_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT next_number FROM teams WHERE id = $1")
-        .bind(team_id)
-        .fetch_one(conn)
-        .await
+pub async fn next_number(mut conn: Ex<'_>, team_id: i64) -> Result<i64, sqlx::Error> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT next_number FROM teams WHERE id = $1"
+    )
+    .bind(team_id)
+    .fetch_one(c)
+    .await)
 }
 
 /// Stores a body revision and makes it current.
 pub async fn insert_revision(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     proposal_id: i64,
     revision: i64,
     body: &str,
     at: Timestamp,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO proposal_revisions (proposal_id, revision, body, created_at, log_idx) VALUES ($1, $2, $3, $4, $5)")
+    on!(conn, |c| {
+        sqlx::query("INSERT INTO proposal_revisions (proposal_id, revision, body, created_at, log_idx) VALUES ($1, $2, $3, $4, $5)")
         .bind(proposal_id)
         .bind(revision)
         .bind(body)
         .bind(at)
         .bind(log_idx)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE proposals SET body = $1, log_idx = $2 WHERE id = $3")
-        .bind(body)
-        .bind(log_idx)
-        .bind(proposal_id)
-        .execute(conn)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+    })?;
+    on!(conn, |c| sqlx::query(
+        "UPDATE proposals SET body = $1, log_idx = $2 WHERE id = $3"
+    )
+    .bind(body)
+    .bind(log_idx)
+    .bind(proposal_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Number of revisions so far.
-pub async fn revision_count(
-    conn: &mut SqliteConnection,
-    proposal_id: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM proposal_revisions WHERE proposal_id = $1")
-        .bind(proposal_id)
-        .fetch_one(conn)
-        .await
+pub async fn revision_count(mut conn: Ex<'_>, proposal_id: i64) -> Result<i64, sqlx::Error> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM proposal_revisions WHERE proposal_id = $1"
+    )
+    .bind(proposal_id)
+    .fetch_one(c)
+    .await)
 }
 
 /// Names a new decider and records the change.
 pub async fn change_decider(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     proposal_id: i64,
     from: i64,
     to: i64,
@@ -549,13 +564,17 @@ pub async fn change_decider(
     at: Timestamp,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE proposals SET decider_id = $1, log_idx = $2 WHERE id = $3")
-        .bind(to)
-        .bind(log_idx)
-        .bind(proposal_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
+    on!(conn, |c| sqlx::query(
+        "UPDATE proposals SET decider_id = $1, log_idx = $2 WHERE id = $3"
+    )
+    .bind(to)
+    .bind(log_idx)
+    .bind(proposal_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO decider_changes (proposal_id, log_idx, from_id, to_id, changed_by, changed_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(proposal_id)
@@ -564,54 +583,60 @@ pub async fn change_decider(
     .bind(to)
     .bind(by)
     .bind(at)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Moves the window's end.
 pub async fn set_closes_at(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     proposal_id: i64,
     closes_at: Timestamp,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE proposals SET closes_at = $1, log_idx = $2 WHERE id = $3")
-        .bind(closes_at)
-        .bind(log_idx)
-        .bind(proposal_id)
-        .execute(conn)
-        .await?;
+    on!(conn, |c| sqlx::query(
+        "UPDATE proposals SET closes_at = $1, log_idx = $2 WHERE id = $3"
+    )
+    .bind(closes_at)
+    .bind(log_idx)
+    .bind(proposal_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Sets a proposal's status (and withdrawal reason).
 pub async fn set_status(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     proposal_id: i64,
     status: Status,
     withdrawn_reason: Option<&str>,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE proposals SET status = $1, withdrawn_reason = COALESCE($2, withdrawn_reason), log_idx = $3 WHERE id = $4")
+    on!(conn, |c| {
+        sqlx::query("UPDATE proposals SET status = $1, withdrawn_reason = COALESCE($2, withdrawn_reason), log_idx = $3 WHERE id = $4")
         .bind(status.as_str())
         .bind(withdrawn_reason)
         .bind(log_idx)
         .bind(proposal_id)
-        .execute(conn)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Marks an accepted proposal superseded by a newer number.
 pub async fn mark_superseded(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     number: i64,
     by: i64,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| sqlx::query(
         "UPDATE proposals SET status = 'superseded', superseded_by = $1, log_idx = $2
          WHERE team_id = $3 AND number = $4 AND status = 'accepted'",
     )
@@ -619,14 +644,15 @@ pub async fn mark_superseded(
     .bind(log_idx)
     .bind(team_id)
     .bind(number)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Appends a stance to the history.
 pub async fn insert_stance(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     proposal_id: i64,
     log_idx: i64,
     user_id: i64,
@@ -634,35 +660,39 @@ pub async fn insert_stance(
     reason: Option<&str>,
     at: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO stances (proposal_id, log_idx, user_id, position, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    on!(conn, |c| {
+        sqlx::query("INSERT INTO stances (proposal_id, log_idx, user_id, position, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(proposal_id)
         .bind(log_idx)
         .bind(user_id)
         .bind(position.as_str())
         .bind(reason)
         .bind(at)
-        .execute(conn)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Appends a comment.
 pub async fn insert_comment(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     proposal_id: i64,
     log_idx: i64,
     author_id: i64,
     body: &str,
     at: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO comments (proposal_id, log_idx, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+    on!(conn, |c| {
+        sqlx::query("INSERT INTO comments (proposal_id, log_idx, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(proposal_id)
         .bind(log_idx)
         .bind(author_id)
         .bind(body)
         .bind(at)
-        .execute(conn)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -692,11 +722,9 @@ pub struct DecisionRow<'a> {
 }
 
 /// Stores the decision record.
-pub async fn insert_decision(
-    conn: &mut SqliteConnection,
-    d: &DecisionRow<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn insert_decision(mut conn: Ex<'_>, d: &DecisionRow<'_>) -> Result<(), sqlx::Error> {
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO decisions (proposal_id, outcome, statement, rationale, decided_by, decided_at, log_idx, leaf_hash, tree_size, root_hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
@@ -710,53 +738,57 @@ pub async fn insert_decision(
     .bind(d.leaf_hash)
     .bind(d.tree_size)
     .bind(d.root_hash)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Stores one response to an objection.
 pub async fn insert_response(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     proposal_id: i64,
     user_id: i64,
     response: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| sqlx::query(
         "INSERT INTO decision_responses (proposal_id, user_id, response) VALUES ($1, $2, $3)",
     )
     .bind(proposal_id)
     .bind(user_id)
     .bind(response)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Open proposals a member decides (blocks their removal).
 pub async fn open_decided_by(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     user_id: i64,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    on!(conn, |c| sqlx::query_scalar(
         "SELECT COUNT(*) FROM proposals WHERE team_id = $1 AND decider_id = $2 AND status = 'open'",
     )
     .bind(team_id)
     .bind(user_id)
-    .fetch_one(conn)
-    .await
+    .fetch_one(c)
+    .await)
 }
 
 /// Numbers of open proposals that would supersede `number`.
 pub async fn pending_supersessions(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     number: i64,
 ) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT number FROM proposals WHERE team_id = $1 AND supersedes = $2 AND status = 'open' ORDER BY number")
+    on!(ex, |c| {
+        sqlx::query_scalar("SELECT number FROM proposals WHERE team_id = $1 AND supersedes = $2 AND status = 'open' ORDER BY number")
         .bind(team_id)
         .bind(number)
-        .fetch_all(ex)
+        .fetch_all(c)
         .await
+    })
 }

@@ -7,9 +7,10 @@
 //! cause a syntax error. The index and its triggers live in the migration;
 //! nothing here writes.
 
-use sqlx::{FromRow, SqliteExecutor};
+use crate::on;
+use sqlx::FromRow;
 
-use super::Timestamp;
+use super::{Ex, Timestamp};
 
 /// Marks the start of a matched term in snippets and highlights (a Unicode
 /// private-use character, so the text can be escaped first and the marks
@@ -278,13 +279,14 @@ pub struct Hit {
 /// viewer's current teams, best first: bm25 with titles weighing ten times
 /// more than bodies.
 pub async fn search(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     expression: &str,
     filter: &Filter,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Hit>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT s.kind, t.key AS team_key, t.name AS team_name, p.number,
                 CASE s.kind WHEN 'proposal' THEN highlight(search_fts, 0, char(57344), char(57345)) ELSE p.title END AS title,
                 p.status, a.name AS area_name, de.display_name AS decider_name, s.log_idx,
@@ -322,8 +324,9 @@ pub async fn search(
     .bind(filter.to)
     .bind(limit)
     .bind(offset)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// An area as a filter choice.
@@ -340,36 +343,35 @@ pub struct AreaChoice {
 }
 
 /// The areas of the viewer's current teams, by team and name.
-pub async fn area_choices(
-    ex: impl SqliteExecutor<'_>,
-    user_id: i64,
-) -> Result<Vec<AreaChoice>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn area_choices(mut ex: Ex<'_>, user_id: i64) -> Result<Vec<AreaChoice>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
         "SELECT a.id, a.name, a.team_id, t.name AS team_name FROM areas a
          JOIN memberships m ON m.team_id = a.team_id AND m.user_id = $1 AND m.removed_at IS NULL
          JOIN teams t ON t.id = a.team_id
          ORDER BY t.name, t.id, a.name",
     )
     .bind(user_id)
-    .fetch_all(ex)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Everyone who decides or decided a proposal in the viewer's current
 /// teams, by name: `(user id, name)`.
 pub async fn decider_choices(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     user_id: i64,
 ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT u.id, u.display_name FROM users u
          WHERE u.id IN (SELECT p.decider_id FROM proposals p
                         JOIN memberships m ON m.team_id = p.team_id AND m.user_id = $1 AND m.removed_at IS NULL)
          ORDER BY u.display_name, u.id",
     )
     .bind(user_id)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// An area matching a "who decides" question.
@@ -388,12 +390,12 @@ pub struct AreaMatch {
 /// Areas of `team_id` whose name or description matches, best first (the
 /// name weighs more).
 pub async fn matching_areas(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     expression: &str,
     limit: i64,
 ) -> Result<Vec<AreaMatch>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| sqlx::query_as(
         "SELECT a.id, a.name, a.description, u.display_name AS decider_name
          FROM areas_fts
          JOIN areas a ON a.id = areas_fts.rowid
@@ -405,8 +407,8 @@ pub async fn matching_areas(
     .bind(expression)
     .bind(team_id)
     .bind(limit)
-    .fetch_all(ex)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// A past decision matching a "who decides" question.
@@ -433,13 +435,14 @@ pub struct DecisionMatch {
 /// Decided proposals of `team_id` whose title, body, statement or rationale
 /// matches, best match first, one row per proposal.
 pub async fn matching_decisions(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     expression: &str,
     limit: i64,
 ) -> Result<Vec<DecisionMatch>, sqlx::Error> {
     // bm25() cannot be aggregated directly: rank the matches first.
-    sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "WITH ranked AS MATERIALIZED (
              SELECT rowid AS id, bm25(search_fts, 10.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH $1
          )
@@ -461,8 +464,9 @@ pub async fn matching_decisions(
     .bind(expression)
     .bind(team_id)
     .bind(limit)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 #[cfg(test)]

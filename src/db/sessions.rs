@@ -14,6 +14,7 @@ use tower_sessions::session_store::{self, ExpiredDeletion};
 
 use super::Db;
 use crate::ledger::writer::Writer;
+use crate::on;
 
 /// Sessions stored in the `sessions` table.
 #[derive(Clone, Debug)]
@@ -28,19 +29,35 @@ impl SessionStore {
         Self { db, writer }
     }
 
-    /// Runs `query` in the writer's next batch; rows affected.
-    async fn write(&self, query: Statement) -> session_store::Result<u64> {
+    /// Runs `sql` with `args` in the writer's next batch; rows affected.
+    async fn write(&self, sql: &'static str, args: Vec<Arg>) -> session_store::Result<u64> {
         self.writer
-            .submit(move |conn| {
-                Box::pin(async move { Ok(query.execute(&mut *conn).await?.rows_affected()) })
+            .submit(move |mut conn| {
+                Box::pin(async move {
+                    Ok(on!(conn, |c| {
+                        let mut query = sqlx::query(sql);
+                        for arg in &args {
+                            query = match arg {
+                                Arg::Text(t) => query.bind(t.clone()),
+                                Arg::Bytes(b) => query.bind(b.clone()),
+                                Arg::Int(i) => query.bind(*i),
+                            };
+                        }
+                        query.execute(c).await.map(|r| r.rows_affected())
+                    })?)
+                })
             })
             .await
             .map_err(backend)
     }
 }
 
-/// A statement with its (owned) parameters bound.
-type Statement = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+/// A parameter of a session statement.
+enum Arg {
+    Text(String),
+    Bytes(Vec<u8>),
+    Int(i64),
+}
 
 fn backend(err: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(err.to_string())
@@ -58,12 +75,12 @@ impl session_store::SessionStore for SessionStore {
         loop {
             let inserted = self
                 .write(
-                    sqlx::query(
-                        "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(record.id.to_string())
-                    .bind(encode(record)?)
-                    .bind(record.expiry_date.unix_timestamp()),
+                    "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                    vec![
+                        Arg::Text(record.id.to_string()),
+                        Arg::Bytes(encode(record)?),
+                        Arg::Int(record.expiry_date.unix_timestamp()),
+                    ],
                 )
                 .await?;
             if inserted == 1 {
@@ -75,13 +92,13 @@ impl session_store::SessionStore for SessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         self.write(
-            sqlx::query(
-                "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
-            )
-            .bind(record.id.to_string())
-            .bind(encode(record)?)
-            .bind(record.expiry_date.unix_timestamp()),
+            "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
+            vec![
+                Arg::Text(record.id.to_string()),
+                Arg::Bytes(encode(record)?),
+                Arg::Int(record.expiry_date.unix_timestamp()),
+            ],
         )
         .await?;
         Ok(())
@@ -89,13 +106,16 @@ impl session_store::SessionStore for SessionStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let row: Option<(Vec<u8>,)> =
-            sqlx::query_as("SELECT data FROM sessions WHERE id = $1 AND expiry_date > $2")
-                .bind(id.to_string())
-                .bind(now)
-                .fetch_optional(self.db.reader())
-                .await
-                .map_err(backend)?;
+        let load = async {
+            on!(self.db.reader(), |c| sqlx::query_as(
+                "SELECT data FROM sessions WHERE id = $1 AND expiry_date > $2"
+            )
+            .bind(id.to_string())
+            .bind(now)
+            .fetch_optional(c)
+            .await)
+        };
+        let row: Option<(Vec<u8>,)> = load.await.map_err(backend)?;
         row.map(|(data,)| {
             serde_json::from_slice(&data).map_err(|e| session_store::Error::Decode(e.to_string()))
         })
@@ -103,8 +123,11 @@ impl session_store::SessionStore for SessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.write(sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id.to_string()))
-            .await?;
+        self.write(
+            "DELETE FROM sessions WHERE id = $1",
+            vec![Arg::Text(id.to_string())],
+        )
+        .await?;
         Ok(())
     }
 }
@@ -113,8 +136,11 @@ impl session_store::SessionStore for SessionStore {
 impl ExpiredDeletion for SessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        self.write(sqlx::query("DELETE FROM sessions WHERE expiry_date <= $1").bind(now))
-            .await?;
+        self.write(
+            "DELETE FROM sessions WHERE expiry_date <= $1",
+            vec![Arg::Int(now)],
+        )
+        .await?;
         Ok(())
     }
 }

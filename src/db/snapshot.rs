@@ -7,7 +7,8 @@
 //! proposal number), never surrogate ids that a rebuild may number
 //! differently.
 
-use sqlx::SqlitePool;
+use super::Ex;
+use crate::on;
 
 /// The projected tables and the query that renders each one.
 pub const TABLES: &[(&str, &str)] = &[
@@ -77,26 +78,29 @@ pub const TABLES: &[(&str, &str)] = &[
 ];
 
 /// The rendered rows of one table.
-pub async fn rows(pool: &SqlitePool, query: &'static str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(query).fetch_all(pool).await
+pub async fn rows(mut pool: Ex<'_>, query: &'static str) -> Result<Vec<String>, sqlx::Error> {
+    on!(pool, |c| sqlx::query_scalar(query).fetch_all(c).await)
 }
 
 /// Every user row needed by foreign keys, to seed a rebuild.
-pub async fn copy_users(from: &SqlitePool, to: &SqlitePool) -> Result<(), sqlx::Error> {
-    let users: Vec<(i64, String, String, String)> =
-        sqlx::query_as("SELECT id, email, email_norm, display_name FROM users ORDER BY id")
-            .fetch_all(from)
-            .await?;
+pub async fn copy_users(mut from: Ex<'_>, mut to: Ex<'_>) -> Result<(), sqlx::Error> {
+    let users: Vec<(i64, String, String, String)> = on!(from, |c| sqlx::query_as(
+        "SELECT id, email, email_norm, display_name FROM users ORDER BY id"
+    )
+    .fetch_all(c)
+    .await)?;
     for (id, email, email_norm, name) in users {
-        sqlx::query(
+        on!(to, |c| {
+            sqlx::query(
             "INSERT INTO users (id, email, email_norm, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4, '', '')",
         )
         .bind(id)
         .bind(email)
         .bind(email_norm)
         .bind(name)
-        .execute(to)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! Teams, memberships, invitations and areas.
 
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use crate::on;
+use sqlx::FromRow;
 
-use super::Timestamp;
+use super::{Ex, Timestamp};
 use crate::domain::team::Role;
 
 /// A team.
@@ -54,22 +55,27 @@ impl TryFrom<String> for RoleText {
 }
 
 /// The id the next team gets (writes are serialised, so this is safe).
-pub async fn next_team_id(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM teams")
-        .fetch_one(conn)
-        .await
+pub async fn next_team_id(mut conn: Ex<'_>) -> Result<i64, sqlx::Error> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT COALESCE(MAX(id), 0) + 1 FROM teams"
+    )
+    .fetch_one(c)
+    .await)
 }
 
 /// The id the next area gets.
-pub async fn next_area_id(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM areas")
-        .fetch_one(conn)
-        .await
+pub async fn next_area_id(mut conn: Ex<'_>) -> Result<i64, sqlx::Error> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT COALESCE(MAX(id), 0) + 1 FROM areas"
+    )
+    .fetch_one(c)
+    .await)
 }
 
 /// Inserts a team row (projection of `team_created`).
-pub async fn insert_team(conn: &mut SqliteConnection, team: &Team) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn insert_team(mut conn: Ex<'_>, team: &Team) -> Result<(), sqlx::Error> {
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO teams (id, name, slug, key, window_hours, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug, key = excluded.key,
              window_hours = excluded.window_hours, created_at = excluded.created_at, created_by = excluded.created_by",
@@ -81,59 +87,59 @@ pub async fn insert_team(conn: &mut SqliteConnection, team: &Team) -> Result<(),
     .bind(team.window_hours)
     .bind(team.created_at)
     .bind(team.created_by)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Whether a slug or key is already used by another team.
 pub async fn slug_or_key_taken(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     slug: &str,
     key: &str,
 ) -> Result<(bool, bool), sqlx::Error> {
-    sqlx::query_as("SELECT EXISTS (SELECT 1 FROM teams WHERE slug = $1), EXISTS (SELECT 1 FROM teams WHERE key = $2)")
+    on!(conn, |c| {
+        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM teams WHERE slug = $1), EXISTS (SELECT 1 FROM teams WHERE key = $2)")
         .bind(slug)
         .bind(key)
-        .fetch_one(conn)
+        .fetch_one(c)
         .await
+    })
 }
 
 /// A team by key.
-pub async fn by_key(ex: impl SqliteExecutor<'_>, key: &str) -> Result<Option<Team>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn by_key(mut ex: Ex<'_>, key: &str) -> Result<Option<Team>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {TEAM_COLUMNS} FROM teams WHERE key = $1"
     )))
     .bind(key)
-    .fetch_optional(ex)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// A team by slug.
-pub async fn by_slug(ex: impl SqliteExecutor<'_>, slug: &str) -> Result<Option<Team>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn by_slug(mut ex: Ex<'_>, slug: &str) -> Result<Option<Team>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {TEAM_COLUMNS} FROM teams WHERE slug = $1"
     )))
     .bind(slug)
-    .fetch_optional(ex)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// A team by id.
-pub async fn by_id(ex: impl SqliteExecutor<'_>, id: i64) -> Result<Option<Team>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn by_id(mut ex: Ex<'_>, id: i64) -> Result<Option<Team>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {TEAM_COLUMNS} FROM teams WHERE id = $1"
     )))
     .bind(id)
-    .fetch_optional(ex)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// The teams a user belongs to, with their role, by name.
-pub async fn of_user(
-    ex: impl SqliteExecutor<'_>,
-    user_id: i64,
-) -> Result<Vec<(Team, Role)>, sqlx::Error> {
+pub async fn of_user(mut ex: Ex<'_>, user_id: i64) -> Result<Vec<(Team, Role)>, sqlx::Error> {
     #[derive(FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -141,14 +147,14 @@ pub async fn of_user(
         #[sqlx(try_from = "String")]
         role: RoleText,
     }
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = on!(ex, |c| sqlx::query_as(
         "SELECT t.id, t.name, t.slug, t.key, t.window_hours, t.created_at, t.created_by, m.role
          FROM teams t JOIN memberships m ON m.team_id = t.id
          WHERE m.user_id = $1 AND m.removed_at IS NULL ORDER BY t.name",
     )
     .bind(user_id)
-    .fetch_all(ex)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(rows.into_iter().map(|r| (r.team, r.role.0)).collect())
 }
 
@@ -165,7 +171,7 @@ pub enum TeamRef<'a> {
 /// (`None`: no such team, or the user is not a member): what every team
 /// page needs first.
 pub async fn as_member(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team: TeamRef<'_>,
     user_id: i64,
 ) -> Result<Option<(Team, Role, i64)>, sqlx::Error> {
@@ -181,7 +187,7 @@ pub async fn as_member(
         TeamRef::Key(key) => ("key", key),
         TeamRef::Slug(slug) => ("slug", slug),
     };
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row: Option<Row> = on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT t.id, t.name, t.slug, t.key, t.window_hours, t.created_at, t.created_by, m.role,
                 COALESCE(h.size, 0) AS log_size
          FROM teams t
@@ -191,53 +197,56 @@ pub async fn as_member(
     )))
     .bind(value)
     .bind(user_id)
-    .fetch_optional(ex)
-    .await?;
+    .fetch_optional(c)
+    .await)?;
     Ok(row.map(|r| (r.team, r.role.0, r.log_size)))
 }
 
 /// A user's current role in a team (`None`: not a member, or removed).
 pub async fn role_of(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     user_id: i64,
 ) -> Result<Option<Role>, sqlx::Error> {
-    let role: Option<String> = sqlx::query_scalar(
+    let role: Option<String> =
+        on!(ex, |c| {
+            sqlx::query_scalar(
         "SELECT role FROM memberships WHERE team_id = $1 AND user_id = $2 AND removed_at IS NULL",
     )
     .bind(team_id)
     .bind(user_id)
-    .fetch_optional(ex)
-    .await?;
+    .fetch_optional(c)
+    .await
+        })?;
     Ok(role.and_then(|r| r.parse().ok()))
 }
 
 /// Current members, admins first, then by name.
-pub async fn members(
-    ex: impl SqliteExecutor<'_>,
-    team_id: i64,
-) -> Result<Vec<Member>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn members(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<Member>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT u.id AS user_id, u.display_name, u.email, m.role, m.joined_at
          FROM memberships m JOIN users u ON u.id = m.user_id
          WHERE m.team_id = $1 AND m.removed_at IS NULL
          ORDER BY CASE m.role WHEN 'admin' THEN 0 WHEN 'member' THEN 1 ELSE 2 END, u.display_name, u.id",
     )
     .bind(team_id)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// Adds a member, or re-activates a removed one with a new role.
 pub async fn upsert_membership(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     user_id: i64,
     role: Role,
     at: Timestamp,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO memberships (team_id, user_id, role, joined_at, removed_at, log_idx) VALUES ($1, $2, $3, $4, NULL, $5)
          ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role, joined_at = excluded.joined_at,
              removed_at = NULL, log_idx = excluded.log_idx",
@@ -247,57 +256,62 @@ pub async fn upsert_membership(
     .bind(role.as_str())
     .bind(at)
     .bind(log_idx)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Changes a member's role.
 pub async fn set_role(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     user_id: i64,
     role: Role,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| sqlx::query(
         "UPDATE memberships SET role = $1, log_idx = $2 WHERE team_id = $3 AND user_id = $4",
     )
     .bind(role.as_str())
     .bind(log_idx)
     .bind(team_id)
     .bind(user_id)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Marks a member removed (history stays).
 pub async fn remove_member(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     user_id: i64,
     at: Timestamp,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| sqlx::query(
         "UPDATE memberships SET removed_at = $1, log_idx = $2 WHERE team_id = $3 AND user_id = $4",
     )
     .bind(at)
     .bind(log_idx)
     .bind(team_id)
     .bind(user_id)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Number of current admins.
-pub async fn admin_count(conn: &mut SqliteConnection, team_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE team_id = $1 AND role = 'admin' AND removed_at IS NULL")
+pub async fn admin_count(mut conn: Ex<'_>, team_id: i64) -> Result<i64, sqlx::Error> {
+    on!(conn, |c| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE team_id = $1 AND role = 'admin' AND removed_at IS NULL")
         .bind(team_id)
-        .fetch_one(conn)
+        .fetch_one(c)
         .await
+    })
 }
 
 // Invitations ---------------------------------------------------------------
@@ -322,7 +336,7 @@ pub struct Invitation {
 
 /// Stores a new invitation (only the token's hash).
 pub async fn insert_invitation(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     token_hash: &[u8],
     role: Role,
@@ -330,7 +344,8 @@ pub async fn insert_invitation(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(ex, |c| {
+        sqlx::query(
         "INSERT INTO invitations (team_id, token_hash, role, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(team_id)
@@ -339,52 +354,57 @@ pub async fn insert_invitation(
     .bind(created_by)
     .bind(now)
     .bind(expires_at)
-    .execute(ex)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// An invitation by its token hash.
 pub async fn invitation_by_hash(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     token_hash: &[u8],
 ) -> Result<Option<Invitation>, sqlx::Error> {
-    sqlx::query_as("SELECT id, team_id, role, expires_at, accepted_by, created_at FROM invitations WHERE token_hash = $1")
+    on!(ex, |c| {
+        sqlx::query_as("SELECT id, team_id, role, expires_at, accepted_by, created_at FROM invitations WHERE token_hash = $1")
         .bind(token_hash)
-        .fetch_optional(ex)
+        .fetch_optional(c)
         .await
+    })
 }
 
 /// Marks an invitation used; false if it was used meanwhile.
 pub async fn accept_invitation(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     id: i64,
     user_id: i64,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE invitations SET accepted_by = $1, accepted_at = $2 WHERE id = $3 AND accepted_by IS NULL")
+    let done = on!(conn, |c| {
+        sqlx::query("UPDATE invitations SET accepted_by = $1, accepted_at = $2 WHERE id = $3 AND accepted_by IS NULL")
         .bind(user_id)
         .bind(now)
         .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
 }
 
 /// Unused, unexpired invitations of a team, newest first.
 pub async fn pending_invitations(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     now: Timestamp,
 ) -> Result<Vec<Invitation>, sqlx::Error> {
-    sqlx::query_as(
+    on!(ex, |c| sqlx::query_as(
         "SELECT id, team_id, role, expires_at, accepted_by, created_at FROM invitations
          WHERE team_id = $1 AND accepted_by IS NULL AND expires_at > $2 ORDER BY created_at DESC",
     )
     .bind(team_id)
     .bind(now)
-    .fetch_all(ex)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 // Areas ---------------------------------------------------------------------
@@ -408,7 +428,7 @@ pub struct Area {
 
 /// Inserts or replaces an area (projection of `area_saved`).
 pub async fn save_area(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     id: i64,
     team_id: i64,
     name: &str,
@@ -416,7 +436,8 @@ pub async fn save_area(
     default_decider: i64,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO areas (id, team_id, name, description, default_decider_id, log_idx) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
              default_decider_id = excluded.default_decider_id, log_idx = excluded.log_idx",
@@ -427,183 +448,200 @@ pub async fn save_area(
     .bind(description)
     .bind(default_decider)
     .bind(log_idx)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// The areas of a team, by name.
-pub async fn areas(ex: impl SqliteExecutor<'_>, team_id: i64) -> Result<Vec<Area>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn areas(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<Area>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT a.id, a.team_id, a.name, a.description, a.default_decider_id, u.display_name AS decider_name
          FROM areas a JOIN users u ON u.id = a.default_decider_id WHERE a.team_id = $1 ORDER BY a.name",
     )
     .bind(team_id)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// One area of a team.
-pub async fn area(
-    ex: impl SqliteExecutor<'_>,
-    team_id: i64,
-    id: i64,
-) -> Result<Option<Area>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn area(mut ex: Ex<'_>, team_id: i64, id: i64) -> Result<Option<Area>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT a.id, a.team_id, a.name, a.description, a.default_decider_id, u.display_name AS decider_name
          FROM areas a JOIN users u ON u.id = a.default_decider_id WHERE a.team_id = $1 AND a.id = $2",
     )
     .bind(team_id)
     .bind(id)
-    .fetch_optional(ex)
+    .fetch_optional(c)
     .await
+    })
 }
 
 /// Whether another area of the team has this name.
 pub async fn area_name_taken(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     name: &str,
     except: i64,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM areas WHERE team_id = $1 AND lower(name) = lower($2) AND id <> $3)")
+    on!(conn, |c| {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM areas WHERE team_id = $1 AND lower(name) = lower($2) AND id <> $3)")
         .bind(team_id)
         .bind(name)
         .bind(except)
-        .fetch_one(conn)
+        .fetch_one(c)
         .await
+    })
 }
 
 /// Sets whether the team's decision status is public (projection).
 pub async fn set_status_public(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     public: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE teams SET status_public = $1 WHERE id = $2")
-        .bind(public)
-        .bind(team_id)
-        .execute(conn)
-        .await?;
+    on!(conn, |c| sqlx::query(
+        "UPDATE teams SET status_public = $1 WHERE id = $2"
+    )
+    .bind(public)
+    .bind(team_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Whether the team's decision status is public.
-pub async fn status_public(ex: impl SqliteExecutor<'_>, team_id: i64) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT status_public FROM teams WHERE id = $1")
-        .bind(team_id)
-        .fetch_one(ex)
-        .await
+pub async fn status_public(mut ex: Ex<'_>, team_id: i64) -> Result<bool, sqlx::Error> {
+    on!(ex, |c| sqlx::query_scalar(
+        "SELECT status_public FROM teams WHERE id = $1"
+    )
+    .bind(team_id)
+    .fetch_one(c)
+    .await)
 }
 
 /// Stores a status token's hash.
 pub async fn insert_status_token(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     label: &str,
     token_hash: &[u8],
     created_by: i64,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO status_tokens (team_id, label, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+    on!(ex, |c| {
+        sqlx::query("INSERT INTO status_tokens (team_id, label, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(team_id)
         .bind(label)
         .bind(token_hash)
         .bind(created_by)
         .bind(now)
-        .execute(ex)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Whether a status token belongs to the team.
 pub async fn status_token_valid(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     team_id: i64,
     token_hash: &[u8],
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+    on!(ex, |c| sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM status_tokens WHERE team_id = $1 AND token_hash = $2)",
     )
     .bind(team_id)
     .bind(token_hash)
-    .fetch_one(ex)
-    .await
+    .fetch_one(c)
+    .await)
 }
 
 /// Labels of a team's status tokens, newest first.
-pub async fn status_token_labels(
-    ex: impl SqliteExecutor<'_>,
-    team_id: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT label FROM status_tokens WHERE team_id = $1 ORDER BY id DESC")
-        .bind(team_id)
-        .fetch_all(ex)
-        .await
+pub async fn status_token_labels(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_scalar(
+        "SELECT label FROM status_tokens WHERE team_id = $1 ORDER BY id DESC"
+    )
+    .bind(team_id)
+    .fetch_all(c)
+    .await)
 }
 
 /// Renames a team's key, keeping the old one as an alias (projection).
 pub async fn rename_key(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     key: &str,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO team_key_aliases (key, team_id, log_idx) SELECT key, id, $1 FROM teams WHERE id = $2
          ON CONFLICT (key) DO UPDATE SET team_id = excluded.team_id, log_idx = excluded.log_idx",
     )
     .bind(log_idx)
     .bind(team_id)
-    .execute(&mut *conn)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     // A team taking back one of its former keys: it is no longer an alias.
-    sqlx::query("DELETE FROM team_key_aliases WHERE key = $1 AND team_id = $2")
-        .bind(key)
-        .bind(team_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE teams SET key = $1 WHERE id = $2")
-        .bind(key)
-        .bind(team_id)
-        .execute(conn)
-        .await?;
+    on!(conn, |c| sqlx::query(
+        "DELETE FROM team_key_aliases WHERE key = $1 AND team_id = $2"
+    )
+    .bind(key)
+    .bind(team_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    on!(conn, |c| sqlx::query(
+        "UPDATE teams SET key = $1 WHERE id = $2"
+    )
+    .bind(key)
+    .bind(team_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// The team a former key belonged to.
-pub async fn by_alias(ex: impl SqliteExecutor<'_>, key: &str) -> Result<Option<Team>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn by_alias(mut ex: Ex<'_>, key: &str) -> Result<Option<Team>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {TEAM_COLUMNS} FROM teams WHERE id = (SELECT team_id FROM team_key_aliases WHERE key = $1)"
     )))
     .bind(key)
-    .fetch_optional(ex)
+    .fetch_optional(c)
     .await
+    })
 }
 
 /// Every key a team answers to: its current key first, then former ones.
-pub async fn keys(ex: impl SqliteExecutor<'_>, team_id: i64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn keys(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_scalar(
         "SELECT key FROM (SELECT key, 0 AS o FROM teams WHERE id = $1
                           UNION ALL SELECT key, 1 AS o FROM team_key_aliases WHERE team_id = $1) ORDER BY o, key",
     )
     .bind(team_id)
-    .fetch_all(ex)
+    .fetch_all(c)
     .await
+    })
 }
 
 /// Whether a key is taken by any team, as current key or alias, other than `team_id`.
-pub async fn key_taken(
-    conn: &mut SqliteConnection,
-    key: &str,
-    team_id: i64,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn key_taken(mut conn: Ex<'_>, key: &str, team_id: i64) -> Result<bool, sqlx::Error> {
+    on!(conn, |c| sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM teams WHERE key = $1 AND id <> $2)
              OR EXISTS (SELECT 1 FROM team_key_aliases WHERE key = $1 AND team_id <> $2)",
     )
     .bind(key)
     .bind(team_id)
-    .fetch_one(conn)
-    .await
+    .fetch_one(c)
+    .await)
 }

@@ -1,9 +1,10 @@
 //! Accounts and personal API tokens.
 
+use crate::on;
 use sha2::{Digest, Sha256};
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use sqlx::FromRow;
 
-use super::{Db, Timestamp};
+use super::{Db, Ex, Timestamp};
 
 /// A user as the app sees them (no password hash).
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
@@ -32,7 +33,7 @@ const USER_COLUMNS: &str = "id, email, display_name, time_zone, is_admin";
 /// Inserts a user; the first user of an instance becomes instance admin.
 /// Fails with a unique violation if the email is taken.
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     email: &str,
     email_norm: &str,
     display_name: &str,
@@ -40,7 +41,8 @@ pub async fn insert(
     time_zone: &str,
     now: Timestamp,
 ) -> Result<User, sqlx::Error> {
-    sqlx::query_as(
+    on!(conn, |c| {
+        sqlx::query_as(
         "INSERT INTO users (email, email_norm, display_name, password_hash, time_zone, is_admin, created_at)
          VALUES ($1, $2, $3, $4, $5, NOT EXISTS (SELECT 1 FROM users), $6)
          RETURNING id, email, display_name, time_zone, is_admin",
@@ -51,81 +53,90 @@ pub async fn insert(
     .bind(password_hash)
     .bind(time_zone)
     .bind(now)
-    .fetch_one(conn)
+    .fetch_one(c)
     .await
+    })
 }
 
 /// Finds a user by id.
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
-    )))
+    on!(db.reader(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+        format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")
+    ))
     .bind(id)
-    .fetch_optional(db.reader())
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// Finds a user by (case-insensitive) email.
 pub async fn by_email(db: &Db, email_norm: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE email_norm = $1"
-    )))
+    on!(db.reader(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+        format!("SELECT {USER_COLUMNS} FROM users WHERE email_norm = $1")
+    ))
     .bind(email_norm)
-    .fetch_optional(db.reader())
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// A user's id and password hash, for sign-in.
 pub async fn credentials(db: &Db, email_norm: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, password_hash FROM users WHERE email_norm = $1")
-        .bind(email_norm)
-        .fetch_optional(db.reader())
-        .await
+    on!(db.reader(), |c| sqlx::query_as(
+        "SELECT id, password_hash FROM users WHERE email_norm = $1"
+    )
+    .bind(email_norm)
+    .fetch_optional(c)
+    .await)
 }
 
 /// A user's password hash.
 pub async fn password_hash(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.reader())
-        .await
+    on!(db.reader(), |c| sqlx::query_scalar(
+        "SELECT password_hash FROM users WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)
 }
 
 /// Replaces a user's password hash.
-pub async fn set_password_hash(
-    ex: impl SqliteExecutor<'_>,
-    id: i64,
-    hash: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-        .bind(hash)
-        .bind(id)
-        .execute(ex)
-        .await?;
+pub async fn set_password_hash(mut ex: Ex<'_>, id: i64, hash: &str) -> Result<(), sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "UPDATE users SET password_hash = $1 WHERE id = $2"
+    )
+    .bind(hash)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Updates profile settings.
 pub async fn update_profile(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     id: i64,
     display_name: &str,
     time_zone: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET display_name = $1, time_zone = $2 WHERE id = $3")
-        .bind(display_name)
-        .bind(time_zone)
-        .bind(id)
-        .execute(ex)
-        .await?;
+    on!(ex, |c| sqlx::query(
+        "UPDATE users SET display_name = $1, time_zone = $2 WHERE id = $3"
+    )
+    .bind(display_name)
+    .bind(time_zone)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Whether any account exists (first-run detection).
 pub async fn any(db: &Db) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
-        .fetch_one(db.reader())
-        .await
+    on!(db.reader(), |c| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users)"
+    )
+    .fetch_one(c)
+    .await)
 }
 
 /// SHA-256 of an API token: tokens are 256 random bits, so a fast hash is
@@ -142,27 +153,28 @@ pub async fn insert_token(
     token: &str,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    on!(db.writer(), |c| sqlx::query(
         "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(user_id)
     .bind(label)
     .bind(token_hash(token))
     .bind(now)
-    .execute(db.writer())
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// The user owning an API token, if the token exists.
 pub async fn by_token(db: &Db, token: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as(
+    on!(db.reader(), |c| sqlx::query_as(
         "SELECT u.id, u.email, u.display_name, u.time_zone, u.is_admin
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
     )
     .bind(token_hash(token))
-    .fetch_optional(db.reader())
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// A member's mail settings (issue #4).
@@ -182,23 +194,26 @@ pub struct MailSettings {
 
 /// The mail settings of `id`.
 pub async fn mail_settings(db: &Db, id: i64) -> Result<Option<MailSettings>, sqlx::Error> {
-    sqlx::query_as(
+    on!(db.reader(), |c| {
+        sqlx::query_as(
         "SELECT notify_decider, notify_decided, notify_reminder, digest, digest_hour FROM users WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(db.reader())
+    .fetch_optional(c)
     .await
+    })
 }
 
 /// Saves the mail settings of `id`.
 pub async fn set_mail_settings(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     id: i64,
     s: &MailSettings,
 ) -> Result<(), sqlx::Error> {
     // Turning digests on starts from now: the first one comes at the next
     // slot, not at one already past.
-    sqlx::query(
+    on!(ex, |c| {
+        sqlx::query(
         "UPDATE users SET notify_decider = $1, notify_decided = $2, notify_reminder = $3,
                 last_digest_at = CASE WHEN digest = 'off' AND $4 <> 'off' THEN $7 ELSE last_digest_at END,
                 digest = $4, digest_hour = $5
@@ -211,15 +226,16 @@ pub async fn set_mail_settings(
     .bind(s.digest_hour)
     .bind(id)
     .bind(Timestamp(super::now()))
-    .execute(ex)
-    .await?;
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Turns one kind of mail off for `id` (an unsubscribe link); whether the
 /// account exists.
 pub async fn unsubscribe(
-    ex: impl SqliteExecutor<'_>,
+    mut ex: Ex<'_>,
     id: i64,
     scope: crate::mail::unsubscribe::Scope,
 ) -> Result<bool, sqlx::Error> {
@@ -230,5 +246,10 @@ pub async fn unsubscribe(
         Scope::Reminder => "UPDATE users SET notify_reminder = FALSE WHERE id = $1",
         Scope::Digest => "UPDATE users SET digest = 'off' WHERE id = $1",
     };
-    Ok(sqlx::query(sql).bind(id).execute(ex).await?.rows_affected() == 1)
+    Ok(on!(ex, |c| sqlx::query(sql)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?
+        == 1)
 }

@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::SqliteConnection;
 
 use super::event::{Content, Event};
 use super::{Appended, Ledger, append, project};
-use crate::db::{self, Timestamp, proposals, teams};
+use crate::db::{self, Ex, Timestamp, proposals, teams};
 use crate::domain::Violation;
 use crate::domain::ids::TeamKey;
 use crate::domain::proposal::{self as rules, DecisionDraft, Stance};
@@ -60,44 +59,40 @@ pub struct AreaInput {
 
 /// The caller's role, or `NotFound` for non-members (a team's contents and
 /// existence are hidden from outsiders).
-async fn role(conn: &mut SqliteConnection, team_id: i64, actor: i64) -> Result<Role> {
-    teams::role_of(conn, team_id, actor)
+async fn role(mut conn: Ex<'_>, team_id: i64, actor: i64) -> Result<Role> {
+    teams::role_of(conn.re(), team_id, actor)
         .await?
         .ok_or(Error::NotFound)
 }
 
-async fn proposal(
-    conn: &mut SqliteConnection,
-    team_id: i64,
-    number: i64,
-) -> Result<proposals::Proposal> {
-    proposals::by_number(conn, team_id, number)
+async fn proposal(mut conn: Ex<'_>, team_id: i64, number: i64) -> Result<proposals::Proposal> {
+    proposals::by_number(conn.re(), team_id, number)
         .await?
         .ok_or(Error::NotFound)
 }
 
 /// The actor's role and the proposal, read inside the write transaction.
 async fn on_proposal(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     actor: i64,
     team_id: i64,
     number: i64,
 ) -> Result<(Role, proposals::Proposal)> {
-    let actor_role = role(conn, team_id, actor).await?;
-    let p = proposal(conn, team_id, number).await?;
+    let actor_role = role(conn.re(), team_id, actor).await?;
+    let p = proposal(conn.re(), team_id, number).await?;
     Ok((actor_role, p))
 }
 
 /// Appends `event` and projects it (the batch commits later).
 async fn apply(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     actor: i64,
     now: DateTime<Utc>,
     event: Event,
 ) -> Result<Appended> {
-    let appended = append(conn, team_id, actor, now, &event).await?;
-    project(conn, &appended, &event).await?;
+    let appended = append(conn.re(), team_id, actor, now, &event).await?;
+    project(conn.re(), &appended, &event).await?;
     Ok(appended)
 }
 
@@ -105,14 +100,12 @@ impl Ledger {
     /// Creates a team with `actor` as its first admin.
     pub async fn create_team(&self, actor: i64, team: NewTeam) -> Result<teams::Team> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
                     let (slug_taken, key_taken) =
-                        teams::slug_or_key_taken(&mut *tx, &team.slug, team.key.as_str()).await?;
-                    let key_taken = key_taken
-                        || teams::by_alias(&mut *tx, team.key.as_str())
-                            .await?
-                            .is_some();
+                        teams::slug_or_key_taken(tx.re(), &team.slug, team.key.as_str()).await?;
+                    let key_taken =
+                        key_taken || teams::by_alias(tx.re(), team.key.as_str()).await?.is_some();
                     if key_taken {
                         return Err(Error::Taken {
                             field: "key",
@@ -131,15 +124,15 @@ impl Ledger {
                             ),
                         });
                     }
-                    let id = teams::next_team_id(&mut *tx).await?;
+                    let id = teams::next_team_id(tx.re()).await?;
                     let event = Event::TeamCreated {
                         name: team.name,
                         slug: team.slug,
                         key: team.key.to_string(),
                         window_hours: team.window_hours,
                     };
-                    apply(tx, id, actor, db::now(), event).await?;
-                    teams::by_id(&mut *tx, id).await?.ok_or(Error::NotFound)
+                    apply(tx.re(), id, actor, db::now(), event).await?;
+                    teams::by_id(tx.re(), id).await?.ok_or(Error::NotFound)
                 })
             })
             .await
@@ -149,22 +142,22 @@ impl Ledger {
     pub async fn accept_invitation(&self, actor: i64, token_hash: &[u8]) -> Result<teams::Team> {
         let token_hash = token_hash.to_vec();
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
                     let now = db::now();
-                    let invitation = teams::invitation_by_hash(&mut *tx, &token_hash)
+                    let invitation = teams::invitation_by_hash(tx.re(), &token_hash)
                         .await?
                         .ok_or(Violation::InvitationInvalid)?;
                     if invitation.accepted_by.is_some() || invitation.expires_at.0 <= now {
                         return Err(Violation::InvitationInvalid.into());
                     }
-                    if teams::role_of(&mut *tx, invitation.team_id, actor)
+                    if teams::role_of(tx.re(), invitation.team_id, actor)
                         .await?
                         .is_some()
                     {
                         return Err(Violation::AlreadyMember.into());
                     }
-                    if !teams::accept_invitation(&mut *tx, invitation.id, actor, Timestamp(now))
+                    if !teams::accept_invitation(tx.re(), invitation.id, actor, Timestamp(now))
                         .await?
                     {
                         return Err(Violation::InvitationInvalid.into());
@@ -173,8 +166,8 @@ impl Ledger {
                         user: actor,
                         role: invitation.role.0,
                     };
-                    apply(tx, invitation.team_id, actor, now, event).await?;
-                    teams::by_id(&mut *tx, invitation.team_id)
+                    apply(tx.re(), invitation.team_id, actor, now, event).await?;
+                    teams::by_id(tx.re(), invitation.team_id)
                         .await?
                         .ok_or(Error::NotFound)
                 })
@@ -191,22 +184,22 @@ impl Ledger {
         new_role: Role,
     ) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                    if role(tx.re(), team_id, actor).await? != Role::Admin {
                         return Err(Violation::Forbidden.into());
                     }
-                    let current = teams::role_of(&mut *tx, team_id, user)
+                    let current = teams::role_of(tx.re(), team_id, user)
                         .await?
                         .ok_or(Error::NotFound)?;
                     if current == new_role {
                         return Err(Violation::NoChange.into());
                     }
-                    if current == Role::Admin && teams::admin_count(&mut *tx, team_id).await? <= 1 {
+                    if current == Role::Admin && teams::admin_count(tx.re(), team_id).await? <= 1 {
                         return Err(Violation::LastAdmin.into());
                     }
                     if !new_role.can_vote()
-                        && proposals::open_decided_by(&mut *tx, team_id, user).await? > 0
+                        && proposals::open_decided_by(tx.re(), team_id, user).await? > 0
                     {
                         return Err(Violation::DeciderOfOpenProposal.into());
                     }
@@ -214,7 +207,7 @@ impl Ledger {
                         user,
                         role: new_role,
                     };
-                    apply(tx, team_id, actor, db::now(), event).await
+                    apply(tx.re(), team_id, actor, db::now(), event).await
                 })
             })
             .await
@@ -223,21 +216,28 @@ impl Ledger {
     /// Removes a member (admins only, or anyone leaving); their history stays.
     pub async fn remove_member(&self, actor: i64, team_id: i64, user: i64) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    if role(&mut *tx, team_id, actor).await? != Role::Admin && actor != user {
+                    if role(tx.re(), team_id, actor).await? != Role::Admin && actor != user {
                         return Err(Violation::Forbidden.into());
                     }
-                    let current = teams::role_of(&mut *tx, team_id, user)
+                    let current = teams::role_of(tx.re(), team_id, user)
                         .await?
                         .ok_or(Error::NotFound)?;
-                    if current == Role::Admin && teams::admin_count(&mut *tx, team_id).await? <= 1 {
+                    if current == Role::Admin && teams::admin_count(tx.re(), team_id).await? <= 1 {
                         return Err(Violation::LastAdmin.into());
                     }
-                    if proposals::open_decided_by(&mut *tx, team_id, user).await? > 0 {
+                    if proposals::open_decided_by(tx.re(), team_id, user).await? > 0 {
                         return Err(Violation::DeciderOfOpenProposal.into());
                     }
-                    apply(tx, team_id, actor, db::now(), Event::MemberRemoved { user }).await
+                    apply(
+                        tx.re(),
+                        team_id,
+                        actor,
+                        db::now(),
+                        Event::MemberRemoved { user },
+                    )
+                    .await
                 })
             })
             .await
@@ -246,27 +246,27 @@ impl Ledger {
     /// Creates or edits an area (admins only).
     pub async fn save_area(&self, actor: i64, team_id: i64, input: AreaInput) -> Result<i64> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                    if role(tx.re(), team_id, actor).await? != Role::Admin {
                         return Err(Violation::Forbidden.into());
                     }
                     let id = match input.id {
                         Some(id) => {
-                            teams::area(&mut *tx, team_id, id)
+                            teams::area(tx.re(), team_id, id)
                                 .await?
                                 .ok_or(Error::NotFound)?;
                             id
                         }
-                        None => teams::next_area_id(&mut *tx).await?,
+                        None => teams::next_area_id(tx.re()).await?,
                     };
-                    if teams::area_name_taken(&mut *tx, team_id, &input.name, id).await? {
+                    if teams::area_name_taken(tx.re(), team_id, &input.name, id).await? {
                         return Err(Error::Taken {
                             field: "name",
                             message: format!("an area named {} already exists", input.name),
                         });
                     }
-                    if !teams::role_of(&mut *tx, team_id, input.default_decider)
+                    if !teams::role_of(tx.re(), team_id, input.default_decider)
                         .await?
                         .is_some_and(Role::can_vote)
                     {
@@ -278,7 +278,7 @@ impl Ledger {
                         description: Content::new(input.description)?,
                         default_decider: input.default_decider,
                     };
-                    apply(tx, team_id, actor, db::now(), event).await?;
+                    apply(tx.re(), team_id, actor, db::now(), event).await?;
                     Ok(id)
                 })
             })
@@ -293,16 +293,16 @@ impl Ledger {
         input: NewProposal,
     ) -> Result<i64> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
                     let now = db::now();
-                    let author_role = role(&mut *tx, team_id, actor).await?;
-                    let team = teams::by_id(&mut *tx, team_id)
+                    let author_role = role(tx.re(), team_id, actor).await?;
+                    let team = teams::by_id(tx.re(), team_id)
                         .await?
                         .ok_or(Error::NotFound)?;
                     let area = match input.area {
                         Some(id) => {
-                            Some(teams::area(&mut *tx, team_id, id).await?.ok_or_else(|| {
+                            Some(teams::area(tx.re(), team_id, id).await?.ok_or_else(|| {
                                 crate::domain::InvalidInput::new(
                                     "area",
                                     "is not an area of this team",
@@ -320,14 +320,14 @@ impl Ledger {
                                 "name a decider (or pick an area that has one)",
                             )
                         })?;
-                    let decider_role = teams::role_of(&mut *tx, team_id, decider).await?;
+                    let decider_role = teams::role_of(tx.re(), team_id, decider).await?;
                     let closes_at = input
                         .closes_at
                         .map(db::truncate)
                         .unwrap_or(now + Duration::hours(team.window_hours));
                     let supersedes_status = match input.supersedes {
                         Some(number) => Some(
-                            proposals::by_number(&mut *tx, team_id, number)
+                            proposals::by_number(tx.re(), team_id, number)
                                 .await?
                                 .ok_or_else(|| {
                                     crate::domain::InvalidInput::new(
@@ -346,7 +346,7 @@ impl Ledger {
                         now,
                         supersedes_status,
                     )?;
-                    let number = proposals::next_number(&mut *tx, team_id).await?;
+                    let number = proposals::next_number(tx.re(), team_id).await?;
                     let event = Event::ProposalCreated {
                         number,
                         title: Content::new(input.title)?,
@@ -356,7 +356,7 @@ impl Ledger {
                         closes_at,
                         supersedes: input.supersedes,
                     };
-                    apply(tx, team_id, actor, now, event).await?;
+                    apply(tx.re(), team_id, actor, now, event).await?;
                     Ok(number)
                 })
             })
@@ -372,20 +372,20 @@ impl Ledger {
         body: String,
     ) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                     p.state().check_revise(actor)?;
                     if p.body == body {
                         return Err(Violation::NoChange.into());
                     }
-                    let revision = proposals::revision_count(&mut *tx, p.id).await? + 1;
+                    let revision = proposals::revision_count(tx.re(), p.id).await? + 1;
                     let event = Event::ProposalRevised {
                         number,
                         revision,
                         body: Content::new(body)?,
                     };
-                    apply(tx, team_id, actor, db::now(), event).await
+                    apply(tx.re(), team_id, actor, db::now(), event).await
                 })
             })
             .await
@@ -400,10 +400,10 @@ impl Ledger {
         to: i64,
     ) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    let (actor_role, p) = on_proposal(tx, actor, team_id, number).await?;
-                    let to_role = teams::role_of(&mut *tx, team_id, to).await?;
+                    let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
+                    let to_role = teams::role_of(tx.re(), team_id, to).await?;
                     p.state()
                         .check_change_decider(actor, actor_role, to, to_role)?;
                     let event = Event::DeciderChanged {
@@ -411,7 +411,7 @@ impl Ledger {
                         from: p.decider_id,
                         to,
                     };
-                    apply(tx, team_id, actor, db::now(), event).await
+                    apply(tx.re(), team_id, actor, db::now(), event).await
                 })
             })
             .await
@@ -426,14 +426,14 @@ impl Ledger {
         closes_at: DateTime<Utc>,
     ) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                     let now = db::now();
                     let closes_at = db::truncate(closes_at);
                     p.state().check_extend(actor, closes_at, now)?;
                     apply(
-                        tx,
+                        tx.re(),
                         team_id,
                         actor,
                         now,
@@ -454,15 +454,15 @@ impl Ledger {
         reason: String,
     ) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                     p.state().check_withdraw(actor)?;
                     let event = Event::ProposalWithdrawn {
                         number,
                         reason: Content::new(reason)?,
                     };
-                    apply(tx, team_id, actor, db::now(), event).await
+                    apply(tx.re(), team_id, actor, db::now(), event).await
                 })
             })
             .await
@@ -477,16 +477,16 @@ impl Ledger {
         stance: Stance,
     ) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    let (actor_role, p) = on_proposal(tx, actor, team_id, number).await?;
+                    let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                     p.state().check_stance(actor_role)?;
                     let event = Event::StanceTaken {
                         number,
                         position: stance.position,
                         reason: stance.reason.map(Content::new).transpose()?,
                     };
-                    apply(tx, team_id, actor, db::now(), event).await
+                    apply(tx.re(), team_id, actor, db::now(), event).await
                 })
             })
             .await
@@ -501,15 +501,15 @@ impl Ledger {
         body: String,
     ) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                     p.state().check_comment()?;
                     let event = Event::CommentAdded {
                         number,
                         body: Content::new(body)?,
                     };
-                    apply(tx, team_id, actor, db::now(), event).await
+                    apply(tx.re(), team_id, actor, db::now(), event).await
                 })
             })
             .await
@@ -524,11 +524,11 @@ impl Ledger {
         draft: DecisionDraft,
     ) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    let (_, p) = on_proposal(tx, actor, team_id, number).await?;
+                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                     let now = db::now();
-                    let voters = proposals::voters(&mut *tx, team_id, p.id).await?;
+                    let voters = proposals::voters(tx.re(), team_id, p.id).await?;
                     p.state().check_record(actor, now, &voters, &draft)?;
                     let mut responses = BTreeMap::new();
                     for (user, text) in draft.responses {
@@ -541,7 +541,7 @@ impl Ledger {
                         rationale: Content::new(draft.rationale)?,
                         responses,
                     };
-                    apply(tx, team_id, actor, now, event).await
+                    apply(tx.re(), team_id, actor, now, event).await
                 })
             })
             .await
@@ -562,12 +562,12 @@ impl Ledger {
     ) -> Result<Appended> {
         let field = field.to_string();
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                    if role(tx.re(), team_id, actor).await? != Role::Admin {
                         return Err(Violation::Forbidden.into());
                     }
-                    if !db::log::erase_content(&mut *tx, team_id, index, &field).await? {
+                    if !db::log::erase_content(tx.re(), team_id, index, &field).await? {
                         return Err(crate::domain::InvalidInput::new(
                             "field",
                             "no such text, or it was erased already",
@@ -579,8 +579,8 @@ impl Ledger {
                         entry: index,
                         field,
                     };
-                    let appended = append(&mut *tx, team_id, actor, now, &event).await?;
-                    reproject(&mut *tx, team_id).await?;
+                    let appended = append(tx.re(), team_id, actor, now, &event).await?;
+                    reproject(tx.re(), team_id).await?;
                     Ok(appended)
                 })
             })
@@ -590,12 +590,12 @@ impl Ledger {
 
 /// Rebuilds a team's proposal tables by projecting its whole log again, with
 /// the texts that remain.
-async fn reproject(conn: &mut SqliteConnection, team_id: i64) -> Result<()> {
-    db::log::clear_projection(conn, team_id).await?;
+async fn reproject(mut conn: Ex<'_>, team_id: i64) -> Result<()> {
+    db::log::clear_projection(conn.re(), team_id).await?;
     let mut chain = super::verify::Chain::new();
     let mut from = 0;
     loop {
-        let batch = db::log::entries_with_openings(conn, team_id, from, 2_000).await?;
+        let batch = db::log::entries_with_openings(conn.re(), team_id, from, 2_000).await?;
         let Some(last) = batch.last().map(|(e, _)| e.idx) else {
             return Ok(());
         };
@@ -622,7 +622,7 @@ async fn reproject(conn: &mut SqliteConnection, team_id: i64) -> Result<()> {
                 tree_size: entry.idx + 1,
                 root: chain.root(),
             };
-            project(conn, &appended, &checked.event).await?;
+            project(conn.re(), &appended, &checked.event).await?;
         }
         from = last + 1;
     }
@@ -637,16 +637,16 @@ impl Ledger {
         public: bool,
     ) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                    if role(tx.re(), team_id, actor).await? != Role::Admin {
                         return Err(Violation::Forbidden.into());
                     }
-                    if teams::status_public(&mut *tx, team_id).await? == public {
+                    if teams::status_public(tx.re(), team_id).await? == public {
                         return Err(Violation::NoChange.into());
                     }
                     apply(
-                        tx,
+                        tx.re(),
                         team_id,
                         actor,
                         db::now(),
@@ -693,7 +693,7 @@ impl Ledger {
         pr: PullRequest,
     ) -> Result<usize> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
                     if !(pr.url.starts_with("https://") || pr.url.starts_with("http://")) {
                         return Err(crate::domain::InvalidInput::new(
@@ -704,22 +704,16 @@ impl Ledger {
                     }
                     let now = db::now();
                     if let Some(id) = &delivery
-                        && !db::links::first_delivery(
-                            &mut *tx,
-                            team_id,
-                            pr.host,
-                            id,
-                            Timestamp(now),
-                        )
-                        .await?
+                        && !db::links::first_delivery(tx.re(), team_id, pr.host, id, Timestamp(now))
+                            .await?
                     {
                         return Ok(0);
                     }
-                    let team = teams::by_id(&mut *tx, team_id)
+                    let team = teams::by_id(tx.re(), team_id)
                         .await?
                         .ok_or(Error::NotFound)?;
                     // Former keys count too: a PR may cite a decision by its old id.
-                    let mut keys = teams::keys(&mut *tx, team.id).await?;
+                    let mut keys = teams::keys(tx.re(), team.id).await?;
                     if keys.is_empty() {
                         keys.push(team.key.clone());
                     }
@@ -733,7 +727,7 @@ impl Ledger {
                     if !pr.from_comment {
                         // Mentions the title and body no longer make are undone.
                         for link in
-                            db::links::for_pr(&mut *tx, team_id, pr.host, &pr.repo, pr.pr).await?
+                            db::links::for_pr(tx.re(), team_id, pr.host, &pr.repo, pr.pr).await?
                         {
                             if link.via == "pr" && !numbers.contains(&link.number) {
                                 let event = Event::PrUnreferenced {
@@ -742,20 +736,20 @@ impl Ledger {
                                     repo: pr.repo.clone(),
                                     pr: pr.pr,
                                 };
-                                apply(tx, team_id, actor, now, event).await?;
+                                apply(tx.re(), team_id, actor, now, event).await?;
                                 written += 1;
                             }
                         }
                     }
                     for number in numbers {
-                        if proposals::by_number(&mut *tx, team_id, number)
+                        if proposals::by_number(tx.re(), team_id, number)
                             .await?
                             .is_none()
                         {
                             continue;
                         }
                         let known =
-                            db::links::find(&mut *tx, team_id, number, pr.host, &pr.repo, pr.pr)
+                            db::links::find(tx.re(), team_id, number, pr.host, &pr.repo, pr.pr)
                                 .await?;
                         let state = pr
                             .state
@@ -785,7 +779,7 @@ impl Ledger {
                             state,
                             via: via.into(),
                         };
-                        apply(tx, team_id, actor, now, event).await?;
+                        apply(tx.re(), team_id, actor, now, event).await?;
                         written += 1;
                     }
                     Ok(written)
@@ -799,25 +793,25 @@ impl Ledger {
     /// Renames the team's key (admins); old ids keep working as aliases.
     pub async fn rename_key(&self, actor: i64, team_id: i64, key: TeamKey) -> Result<Appended> {
         self.writer
-            .submit(move |tx| {
+            .submit(move |mut tx| {
                 Box::pin(async move {
-                    if role(&mut *tx, team_id, actor).await? != Role::Admin {
+                    if role(tx.re(), team_id, actor).await? != Role::Admin {
                         return Err(Violation::Forbidden.into());
                     }
-                    let team = teams::by_id(&mut *tx, team_id)
+                    let team = teams::by_id(tx.re(), team_id)
                         .await?
                         .ok_or(Error::NotFound)?;
                     if team.key == key.as_str() {
                         return Err(Violation::NoChange.into());
                     }
-                    if teams::key_taken(&mut *tx, key.as_str(), team_id).await? {
+                    if teams::key_taken(tx.re(), key.as_str(), team_id).await? {
                         return Err(Error::Taken {
                             field: "key",
                             message: format!("the key {key} is used by another team"),
                         });
                     }
                     apply(
-                        tx,
+                        tx.re(),
                         team_id,
                         actor,
                         db::now(),

@@ -94,7 +94,7 @@ pub async fn write(
     team: &db::teams::Team,
     out: &mut impl Write,
 ) -> anyhow::Result<u64> {
-    let pool = db.reader();
+    let mut pool = db.reader();
     let header = Line::Header {
         format: FORMAT.into(),
         team: TeamInfo {
@@ -108,18 +108,14 @@ pub async fn write(
     writeln!(out, "{}", serde_json::to_string(&header)?)?;
     // Entries and the checkpoint must describe the same tree: read the head
     // first and export exactly that many entries, even if writes continue.
-    let head = db::log::read_head(pool, team.id).await?;
+    let head = db::log::read_head(pool.re(), team.id).await?;
     let size = head.as_ref().map_or(0, |h| h.size);
     let mut frontier = merkle::Frontier::new();
     let mut from = 0;
     while from < size {
-        let batch = db::log::entries_with_openings(
-            &mut *pool.acquire().await?,
-            team.id,
-            from,
-            2_000.min(size - from),
-        )
-        .await?;
+        let batch =
+            db::log::entries_with_openings(pool.re(), team.id, from, 2_000.min(size - from))
+                .await?;
         let Some(last) = batch.last().map(|(e, _)| e.idx) else {
             break;
         };

@@ -20,14 +20,16 @@ pub mod verify;
 pub mod writer;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 
-use crate::db::{self, Db, Timestamp};
+use crate::db::{self, Db, Ex, Timestamp};
 use crate::error::Result;
 use event::{Envelope, Event};
 use merkle::{Frontier, Hash};
 
 pub use project::project;
+
+/// Writer connections per instance on PostgreSQL.
+const PG_WRITERS: usize = 4;
 
 /// The single write path. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -61,10 +63,19 @@ pub struct Appended {
 impl Ledger {
     /// A ledger writing to `db` through its own write connection.
     pub async fn new(db: Db) -> Result<Self> {
-        let conn = db.connect_writer().await?;
+        // SQLite has one writer; PostgreSQL takes several, each with its
+        // own connection, and groups their commits itself.
+        let writers = match db.backend() {
+            db::Backend::Sqlite => 1,
+            db::Backend::Postgres => PG_WRITERS,
+        };
+        let mut conns = Vec::with_capacity(writers);
+        for _ in 0..writers {
+            conns.push(db.connect_writer().await?);
+        }
         let live = live::Live::new();
         Ok(Self {
-            writer: writer::Writer::start(conn, live.clone()),
+            writer: writer::Writer::start(conns, live.clone()),
             live,
             db,
         })
@@ -91,13 +102,13 @@ impl Ledger {
 /// Appends `event` to the team's log: canonical payload, leaf hash, stored
 /// openings of its free text, and the new tree head.
 pub async fn append(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     actor: i64,
     time: DateTime<Utc>,
     event: &Event,
 ) -> Result<Appended> {
-    let head = db::log::head(conn, team_id).await?;
+    let head = db::log::head(conn.re(), team_id).await?;
     let mut frontier = match &head {
         Some(h) => u64::try_from(h.size)
             .ok()
@@ -115,7 +126,7 @@ pub async fn append(
     let payload = event::canonical_payload(&envelope, event)?;
     let leaf_hash = merkle::leaf_hash(payload.as_bytes());
     db::log::insert_entry(
-        conn,
+        conn.re(),
         &db::log::Entry {
             team_id,
             idx: index,
@@ -130,11 +141,18 @@ pub async fn append(
     .await?;
     for (field, content) in event.contents() {
         if let Some(opening) = &content.opening {
-            db::log::insert_content(conn, team_id, index, &field, &opening.salt, &opening.text)
-                .await?;
+            db::log::insert_content(
+                conn.re(),
+                team_id,
+                index,
+                &field,
+                &opening.salt,
+                &opening.text,
+            )
+            .await?;
         }
     }
-    notify(conn, team_id, index, actor, time, event).await?;
+    notify(conn.re(), team_id, index, actor, time, event).await?;
     live::note(live::Notice {
         team_id,
         index,
@@ -144,7 +162,7 @@ pub async fn append(
     frontier.push(leaf_hash);
     let root = frontier.root();
     db::log::save_head(
-        conn,
+        conn.re(),
         team_id,
         &db::log::Head {
             size: index + 1,
@@ -168,7 +186,7 @@ pub async fn append(
 /// a named decider hears of it, and so does everyone who took part in a
 /// proposal once it is decided.
 async fn notify(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     team_id: i64,
     index: i64,
     actor: i64,
@@ -179,13 +197,14 @@ async fn notify(
         Event::ProposalCreated {
             number, decider, ..
         } => {
-            db::outbox::decider_named(conn, team_id, *number, index, actor, *decider, time).await?;
+            db::outbox::decider_named(conn.re(), team_id, *number, index, actor, *decider, time)
+                .await?;
         }
         Event::DeciderChanged { number, to, .. } => {
-            db::outbox::decider_named(conn, team_id, *number, index, actor, *to, time).await?;
+            db::outbox::decider_named(conn.re(), team_id, *number, index, actor, *to, time).await?;
         }
         Event::DecisionRecorded { number, .. } => {
-            db::outbox::decided(conn, team_id, *number, index, actor, time).await?;
+            db::outbox::decided(conn.re(), team_id, *number, index, actor, time).await?;
         }
         _ => {}
     }

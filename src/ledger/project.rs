@@ -3,17 +3,15 @@
 //! The same function runs on the live write path and when `settled verify`
 //! rebuilds the tables from the log, so the two cannot drift apart.
 
-use sqlx::SqliteConnection;
-
 use super::Appended;
 use super::event::Event;
 use crate::db::proposals::{self, DecisionRow, NewProposalRow};
-use crate::db::{Timestamp, teams};
+use crate::db::{Ex, Timestamp, teams};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
 
 /// Applies one appended event to the read tables.
-pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Event) -> Result<()> {
+pub async fn project(mut conn: Ex<'_>, entry: &Appended, event: &Event) -> Result<()> {
     let team = entry.team_id;
     let at = Timestamp(entry.time);
     let idx = entry.index;
@@ -25,7 +23,7 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             window_hours,
         } => {
             teams::insert_team(
-                conn,
+                conn.re(),
                 &teams::Team {
                     id: team,
                     name: name.clone(),
@@ -37,13 +35,17 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
                 },
             )
             .await?;
-            teams::upsert_membership(conn, team, entry.actor, Role::Admin, at, idx).await?;
+            teams::upsert_membership(conn.re(), team, entry.actor, Role::Admin, at, idx).await?;
         }
         Event::MemberJoined { user, role } => {
-            teams::upsert_membership(conn, team, *user, *role, at, idx).await?
+            teams::upsert_membership(conn.re(), team, *user, *role, at, idx).await?
         }
-        Event::RoleChanged { user, role } => teams::set_role(conn, team, *user, *role, idx).await?,
-        Event::MemberRemoved { user } => teams::remove_member(conn, team, *user, at, idx).await?,
+        Event::RoleChanged { user, role } => {
+            teams::set_role(conn.re(), team, *user, *role, idx).await?
+        }
+        Event::MemberRemoved { user } => {
+            teams::remove_member(conn.re(), team, *user, at, idx).await?
+        }
         Event::AreaSaved {
             area,
             name,
@@ -51,7 +53,7 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             default_decider,
         } => {
             teams::save_area(
-                conn,
+                conn.re(),
                 *area,
                 team,
                 name,
@@ -71,7 +73,7 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             supersedes,
         } => {
             proposals::insert_proposal(
-                conn,
+                conn.re(),
                 &NewProposalRow {
                     team_id: team,
                     number: *number,
@@ -93,21 +95,21 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             revision,
             body,
         } => {
-            let id = proposal_id(conn, team, *number).await?;
-            proposals::insert_revision(conn, id, *revision, body.text(), at, idx).await?;
+            let id = proposal_id(conn.re(), team, *number).await?;
+            proposals::insert_revision(conn.re(), id, *revision, body.text(), at, idx).await?;
         }
         Event::DeciderChanged { number, from, to } => {
-            let id = proposal_id(conn, team, *number).await?;
-            proposals::change_decider(conn, id, *from, *to, entry.actor, at, idx).await?;
+            let id = proposal_id(conn.re(), team, *number).await?;
+            proposals::change_decider(conn.re(), id, *from, *to, entry.actor, at, idx).await?;
         }
         Event::DeadlineExtended { number, closes_at } => {
-            let id = proposal_id(conn, team, *number).await?;
-            proposals::set_closes_at(conn, id, Timestamp(*closes_at), idx).await?;
+            let id = proposal_id(conn.re(), team, *number).await?;
+            proposals::set_closes_at(conn.re(), id, Timestamp(*closes_at), idx).await?;
         }
         Event::ProposalWithdrawn { number, reason } => {
-            let id = proposal_id(conn, team, *number).await?;
+            let id = proposal_id(conn.re(), team, *number).await?;
             proposals::set_status(
-                conn,
+                conn.re(),
                 id,
                 crate::domain::proposal::Status::Withdrawn,
                 Some(reason.text()),
@@ -120,13 +122,14 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             position,
             reason,
         } => {
-            let id = proposal_id(conn, team, *number).await?;
+            let id = proposal_id(conn.re(), team, *number).await?;
             let reason = reason.as_ref().map(|r| r.text());
-            proposals::insert_stance(conn, id, idx, entry.actor, *position, reason, at).await?;
+            proposals::insert_stance(conn.re(), id, idx, entry.actor, *position, reason, at)
+                .await?;
         }
         Event::CommentAdded { number, body } => {
-            let id = proposal_id(conn, team, *number).await?;
-            proposals::insert_comment(conn, id, idx, entry.actor, body.text(), at).await?;
+            let id = proposal_id(conn.re(), team, *number).await?;
+            proposals::insert_comment(conn.re(), id, idx, entry.actor, body.text(), at).await?;
         }
         Event::PrReferenced {
             number,
@@ -139,7 +142,7 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             via,
         } => {
             crate::db::links::upsert(
-                conn,
+                conn.re(),
                 &crate::db::links::PrLink {
                     number: *number,
                     host: host.clone(),
@@ -161,16 +164,16 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             host,
             repo,
             pr,
-        } => crate::db::links::delete(conn, team, *number, host, repo, *pr).await?,
-        Event::KeyRenamed { key } => teams::rename_key(conn, team, key, idx).await?,
+        } => crate::db::links::delete(conn.re(), team, *number, host, repo, *pr).await?,
+        Event::KeyRenamed { key } => teams::rename_key(conn.re(), team, key, idx).await?,
         Event::StatusVisibilityChanged { public } => {
-            teams::set_status_public(conn, team, *public).await?
+            teams::set_status_public(conn.re(), team, *public).await?
         }
         Event::ContentErased {
             entry: erased,
             field,
         } => {
-            crate::db::log::insert_erasure(conn, team, *erased, field, at, entry.actor, idx)
+            crate::db::log::insert_erasure(conn.re(), team, *erased, field, at, entry.actor, idx)
                 .await?;
         }
         Event::DecisionRecorded {
@@ -180,11 +183,11 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
             rationale,
             responses,
         } => {
-            let proposal = proposals::by_number(&mut *conn, team, *number)
+            let proposal = proposals::by_number(conn.re(), team, *number)
                 .await?
                 .ok_or(Error::NotFound)?;
             proposals::insert_decision(
-                conn,
+                conn.re(),
                 &DecisionRow {
                     proposal_id: proposal.id,
                     outcome: outcome.as_str(),
@@ -203,21 +206,21 @@ pub async fn project(conn: &mut SqliteConnection, entry: &Appended, event: &Even
                 let user: i64 = user
                     .parse()
                     .map_err(|_| anyhow::anyhow!("response key {user:?} is not a user id"))?;
-                proposals::insert_response(conn, proposal.id, user, response.text()).await?;
+                proposals::insert_response(conn.re(), proposal.id, user, response.text()).await?;
             }
-            proposals::set_status(conn, proposal.id, outcome.status(), None, idx).await?;
+            proposals::set_status(conn.re(), proposal.id, outcome.status(), None, idx).await?;
             if let (crate::domain::proposal::Outcome::Accepted, Some(old)) =
                 (outcome, proposal.supersedes)
             {
-                proposals::mark_superseded(conn, team, old, *number, idx).await?;
+                proposals::mark_superseded(conn.re(), team, old, *number, idx).await?;
             }
         }
     }
     Ok(())
 }
 
-async fn proposal_id(conn: &mut SqliteConnection, team: i64, number: i64) -> Result<i64> {
-    proposals::by_number(conn, team, number)
+async fn proposal_id(mut conn: Ex<'_>, team: i64, number: i64) -> Result<i64> {
+    proposals::by_number(conn.re(), team, number)
         .await?
         .map(|p| p.id)
         .ok_or(Error::NotFound)

@@ -66,9 +66,9 @@ impl From<sqlx::Error> for VerifyError {
 
 /// Verifies every team's log in `live` and the read tables built from it.
 pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
-    let pool = live.reader();
+    let mut pool = live.reader();
     let rebuilt = Db::scratch().await?;
-    db::snapshot::copy_users(pool, rebuilt.writer()).await?;
+    db::snapshot::copy_users(pool.re(), rebuilt.writer()).await?;
     let mut report = Report {
         teams: 0,
         entries: 0,
@@ -76,8 +76,8 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
         rows: 0,
     };
     let mut team_names = HashMap::new();
-    for team_id in db::log::team_ids(pool).await? {
-        let name = db::teams::by_id(pool, team_id)
+    for team_id in db::log::team_ids(pool.re()).await? {
+        let name = db::teams::by_id(pool.re(), team_id)
             .await?
             .map_or_else(|| format!("#{team_id}"), |t| t.key);
         team_names.insert(team_id, name.clone());
@@ -89,9 +89,7 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
         let mut chain = Chain::new();
         let mut next = 0i64;
         loop {
-            let batch =
-                db::log::entries_with_openings(&mut *pool.acquire().await?, team_id, next, BATCH)
-                    .await?;
+            let batch = db::log::entries_with_openings(pool.re(), team_id, next, BATCH).await?;
             if batch.is_empty() {
                 break;
             }
@@ -124,7 +122,7 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
                     tree_size: idx + 1,
                     root: chain.root(),
                 };
-                project(&mut tx, &appended, &checked.event)
+                project(tx.ex(), &appended, &checked.event)
                     .await
                     .map_err(|e| fail(Some(idx), format!("does not replay: {e}")))?;
                 next += 1;
@@ -133,7 +131,7 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
         }
         report.entries += chain.size();
         report.commitments += chain.commitments;
-        let head = db::log::read_head(pool, team_id).await?;
+        let head = db::log::read_head(pool.re(), team_id).await?;
         let root = chain.root();
         match head {
             Some(h) if h.size == next && h.root == root => {}
@@ -149,7 +147,7 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
         report.teams += 1;
     }
     for (table, query) in db::snapshot::TABLES {
-        let have = db::snapshot::rows(pool, query).await?;
+        let have = db::snapshot::rows(pool.re(), query).await?;
         let want = db::snapshot::rows(rebuilt.reader(), query).await?;
         report.rows += have.len() as u64;
         if have == want {

@@ -1,4 +1,4 @@
-//! The single writer with group commit.
+//! The writer with group commit.
 //!
 //! SQLite takes one writer at a time and each commit costs an fsync (a few
 //! milliseconds here). One task owns the write connection: it takes every
@@ -6,26 +6,36 @@
 //! command that fails is rolled back alone, its neighbours go on), commits
 //! them in one transaction, and only then answers each caller. So an
 //! acknowledged write is on disk, and many writers share one fsync.
+//!
+//! PostgreSQL takes many writers and groups their commits itself; several
+//! instances may write to one database. There, a few writer tasks each run
+//! one command per transaction on their own connection, and a command
+//! serialises with others on the same team through the team's lock (see
+//! `db::log::lock_team`), whichever instance they run on. One command per
+//! transaction means a transaction holds at most one team lock, so two
+//! instances never deadlock.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures_util::FutureExt;
-use sqlx::{Connection, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::live::{self, Live, Pending};
+use crate::db::{Connection, Ex};
 use crate::error::{Error, Result};
+use crate::on;
 
-/// Most commands committed together.
+/// Most commands committed together on SQLite.
 const MAX_BATCH: usize = 256;
 
 /// The future a job runs on the write connection.
 pub type JobFuture<'c> = Pin<Box<dyn Future<Output = Box<dyn Completion>> + Send + 'c>>;
 
 /// A command as the writer runs it.
-pub type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> JobFuture<'c> + Send>;
+pub type Job = Box<dyn for<'c> FnOnce(Ex<'c>) -> JobFuture<'c> + Send>;
 
 /// A job's result, held until its transaction's fate is known.
 pub trait Completion: Send {
@@ -56,18 +66,28 @@ impl<T: Send> Completion for Reply<T> {
     }
 }
 
-/// A handle for submitting commands to the writer task. Cheap to clone.
+/// A handle for submitting commands to the writer tasks. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`; each committed batch's new log
-    /// entries are published to `live`.
-    pub fn start(conn: SqliteConnection, live: Live) -> Self {
+    /// Starts one writer task per connection (SQLite: exactly one). Each
+    /// committed batch's new log entries are published to `live`.
+    pub fn start(conns: Vec<Connection>, live: Live) -> Self {
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(live::PENDING.scope(Pending::default(), run(conn, jobs, live)));
+        let jobs = Arc::new(Mutex::new(jobs));
+        for conn in conns {
+            let max_batch = match conn {
+                Connection::Lite(_) => MAX_BATCH,
+                Connection::Pg(_) => 1,
+            };
+            tokio::spawn(live::PENDING.scope(
+                Pending::default(),
+                run(conn, jobs.clone(), max_batch, live.clone()),
+            ));
+        }
         Self { queue }
     }
 
@@ -76,9 +96,7 @@ impl Writer {
     pub async fn submit<T, F>(&self, command: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(
-                &'c mut SqliteConnection,
-            ) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>
+        F: for<'c> FnOnce(Ex<'c>) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>
             + Send
             + 'static,
     {
@@ -99,12 +117,21 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>, live: Live) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+async fn run(
+    mut conn: Connection,
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    max_batch: usize,
+    live: Live,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    loop {
+        let received = jobs.lock().await.recv_many(&mut batch, max_batch).await;
+        if received == 0 {
+            break;
+        }
         tracing::debug!(commands = batch.len(), "write batch");
         let mut completions: Vec<Box<dyn Completion>> = Vec::with_capacity(batch.len());
-        let outcome = run_batch(&mut conn, batch.drain(..), &mut completions).await;
+        let outcome = run_batch(conn.ex(), batch.drain(..), &mut completions).await;
         let committed = outcome.map_err(|e| {
             tracing::error!(error = %e, "write batch failed");
             e.to_string()
@@ -117,26 +144,34 @@ async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>, live: Li
             completion.finish(committed.clone());
         }
     }
-    let _ = conn.close().await;
+    conn.close().await;
 }
 
 async fn run_batch(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     batch: impl Iterator<Item = Job>,
     completions: &mut Vec<Box<dyn Completion>>,
 ) -> Result<(), sqlx::Error> {
     // Each statement is a round trip to SQLite's worker thread, so the
     // savepoint bookkeeping between two commands goes in one.
-    sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT command")
-        .execute(&mut *conn)
-        .await?;
+    on!(
+        conn.re(),
+        |c| sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT command")
+            .execute(c)
+            .await
+            .map(|_| ()),
+        sqlx::raw_sql("BEGIN; SAVEPOINT command")
+            .execute(c)
+            .await
+            .map(|_| ())
+    )?;
     let result = async {
         let mut batch = batch.peekable();
         while let Some(job) = batch.next() {
             // A command that panics (a bug) is rolled back alone; its caller
             // gets an error when its reply is dropped, and the writer lives on.
             let mark = live::mark();
-            let outcome = AssertUnwindSafe(job(&mut *conn)).catch_unwind().await;
+            let outcome = AssertUnwindSafe(job(conn.re())).catch_unwind().await;
             let rollback = if outcome.as_ref().is_ok_and(|c| c.succeeded()) {
                 ""
             } else {
@@ -148,11 +183,11 @@ async fn run_batch(
             } else {
                 ""
             };
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "{rollback}RELEASE command{next}"
-            )))
-            .execute(&mut *conn)
-            .await?;
+            let sql = format!("{rollback}RELEASE command{next}");
+            on!(conn, |c| sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(c)
+                .await
+                .map(|_| ()))?;
             match outcome {
                 Ok(completion) => completions.push(completion),
                 Err(_) => tracing::error!("a write command panicked; it was rolled back"),
@@ -162,9 +197,15 @@ async fn run_batch(
     }
     .await;
     match result {
-        Ok(()) => sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| ()),
+        Ok(()) => on!(conn, |c| sqlx::raw_sql("COMMIT")
+            .execute(c)
+            .await
+            .map(|_| ())),
         Err(err) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            let _ = on!(conn, |c| sqlx::raw_sql("ROLLBACK")
+                .execute(c)
+                .await
+                .map(|_| ()));
             Err(err)
         }
     }
@@ -192,18 +233,23 @@ mod tests {
             .await
             .expect("table");
         let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
-        (Writer::start(conn, Live::new()), pool, dir)
+        (
+            Writer::start(vec![Connection::Lite(conn)], Live::new()),
+            pool,
+            dir,
+        )
     }
 
     fn insert(w: &Writer, v: i64) -> impl Future<Output = Result<i64>> + use<> {
         let w = w.clone();
         async move {
-            w.submit(move |conn| {
+            w.submit(move |mut conn| {
                 Box::pin(async move {
-                    sqlx::query("INSERT INTO t (v) VALUES ($1)")
+                    on!(conn, |c| sqlx::query("INSERT INTO t (v) VALUES ($1)")
                         .bind(v)
-                        .execute(&mut *conn)
-                        .await?;
+                        .execute(c)
+                        .await
+                        .map(|_| ()))?;
                     if v % 10 == 3 {
                         // Written, then refused: the savepoint must undo it.
                         return Err(Error::Forbidden);
@@ -240,7 +286,7 @@ mod tests {
         let conn = options.connect().await.expect("connect");
         let hub = Live::new();
         let mut watcher = hub.subscribe();
-        let w = Writer::start(conn, hub.clone());
+        let w = Writer::start(vec![Connection::Lite(conn)], hub.clone());
         let results = futures_util::future::join_all((0..40i64).map(|i| {
             let w = w.clone();
             async move {
@@ -279,11 +325,12 @@ mod tests {
     async fn a_panicking_command_is_rolled_back_and_the_writer_goes_on() {
         let (w, pool, _dir) = writer().await;
         let panicked = w
-            .submit::<(), _>(|conn| {
+            .submit::<(), _>(|mut conn| {
                 Box::pin(async move {
-                    sqlx::query("INSERT INTO t (v) VALUES (1000)")
-                        .execute(&mut *conn)
-                        .await?;
+                    on!(conn, |c| sqlx::query("INSERT INTO t (v) VALUES (1000)")
+                        .execute(c)
+                        .await
+                        .map(|_| ()))?;
                     panic!("a bug in a command");
                 })
             })

@@ -3,6 +3,7 @@
 //! names the team, a stable Message-ID, and for member mail the RFC 8058
 //! one-click unsubscribe headers.
 
+use crate::on;
 use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -120,8 +121,8 @@ pub enum ComposeError {
 impl Composer {
     /// The message for `row`, or why there is none.
     pub async fn compose(&self, mailer: &Mailer, row: &Row) -> Result<Outcome, ComposeError> {
-        let pool = self.db.reader();
-        let team = teams::by_id(pool, row.team_id)
+        let mut pool = self.db.reader();
+        let team = teams::by_id(pool.re(), row.team_id)
             .await?
             .ok_or_else(|| ComposeError::Broken(format!("team {} is gone", row.team_id)))?;
         let user = match row.user_id {
@@ -149,7 +150,7 @@ impl Composer {
                 return Ok(Outcome::Skip("turned off by the member".into()));
             }
             // A member who left no longer hears of the team.
-            if teams::role_of(pool, team.id, u.id).await?.is_none() {
+            if teams::role_of(pool.re(), team.id, u.id).await?.is_none() {
                 return Ok(Outcome::Skip("no longer a member".into()));
             }
         }
@@ -177,7 +178,7 @@ impl Composer {
                 let number = row
                     .proposal_number
                     .ok_or_else(|| ComposeError::Broken("no proposal number".into()))?;
-                let Some(p) = proposals::by_number(pool, team.id, number).await? else {
+                let Some(p) = proposals::by_number(pool.re(), team.id, number).await? else {
                     return Ok(Outcome::Skip(format!("{}-{number} is gone", team.key)));
                 };
                 let member = user
@@ -185,7 +186,7 @@ impl Composer {
                     .ok_or_else(|| ComposeError::Broken("no recipient member".into()))?;
                 match row.kind.as_str() {
                     "decider_named" => self.decider_named(&team, &p, member.id, tz, now)?,
-                    "decided" => match proposals::decision(pool, p.id).await? {
+                    "decided" => match proposals::decision(pool.re(), p.id).await? {
                         Some(d) => self.decided(&team, &p, &d, member.id, tz, now),
                         None => return Ok(Outcome::Skip("no decision recorded".into())),
                     },
@@ -193,13 +194,16 @@ impl Composer {
                         if p.status != "open" || p.closes_at.0 <= now {
                             return Ok(Outcome::Skip("the stance window is closed".into()));
                         }
-                        let has_stance: Option<i64> = sqlx::query_scalar(
+                        let has_stance: Option<i64> =
+                            on!(pool, |c| {
+                                sqlx::query_scalar(
                             "SELECT 1 FROM stances WHERE proposal_id = $1 AND user_id = $2 LIMIT 1",
                         )
                         .bind(p.id)
                         .bind(member.id)
-                        .fetch_optional(pool)
-                        .await?;
+                        .fetch_optional(c)
+                        .await
+                            })?;
                         if has_stance.is_some() {
                             return Ok(Outcome::Skip("a stance was taken meanwhile".into()));
                         }
@@ -228,7 +232,7 @@ impl Composer {
         tz: Tz,
         now: DateTime<Utc>,
     ) -> Result<DigestView, ComposeError> {
-        let pool = self.db.reader();
+        let mut pool = self.db.reader();
         let mut sections = Vec::new();
         let id = |n: i64| format!("{}-{n}", team.key);
         // Every proposal the digest names, in one query.
@@ -243,7 +247,7 @@ impl Composer {
         numbers.sort_unstable();
         numbers.dedup();
         let found: std::collections::HashMap<i64, proposals::Proposal> =
-            proposals::by_numbers(pool, team.id, &numbers)
+            proposals::by_numbers(pool.re(), team.id, &numbers)
                 .await?
                 .into_iter()
                 .map(|p| (p.number, p))
@@ -277,7 +281,7 @@ impl Composer {
             .collect();
         let mut decided = Vec::new();
         for p in data.decided.iter().filter_map(|n| found.get(n)) {
-            if let Some(d) = proposals::decision(pool, p.id).await? {
+            if let Some(d) = proposals::decision(pool.re(), p.id).await? {
                 decided.push(DigestItem {
                     id: id(p.number),
                     title: p.title.clone(),

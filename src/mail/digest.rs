@@ -18,12 +18,14 @@
 //! Digests are built team by team from a few set queries, not member by
 //! member, so 10,000 members cost about as many queries as one team has.
 
+use crate::db::Ex;
+use crate::on;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::FromRow;
 
 use crate::db::{Db, Timestamp};
 use crate::error::Result;
@@ -164,12 +166,14 @@ pub struct Run {
 }
 
 /// Members whose digest slot has come since their last one.
-pub async fn due_members(pool: &SqlitePool, now: DateTime<Utc>) -> Result<Vec<Due>> {
-    let subscribers: Vec<Subscriber> = sqlx::query_as(
+pub async fn due_members(mut pool: Ex<'_>, now: DateTime<Utc>) -> Result<Vec<Due>> {
+    let subscribers: Vec<Subscriber> = on!(pool, |c| {
+        sqlx::query_as(
         "SELECT id, email, time_zone, digest, digest_hour, last_digest_at FROM users WHERE digest <> 'off'",
     )
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await
+    })?;
     Ok(subscribers
         .into_iter()
         .filter_map(|s| {
@@ -215,26 +219,30 @@ struct TeamActivity {
 }
 
 async fn team_activity(
-    pool: &SqlitePool,
+    mut pool: Ex<'_>,
     team_id: i64,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<TeamActivity> {
-    let open: Vec<OpenProposal> = sqlx::query_as(
+    let open: Vec<OpenProposal> = on!(pool, |c| sqlx::query_as(
         "SELECT id, number, closes_at FROM proposals
          WHERE team_id = $1 AND status = 'open' ORDER BY closes_at, number",
     )
     .bind(team_id)
-    .fetch_all(pool)
-    .await?;
-    let stances: Vec<(i64, i64)> = sqlx::query_as(
+    .fetch_all(c)
+    .await)?;
+    let stances: Vec<(i64, i64)> = on!(pool, |c| {
+        sqlx::query_as(
         "SELECT DISTINCT s.proposal_id, s.user_id FROM stances s JOIN proposals p ON p.id = s.proposal_id
          WHERE p.team_id = $1 AND p.status = 'open'",
     )
     .bind(team_id)
-    .fetch_all(pool)
-    .await?;
-    let decided: Vec<(i64, Timestamp)> = sqlx::query_as(
+    .fetch_all(c)
+    .await
+    })?;
+    let decided: Vec<(i64, Timestamp)> =
+        on!(pool, |c| {
+            sqlx::query_as(
         "SELECT p.number, d.decided_at FROM decisions d JOIN proposals p ON p.id = d.proposal_id
          WHERE p.team_id = $1 AND d.decided_at > $2 AND d.decided_at <= $3
          ORDER BY d.decided_at DESC",
@@ -242,9 +250,10 @@ async fn team_activity(
     .bind(team_id)
     .bind(Timestamp(since))
     .bind(Timestamp(until))
-    .fetch_all(pool)
-    .await?;
-    let comments: Vec<(i64, i64, i64, Timestamp)> = sqlx::query_as(
+    .fetch_all(c)
+    .await
+        })?;
+    let comments: Vec<(i64, i64, i64, Timestamp)> = on!(pool, |c| sqlx::query_as(
         "SELECT c.proposal_id, p.number, c.author_id, c.created_at FROM comments c
          JOIN proposals p ON p.id = c.proposal_id
          WHERE p.team_id = $1 AND c.created_at > $2 AND c.created_at <= $3",
@@ -252,10 +261,11 @@ async fn team_activity(
     .bind(team_id)
     .bind(Timestamp(since))
     .bind(Timestamp(until))
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     // Who takes part in each proposal with new comments: one query for all.
-    let people: Vec<(i64, i64)> = sqlx::query_as(
+    let people: Vec<(i64, i64)> = on!(pool, |c| {
+        sqlx::query_as(
         "WITH touched AS (
              SELECT DISTINCT c.proposal_id FROM comments c JOIN proposals p ON p.id = c.proposal_id
              WHERE p.team_id = $1 AND c.created_at > $2 AND c.created_at <= $3)
@@ -267,8 +277,9 @@ async fn team_activity(
     .bind(team_id)
     .bind(Timestamp(since))
     .bind(Timestamp(until))
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await
+    })?;
     let mut takes_part: HashMap<i64, HashSet<i64>> = HashMap::new();
     for (proposal, user) in people {
         takes_part.entry(proposal).or_default().insert(user);
@@ -358,17 +369,19 @@ struct Queued {
 /// Builds and queues the digests due at `now`; records each due member's
 /// slot. Returns how many members were due and digests queued.
 pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<Run> {
-    let pool = db.reader();
-    let due = due_members(pool, now).await?;
+    let mut pool = db.reader();
+    let due = due_members(pool.re(), now).await?;
     if due.is_empty() {
         return Ok(Run::default());
     }
     let by_user: HashMap<i64, &Due> = due.iter().map(|d| (d.user_id, d)).collect();
-    let memberships: Vec<(i64, i64, String)> = sqlx::query_as(
+    let memberships: Vec<(i64, i64, String)> = on!(pool, |c| {
+        sqlx::query_as(
         "SELECT team_id, user_id, role FROM memberships WHERE removed_at IS NULL ORDER BY team_id, user_id",
     )
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await
+    })?;
     let mut teams: HashMap<i64, Vec<(&Due, bool)>> = HashMap::new();
     for (team, user, role) in &memberships {
         if let Some(d) = by_user.get(user) {
@@ -385,7 +398,7 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
         let members = &teams[&team_id];
         let since = members.iter().map(|(d, _)| d.since).min().unwrap_or(now);
         let until = members.iter().map(|(d, _)| d.slot).max().unwrap_or(now);
-        let activity = team_activity(pool, team_id, since, until).await?;
+        let activity = team_activity(pool.re(), team_id, since, until).await?;
         for (d, votes) in members {
             let digest = activity.digest_for(d.user_id, *votes, d.cadence, d.since, d.slot);
             if digest.is_empty() {
@@ -406,9 +419,9 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
         queued: rows.len(),
     };
     writer
-        .submit(move |conn| {
+        .submit(move |mut conn| {
             Box::pin(async move {
-                store(conn, &rows, &handled, now).await?;
+                store(conn.re(), &rows, &handled, now).await?;
                 Ok(())
             })
         })
@@ -417,13 +430,14 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
 }
 
 async fn store(
-    conn: &mut SqliteConnection,
+    mut conn: Ex<'_>,
     rows: &[Queued],
     handled: &[(i64, DateTime<Utc>)],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     for r in rows {
-        sqlx::query(
+        on!(conn, |c| {
+            sqlx::query(
             "INSERT INTO outbox (kind, recipient, user_id, team_id, data, dedupe, next_attempt_at, created_at)
              VALUES ('digest', $1, $2, $3, $4, $5, $6, $6)
              ON CONFLICT (dedupe) DO NOTHING",
@@ -434,17 +448,20 @@ async fn store(
         .bind(&r.data)
         .bind(format!("digest:{}:{}:{}", r.user_id, r.team_id, r.slot.timestamp()))
         .bind(Timestamp(now))
-        .execute(&mut *conn)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+        })?;
     }
     for (user, slot) in handled {
-        sqlx::query(
+        on!(conn, |c| {
+            sqlx::query(
             "UPDATE users SET last_digest_at = $1 WHERE id = $2 AND (last_digest_at IS NULL OR last_digest_at < $1)",
         )
         .bind(Timestamp(*slot))
         .bind(user)
-        .execute(&mut *conn)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(())
 }
@@ -479,11 +496,12 @@ pub async fn previews(
         .await?
         .ok_or(crate::error::Error::NotFound)?;
     let cadence = Cadence::parse(&settings.digest).unwrap_or(Cadence::Daily);
-    let last: Option<Timestamp> =
-        sqlx::query_scalar("SELECT last_digest_at FROM users WHERE id = $1")
-            .bind(user.id)
-            .fetch_one(db.reader())
-            .await?;
+    let last: Option<Timestamp> = on!(db.reader(), |c| sqlx::query_scalar(
+        "SELECT last_digest_at FROM users WHERE id = $1"
+    )
+    .bind(user.id)
+    .fetch_one(c)
+    .await)?;
     let mut out = Vec::new();
     for (team, role) in crate::db::teams::of_user(db.reader(), user.id).await? {
         let votes = role.can_vote();

@@ -84,7 +84,9 @@ impl Worker {
             return Ok(0);
         }
         self.writer
-            .submit(move |conn| Box::pin(async move { Ok(outbox::prune(conn, before).await?) }))
+            .submit(move |mut conn| {
+                Box::pin(async move { Ok(outbox::prune(conn.re(), before).await?) })
+            })
             .await
     }
 
@@ -96,8 +98,8 @@ impl Worker {
             return Ok(0);
         }
         self.writer
-            .submit(move |conn| {
-                Box::pin(async move { Ok(outbox::queue_reminders(conn, &due, now).await?) })
+            .submit(move |mut conn| {
+                Box::pin(async move { Ok(outbox::queue_reminders(conn.re(), &due, now).await?) })
             })
             .await
     }
@@ -115,8 +117,10 @@ impl Worker {
                     .unwrap_or_else(|_| chrono::Duration::minutes(5));
             let rows = self
                 .writer
-                .submit(move |conn| {
-                    Box::pin(async move { Ok(outbox::claim(conn, now, lease_until, BATCH).await?) })
+                .submit(move |mut conn| {
+                    Box::pin(
+                        async move { Ok(outbox::claim(conn.re(), now, lease_until, BATCH).await?) },
+                    )
                 })
                 .await?;
             if rows.is_empty() {
@@ -145,10 +149,10 @@ impl Worker {
             Ok(Outcome::Skip(reason)) => {
                 let (id, attempt) = (row.id, row.attempts);
                 self.writer
-                    .submit(move |conn| {
-                        Box::pin(
-                            async move { Ok(outbox::skipped(conn, id, attempt, &reason).await?) },
-                        )
+                    .submit(move |mut conn| {
+                        Box::pin(async move {
+                            Ok(outbox::skipped(conn.re(), id, attempt, &reason).await?)
+                        })
                     })
                     .await?;
                 return Ok(false);
@@ -161,10 +165,10 @@ impl Worker {
         match result {
             Ok(()) => {
                 self.writer
-                    .submit(move |conn| {
-                        Box::pin(
-                            async move { Ok(outbox::sent(conn, id, attempts, Utc::now()).await?) },
-                        )
+                    .submit(move |mut conn| {
+                        Box::pin(async move {
+                            Ok(outbox::sent(conn.re(), id, attempts, Utc::now()).await?)
+                        })
                     })
                     .await?;
             }
@@ -183,10 +187,10 @@ impl Worker {
                 });
                 tracing::warn!(outbox = id, attempt = attempts, permanent, error = %error, "mail not delivered");
                 self.writer
-                    .submit(move |conn| {
+                    .submit(move |mut conn| {
                         Box::pin(async move {
                             Ok(
-                                outbox::attempt_failed(conn, id, attempts, &error, retry_at)
+                                outbox::attempt_failed(conn.re(), id, attempts, &error, retry_at)
                                     .await?,
                             )
                         })

@@ -329,7 +329,7 @@ async fn create_proposal(
 ) -> ApiResult<Response> {
     let (team, _) = team_for(&state, &key, &user).await?;
     let input: CreateProposal = parse_json(&body)?;
-    let pool = state.db.reader();
+    let mut pool = state.db.reader();
     let title = parse_title(&input.title)?;
     let body = parse_body(&input.body)?;
     let decider = match &input.decider {
@@ -357,7 +357,7 @@ async fn create_proposal(
         .transpose()?;
     let area = match &input.area {
         Some(name) => Some(
-            teams::areas(pool, team.id)
+            teams::areas(pool.re(), team.id)
                 .await?
                 .into_iter()
                 .find(|a| a.name.eq_ignore_ascii_case(name.trim()))
@@ -413,15 +413,15 @@ async fn show_decision(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (team, _, p) = proposal_for(&state, &id, &user).await?;
-    let pool = state.db.reader();
-    let members = teams::members(pool, team.id).await?;
+    let mut pool = state.db.reader();
+    let members = teams::members(pool.re(), team.id).await?;
     let email_of = |id: i64| {
         members
             .iter()
             .find(|m| m.user_id == id)
             .map(|m| m.email.clone())
     };
-    let stances: Vec<_> = proposals::stance_table(pool, team.id, p.id)
+    let stances: Vec<_> = proposals::stance_table(pool.re(), team.id, p.id)
         .await?
         .into_iter()
         .map(|s| {
@@ -435,14 +435,14 @@ async fn show_decision(
             })
         })
         .collect();
-    let comments: Vec<_> = proposals::comments(pool, p.id)
+    let comments: Vec<_> = proposals::comments(pool.re(), p.id)
         .await?
         .into_iter()
         .map(|c| json!({ "author": c.author_name, "body": c.body, "created_at": c.created_at.to_text(), "log_index": c.log_idx }))
         .collect();
-    let decision = match proposals::decision(pool, p.id).await? {
+    let decision = match proposals::decision(pool.re(), p.id).await? {
         Some(d) => {
-            let responses: BTreeMap<String, String> = proposals::responses(pool, p.id)
+            let responses: BTreeMap<String, String> = proposals::responses(pool.re(), p.id)
                 .await?
                 .into_iter()
                 .map(|r| (r.email, r.response))
@@ -588,14 +588,14 @@ async fn log(
     Query(query): Query<LogQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (team, _) = team_for(&state, &key, &user).await?;
-    let pool = state.db.reader();
-    let head = db::log::read_head(pool, team.id).await?;
+    let mut pool = state.db.reader();
+    let head = db::log::read_head(pool.re(), team.id).await?;
     let (size, root) = head.map_or((0, hex::encode(crate::ledger::merkle::empty_root())), |h| {
         (h.size, hex::encode(h.root))
     });
     let from = query.from.unwrap_or(0).max(0);
     let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
-    let entries: Vec<_> = db::log::entries(pool, team.id, from, limit)
+    let entries: Vec<_> = db::log::entries(pool.re(), team.id, from, limit)
         .await?
         .into_iter()
         .map(|e| {

@@ -219,12 +219,12 @@ async fn reader(state: &AppState, token: &str, kind: FeedKind) -> Result<(Team, 
     if !token.starts_with(TOKEN_PREFIX) {
         return Err(Error::NotFound);
     }
-    let pool = state.db.reader();
-    let holder = feeds::holder(pool, &token_hash(token))
+    let mut pool = state.db.reader();
+    let holder = feeds::holder(pool.re(), &token_hash(token))
         .await?
         .filter(|h| h.kind == kind)
         .ok_or(Error::NotFound)?;
-    let team = crate::db::teams::by_id(pool, holder.team_id)
+    let team = crate::db::teams::by_id(pool.re(), holder.team_id)
         .await?
         .ok_or(Error::NotFound)?;
     let user = users::by_id(&state.db, holder.user_id)

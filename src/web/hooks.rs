@@ -182,8 +182,8 @@ async fn signed(
             &format!("missing {} or {}", spec.event, spec.signature),
         );
     };
-    let pool = state.db.reader();
-    let team = match teams::by_slug(pool, &slug).await {
+    let mut pool = state.db.reader();
+    let team = match teams::by_slug(pool.re(), &slug).await {
         Ok(Some(team)) => team,
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no such team"),
         Err(err) => return super::api::ApiError(err.into()).into_response(),
@@ -194,7 +194,7 @@ async fn signed(
             "too many deliveries for this team; retry later",
         );
     }
-    let secrets = match links::secrets(pool, team.id, spec.host).await {
+    let secrets = match links::secrets(pool.re(), team.id, spec.host).await {
         Ok(s) => s,
         Err(err) => return super::api::ApiError(err.into()).into_response(),
     };
@@ -346,8 +346,8 @@ async fn gitlab(
             "missing X-Gitlab-Event or X-Gitlab-Token",
         );
     };
-    let pool = state.db.reader();
-    let team = match teams::by_slug(pool, &slug).await {
+    let mut pool = state.db.reader();
+    let team = match teams::by_slug(pool.re(), &slug).await {
         Ok(Some(team)) => team,
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no such team"),
         Err(err) => return super::api::ApiError(err.into()).into_response(),
@@ -358,7 +358,7 @@ async fn gitlab(
             "too many deliveries for this team; retry later",
         );
     }
-    let secrets = match links::secrets(pool, team.id, "gitlab").await {
+    let secrets = match links::secrets(pool.re(), team.id, "gitlab").await {
         Ok(s) => s,
         Err(err) => return super::api::ApiError(err.into()).into_response(),
     };

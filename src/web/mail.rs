@@ -174,12 +174,12 @@ async fn admin(
         .status
         .filter(|s| STATUSES.contains(&s.as_str()))
         .unwrap_or_default();
-    let pool = state.db.reader();
-    let counts = outbox::counts(pool).await?;
+    let mut pool = state.db.reader();
+    let counts = outbox::counts(pool.re()).await?;
     let filter = (!status.is_empty()).then_some(status.as_str());
     let tz = ctx.tz();
     let now = chrono::Utc::now();
-    let rows = outbox::recent(pool, filter, 200)
+    let rows = outbox::recent(pool.re(), filter, 200)
         .await?
         .into_iter()
         .map(|r| MailRow {

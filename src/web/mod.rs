@@ -146,7 +146,7 @@ impl AppState {
     where
         T: Send + 'static,
         F: for<'c> FnOnce(
-                &'c mut sqlx::SqliteConnection,
+                crate::db::Ex<'c>,
             ) -> std::pin::Pin<
                 Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'c>,
             > + Send
@@ -235,7 +235,13 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
 async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> (StatusCode, &'static str) {
-    match sqlx::query("SELECT 1").execute(state.db.reader()).await {
+    let ping = async {
+        crate::on!(state.db.reader(), |c| sqlx::raw_sql("SELECT 1")
+            .execute(c)
+            .await
+            .map(|_| ()))
+    };
+    match ping.await {
         Ok(_) => (StatusCode::OK, "ok"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }

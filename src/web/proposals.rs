@@ -110,16 +110,16 @@ async fn new_page(
     form: ProposalForm,
     errors: FieldErrors,
 ) -> Result<NewProposalPage> {
-    let pool = state.db.reader();
+    let mut pool = state.db.reader();
     Ok(NewProposalPage {
-        areas: teams::areas(pool, team.id).await?,
-        voters: teams::members(pool, team.id)
+        areas: teams::areas(pool.re(), team.id).await?,
+        voters: teams::members(pool.re(), team.id)
             .await?
             .into_iter()
             .filter(|m| m.role.0.can_vote())
             .collect(),
         accepted: proposals::list(
-            pool,
+            pool.re(),
             team.id,
             &ListFilter {
                 status: Some(Status::Accepted),
@@ -649,14 +649,16 @@ pub async fn renamed(state: &AppState, raw_id: &str, suffix: &str) -> Result<Opt
     let Ok(id) = raw_id.parse::<DecisionId>() else {
         return Ok(None);
     };
-    let pool = state.db.reader();
-    if teams::by_key(pool, id.key.as_str()).await?.is_some() {
+    let mut pool = state.db.reader();
+    if teams::by_key(pool.re(), id.key.as_str()).await?.is_some() {
         return Ok(None);
     }
-    Ok(teams::by_alias(pool, id.key.as_str()).await?.map(|team| {
-        axum::response::Redirect::permanent(&format!("/d/{}-{}{suffix}", team.key, id.number))
-            .into_response()
-    }))
+    Ok(teams::by_alias(pool.re(), id.key.as_str())
+        .await?
+        .map(|team| {
+            axum::response::Redirect::permanent(&format!("/d/{}-{}{suffix}", team.key, id.number))
+                .into_response()
+        }))
 }
 
 /// After a POST of the `draft`'s form on the proposal page: 303 back on
@@ -958,25 +960,25 @@ pub struct PageRows {
 
 impl PageRows {
     async fn load(state: &AppState, team_id: i64, number: i64) -> Result<Self> {
-        let pool = state.db.reader();
-        let proposal = proposals::by_number(pool, team_id, number)
+        let mut pool = state.db.reader();
+        let proposal = proposals::by_number(pool.re(), team_id, number)
             .await?
             .ok_or(Error::NotFound)?;
-        let decision = proposals::decision(pool, proposal.id).await?;
+        let decision = proposals::decision(pool.re(), proposal.id).await?;
         let responses = match decision {
-            Some(_) => proposals::responses(pool, proposal.id).await?,
+            Some(_) => proposals::responses(pool.re(), proposal.id).await?,
             None => Vec::new(),
         };
         Ok(Self {
-            erasures: crate::db::log::erasures(pool, team_id).await?,
-            table: proposals::stance_table(pool, team_id, proposal.id).await?,
-            history: proposals::stance_history(pool, proposal.id).await?,
-            comments: proposals::comments(pool, proposal.id).await?,
-            revisions: proposals::revisions(pool, proposal.id).await?,
-            decider_changes: proposals::decider_changes(pool, proposal.id).await?,
-            members: teams::members(pool, team_id).await?,
-            replacements: proposals::pending_supersessions(pool, team_id, number).await?,
-            pull_requests: crate::db::links::for_decision(pool, team_id, number).await?,
+            erasures: crate::db::log::erasures(pool.re(), team_id).await?,
+            table: proposals::stance_table(pool.re(), team_id, proposal.id).await?,
+            history: proposals::stance_history(pool.re(), proposal.id).await?,
+            comments: proposals::comments(pool.re(), proposal.id).await?,
+            revisions: proposals::revisions(pool.re(), proposal.id).await?,
+            decider_changes: proposals::decider_changes(pool.re(), proposal.id).await?,
+            members: teams::members(pool.re(), team_id).await?,
+            replacements: proposals::pending_supersessions(pool.re(), team_id, number).await?,
+            pull_requests: crate::db::links::for_decision(pool.re(), team_id, number).await?,
             decision,
             responses,
             proposal,

@@ -211,14 +211,14 @@ async fn show_search(
     RawQuery(raw): RawQuery,
 ) -> Result<SearchPage> {
     let mut params = Params::parse(raw.as_deref());
-    let pool = state.db.reader();
-    let my_teams: Vec<(String, String)> = teams::of_user(pool, user.id)
+    let mut pool = state.db.reader();
+    let my_teams: Vec<(String, String)> = teams::of_user(pool.re(), user.id)
         .await?
         .into_iter()
         .map(|(t, _)| (t.slug, t.name))
         .collect();
-    let areas = search::area_choices(pool, user.id).await?;
-    let deciders = search::decider_choices(pool, user.id).await?;
+    let areas = search::area_choices(pool.re(), user.id).await?;
+    let deciders = search::decider_choices(pool.re(), user.id).await?;
     let tz = ctx.tz();
     let (filter, mut notices) = read_filter(&mut params, user.id, &my_teams, &areas, &deciders, tz);
     let page = match params.page.parse::<i64>() {
@@ -241,7 +241,8 @@ async fn show_search(
         None => Outcome::NothingToSearch,
         Some(expression) => {
             let offset = (page - 1) * PER_PAGE;
-            let mut hits = search::search(pool, &expression, &filter, PER_PAGE + 1, offset).await?;
+            let mut hits =
+                search::search(pool.re(), &expression, &filter, PER_PAGE + 1, offset).await?;
             if hits.len() as i64 > PER_PAGE {
                 hits.truncate(PER_PAGE as usize);
                 if page < MAX_PAGE {
@@ -535,10 +536,10 @@ pub async fn who_decides(
         return Ok(answer);
     };
     answer.searchable = true;
-    let pool = state.db.reader();
-    answer.areas = search::matching_areas(pool, team.id, &expression, 10).await?;
+    let mut pool = state.db.reader();
+    answer.areas = search::matching_areas(pool.re(), team.id, &expression, 10).await?;
     let now = Utc::now();
-    answer.decisions = search::matching_decisions(pool, team.id, &expression, 10)
+    answer.decisions = search::matching_decisions(pool.re(), team.id, &expression, 10)
         .await?
         .into_iter()
         .map(|row| PastDecision {

@@ -48,8 +48,8 @@ async fn readable(
     session: &Session,
 ) -> Result<Status> {
     let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
-    let pool = state.db.reader();
-    let team = teams::by_key(pool, id.key.as_str())
+    let mut pool = state.db.reader();
+    let team = teams::by_key(pool.re(), id.key.as_str())
         .await?
         .ok_or(Error::NotFound)?;
     let bearer = headers
@@ -57,15 +57,15 @@ async fn readable(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let mut allowed = teams::status_public(pool, team.id).await?;
+    let mut allowed = teams::status_public(pool.re(), team.id).await?;
     for token in bearer.into_iter().chain(query.token.as_deref()) {
         if allowed {
             break;
         }
         let hash = users::token_hash(token);
-        allowed = teams::status_token_valid(pool, team.id, &hash).await?
+        allowed = teams::status_token_valid(pool.re(), team.id, &hash).await?
             || match users::by_token(&state.db, token).await? {
-                Some(user) => teams::role_of(pool, team.id, user.id).await?.is_some(),
+                Some(user) => teams::role_of(pool.re(), team.id, user.id).await?.is_some(),
                 None => false,
             };
     }
@@ -75,16 +75,16 @@ async fn readable(
             .await
             .map_err(super::auth::session_error)?;
         if let Some(user) = user {
-            allowed = teams::role_of(pool, team.id, user).await?.is_some();
+            allowed = teams::role_of(pool.re(), team.id, user).await?.is_some();
         }
     }
     if !allowed {
         return Err(Error::NotFound);
     }
-    let p = proposals::by_number(pool, team.id, id.number)
+    let p = proposals::by_number(pool.re(), team.id, id.number)
         .await?
         .ok_or(Error::NotFound)?;
-    let decision = proposals::decision(pool, p.id).await?;
+    let decision = proposals::decision(pool.re(), p.id).await?;
     let public_id = format!("{}-{}", team.key, p.number);
     Ok(Status {
         url: format!("{}/d/{public_id}", state.base_url),

@@ -231,16 +231,16 @@ async fn dashboard(
             .await?
             .ok_or(Error::NotFound)?;
     let live_after = log_size - 1;
-    let pool = state.db.reader();
+    let mut pool = state.db.reader();
     let now = Utc::now();
     let needs = if role.can_vote() {
-        proposals::needing_stance(pool, team.id, user.id).await?
+        proposals::needing_stance(pool.re(), team.id, user.id).await?
     } else {
         Vec::new()
     };
     let closing =
-        proposals::closing_before(pool, team.id, Timestamp(now + Duration::hours(48))).await?;
-    let decided = proposals::recently_decided(pool, team.id, 10).await?;
+        proposals::closing_before(pool.re(), team.id, Timestamp(now + Duration::hours(48))).await?;
+    let decided = proposals::recently_decided(pool.re(), team.id, 10).await?;
     Ok(DashboardPage {
         needs_stance: items(&team, needs, &ctx, now),
         closing_soon: items(&team, closing, &ctx, now),
@@ -293,12 +293,12 @@ async fn decision_log(
     Query(filter): Query<LogFilter>,
 ) -> Result<DecisionLogPage> {
     let (team, _) = membership(&state, &slug, &user).await?;
-    let pool = state.db.reader();
+    let mut pool = state.db.reader();
     let area = filter.area.parse::<i64>().ok();
     let status = filter.status.parse::<Status>().ok();
     let text = filter.q.trim().to_string();
     let list = proposals::list(
-        pool,
+        pool.re(),
         team.id,
         &ListFilter {
             status,
@@ -311,7 +311,7 @@ async fn decision_log(
     let now = Utc::now();
     Ok(DecisionLogPage {
         proposals: items(&team, list, &ctx, now),
-        areas: teams::areas(pool, team.id).await?,
+        areas: teams::areas(pool.re(), team.id).await?,
         statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
         area,
         status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
@@ -341,14 +341,14 @@ async fn areas_view(
     role: Role,
     errors: FieldErrors,
 ) -> Result<AreasPage> {
-    let pool = state.db.reader();
-    let voters = teams::members(pool, team.id)
+    let mut pool = state.db.reader();
+    let voters = teams::members(pool.re(), team.id)
         .await?
         .into_iter()
         .filter(|m| m.role.0.can_vote())
         .collect();
     Ok(AreasPage {
-        areas: teams::areas(pool, team.id).await?,
+        areas: teams::areas(pool.re(), team.id).await?,
         voters,
         ctx,
         team,
@@ -479,10 +479,10 @@ async fn settings_page(
     Path(slug): Path<String>,
 ) -> Result<SettingsPage> {
     let (team, role) = membership(&state, &slug, &user).await?;
-    let pool = state.db.reader();
+    let mut pool = state.db.reader();
     let now = Utc::now();
     let invitations = if role == Role::Admin {
-        teams::pending_invitations(pool, team.id, Timestamp(now))
+        teams::pending_invitations(pool.re(), team.id, Timestamp(now))
             .await?
             .into_iter()
             .map(|i| InvitationItem {
@@ -509,7 +509,7 @@ async fn settings_page(
     let mut webhook_secrets = Vec::new();
     if role == Role::Admin {
         for host in ["github", "gitlab", "gitea", "forgejo"] {
-            for s in crate::db::links::secrets(pool, team.id, host).await? {
+            for s in crate::db::links::secrets(pool.re(), team.id, host).await? {
                 webhook_secrets.push((s.id, host.to_string(), when(s.created_at.0, ctx.tz(), now)));
             }
         }
@@ -517,10 +517,10 @@ async fn settings_page(
     Ok(SettingsPage {
         webhook_secrets,
         new_webhook_secret,
-        status_public: teams::status_public(pool, team.id).await?,
-        status_tokens: teams::status_token_labels(pool, team.id).await?,
+        status_public: teams::status_public(pool.re(), team.id).await?,
+        status_tokens: teams::status_token_labels(pool.re(), team.id).await?,
         new_status_token,
-        members: teams::members(pool, team.id).await?,
+        members: teams::members(pool.re(), team.id).await?,
         roles: Role::ALL,
         invitations,
         new_link,
@@ -574,10 +574,10 @@ pub async fn invite(
         (to, serde_json::to_string(&data).unwrap_or_default())
     });
     state
-        .write(move |conn| {
+        .write(move |mut conn| {
             Box::pin(async move {
                 teams::insert_invitation(
-                    &mut *conn,
+                    conn.re(),
                     team_id,
                     &hash,
                     role,
@@ -790,13 +790,13 @@ async fn log_page(
     Query(page): Query<Page>,
 ) -> Result<LogPage> {
     let (team, role) = membership(&state, &slug, &user).await?;
-    let pool = state.db.reader();
-    let head = db::log::read_head(pool, team.id).await?;
+    let mut pool = state.db.reader();
+    let head = db::log::read_head(pool.re(), team.id).await?;
     let (size, root) = head.map_or((0, String::new()), |h| (h.size, hex::encode(h.root)));
     const PER_PAGE: i64 = 100;
     let from = page.from.unwrap_or(0).clamp(0, size.max(0));
-    let rows = db::log::entries(pool, team.id, from, PER_PAGE).await?;
-    let names: HashMap<i64, String> = teams::members(pool, team.id)
+    let rows = db::log::entries(pool.re(), team.id, from, PER_PAGE).await?;
+    let names: HashMap<i64, String> = teams::members(pool.re(), team.id)
         .await?
         .into_iter()
         .map(|m| (m.user_id, m.display_name))

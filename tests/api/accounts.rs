@@ -1,4 +1,5 @@
 use reqwest::StatusCode;
+use settled::on;
 
 use crate::helpers::{browser, invitation, location, spawn};
 
@@ -19,11 +20,12 @@ async fn a_fresh_instance_sends_visitors_to_sign_up_and_the_first_account_is_adm
     app.sign_up(&client, "Ana@Example.com", "Ana").await;
     let bob = app.user("bob@example.com", "Bob").await;
     let _ = bob;
-    let admins: Vec<(String, bool)> =
-        sqlx::query_as("SELECT email, is_admin FROM users ORDER BY id")
-            .fetch_all(app.db.reader())
-            .await
-            .expect("query");
+    let admins: Vec<(String, bool)> = on!(app.db.reader(), |c| sqlx::query_as(
+        "SELECT email, is_admin FROM users ORDER BY id"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("query");
     assert_eq!(
         admins,
         vec![
@@ -84,10 +86,12 @@ async fn signing_in_renews_the_session_id_and_wrong_credentials_look_alike() {
         "same page for unknown email and wrong password"
     );
 
-    let session_before: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
-        .fetch_all(app.db.reader())
-        .await
-        .expect("q");
+    let session_before: Vec<String> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT id FROM sessions"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("q");
     let ok = app
         .post_form(
             &client,
@@ -100,10 +104,12 @@ async fn signing_in_renews_the_session_id_and_wrong_credentials_look_alike() {
         )
         .await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
-    let session_after: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
-        .fetch_all(app.db.reader())
-        .await
-        .expect("q");
+    let session_after: Vec<String> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT id FROM sessions"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("q");
     let new_ids: Vec<&String> = session_after
         .iter()
         .filter(|id| !session_before.contains(id))
@@ -139,10 +145,12 @@ async fn bad_sign_up_input_is_shown_next_to_its_field_and_nothing_is_stored() {
     assert!(html.contains("id=\"email-error\""), "{html}");
     assert!(html.contains("Password must be at least 10 characters"));
     assert!(html.contains("Time zone must be an IANA time zone"));
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let count: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(count, 0);
 
     app.sign_up(&client, "ana@example.com", "Ana").await;
@@ -327,10 +335,12 @@ async fn the_cli_adds_users_from_stdin_and_prints_a_token_once() {
     );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(token.starts_with("stl_") && token.len() > 40, "{token}");
-    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM api_tokens")
-        .fetch_all(app.db.reader())
-        .await
-        .expect("q");
+    let stored: Vec<Vec<u8>> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT token_hash FROM api_tokens"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("q");
     assert_eq!(
         stored,
         vec![settled::db::users::token_hash(&token)],

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use reqwest::StatusCode;
 use serde_json::json;
+use settled::on;
 
 use crate::helpers::{Api, TestApp, in_seconds, spawn_with};
 use crate::smtp::SmtpServer;
@@ -38,7 +39,7 @@ async fn set_digest(
     hour: i64,
     last: DateTime<Utc>,
 ) {
-    sqlx::query(
+    on!(app.db.writer(), |c| sqlx::query(
         "UPDATE users SET time_zone = $1, digest = $2, digest_hour = $3, last_digest_at = $4 WHERE email = $5",
     )
     .bind(zone)
@@ -46,8 +47,8 @@ async fn set_digest(
     .bind(hour)
     .bind(settled::db::Timestamp(last))
     .bind(&who.email)
-    .execute(app.db.writer())
-    .await
+    .execute(c)
+    .await.map(|r| r.rows_affected()))
     .expect("digest settings");
 }
 
@@ -59,13 +60,13 @@ async fn run_clock(app: &TestApp, at: DateTime<Utc>) -> settled::mail::digest::R
 
 /// When each of `email`'s digests was queued.
 async fn queued_at(app: &TestApp, email: &str) -> Vec<DateTime<Utc>> {
-    let rows: Vec<settled::db::Timestamp> = sqlx::query_scalar(
+    let rows: Vec<settled::db::Timestamp> = on!(app.db.reader(), |c| sqlx::query_scalar(
         "SELECT o.created_at FROM outbox o JOIN users u ON u.id = o.user_id
          WHERE o.kind = 'digest' AND u.email = $1 ORDER BY o.id",
     )
     .bind(email)
-    .fetch_all(app.db.reader())
-    .await
+    .fetch_all(c)
+    .await)
     .expect("rows");
     rows.into_iter().map(|t| t.0).collect()
 }
@@ -212,22 +213,26 @@ async fn a_digest_has_its_four_sections_and_nothing_to_say_sends_nothing() {
     let run = run_clock(&app, tomorrow).await;
     assert_eq!(run.due, 3);
     assert_eq!(run.queued, 2, "Eve's team has nothing to say");
-    let eve_last: Option<settled::db::Timestamp> =
-        sqlx::query_scalar("SELECT last_digest_at FROM users WHERE email = 'eve@example.com'")
-            .fetch_one(app.db.reader())
-            .await
-            .expect("eve");
+    let eve_last: Option<settled::db::Timestamp> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT last_digest_at FROM users WHERE email = 'eve@example.com'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("eve");
     assert!(
         eve_last.is_some_and(|t| t.0 > now),
         "her slot is handled all the same"
     );
 
     // The row is due at tomorrow's slot; bring that moment forward.
-    sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE kind = 'digest'")
-        .bind(settled::db::Timestamp(now))
-        .execute(app.db.writer())
-        .await
-        .expect("due now");
+    on!(app.db.writer(), |c| sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $1 WHERE kind = 'digest'"
+    )
+    .bind(settled::db::Timestamp(now))
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("due now");
     // Bob and Chen also got the decision itself; the digest comes after.
     let mut digests = Vec::new();
     for _ in 0..200 {
@@ -390,9 +395,11 @@ async fn the_preview_page_and_the_command_show_the_next_digest() {
         "{printed}"
     );
     // Nothing was queued by previewing.
-    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'digest'")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("count");
+    let queued: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'digest'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("count");
     assert_eq!(queued, 0);
 }

@@ -6,6 +6,7 @@ use atom_syndication::Feed;
 use icalendar::{Calendar, CalendarDateTime, Component, DatePerhapsTime};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
+use settled::on;
 
 use crate::helpers::{Api, TestApp, in_seconds, invitation, spawn};
 
@@ -309,11 +310,13 @@ async fn revoked_unknown_or_mismatched_feed_tokens_answer_404() {
     let count = |value: Vec<u8>| {
         let db = app.db.clone();
         async move {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM feed_tokens WHERE token_hash = $1")
-                .bind(value)
-                .fetch_one(db.reader())
-                .await
-                .expect("query")
+            on!(db.reader(), |c| sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM feed_tokens WHERE token_hash = $1"
+            )
+            .bind(value)
+            .fetch_one(c)
+            .await)
+            .expect("query")
         }
     };
     assert_eq!(
@@ -451,10 +454,12 @@ async fn a_member_of_another_team_cannot_subscribe_to_it() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM feed_tokens")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("query");
+    let count: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM feed_tokens"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("query");
     assert_eq!(count, 0);
 
     // Eve's own feed is about her team only.
@@ -484,11 +489,11 @@ async fn erased_texts_stay_erased_in_the_feeds() {
     let open = ana
         .propose("ER", "Title naming Dana", &ana.email, &in_seconds(3600))
         .await;
-    let opened: i64 = sqlx::query_scalar(
+    let opened: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
         "SELECT idx FROM log_entries WHERE kind = 'proposal_created' AND proposal_number = 2",
     )
-    .fetch_one(app.db.reader())
-    .await
+    .fetch_one(c)
+    .await)
     .expect("entry");
     for (index, field) in [(sealed, "statement"), (opened, "title")] {
         let (status, body) = ana

@@ -1,5 +1,6 @@
 //! Starting the app and driving it like a browser or an API client.
 
+use settled::on;
 use std::net::SocketAddr;
 
 use reqwest::redirect::Policy;
@@ -149,11 +150,13 @@ impl TestApp {
 
     /// The account id of `email` (as typed at sign-up).
     pub async fn user_id(&self, email: &str) -> i64 {
-        sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_one(self.db.reader())
-            .await
-            .expect("the account exists")
+        on!(self.db.reader(), |c| sqlx::query_scalar(
+            "SELECT id FROM users WHERE email = $1"
+        )
+        .bind(email)
+        .fetch_one(c)
+        .await)
+        .expect("the account exists")
     }
 
     /// A new browser session signed up as `email`.

@@ -4,6 +4,7 @@
 use hmac::{KeyInit, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use settled::on;
 
 use crate::helpers::{Api, TestApp, in_seconds, spawn};
 
@@ -96,10 +97,12 @@ async fn signed_pull_request_events_link_decisions_and_follow_their_state() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pr_links")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let count: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pr_links"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(count, 0);
 
     let (status, answer) = deliver(
@@ -201,11 +204,12 @@ async fn signed_pull_request_events_link_decisions_and_follow_their_state() {
         StatusCode::ACCEPTED
     );
 
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM log_entries WHERE kind = 'pr_referenced'")
-            .fetch_all(app.db.reader())
-            .await
-            .expect("q");
+    let kinds: Vec<String> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT kind FROM log_entries WHERE kind = 'pr_referenced'"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("q");
     assert_eq!(kinds.len(), 4, "opened, closed, merged, comment");
     let (ok, output) = app.verify();
     assert!(ok, "{output}");
@@ -236,10 +240,12 @@ async fn secrets_rotate_old_ones_stop_working_when_removed() {
         .await;
         assert_eq!(status, StatusCode::OK, "both secrets work during rotation");
     }
-    let old_id: i64 = sqlx::query_scalar("SELECT MIN(id) FROM webhook_secrets")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let old_id: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT MIN(id) FROM webhook_secrets"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     let r = app
         .post_form(
             &ana.browser,
@@ -445,11 +451,11 @@ async fn an_edit_that_drops_a_mention_unlinks_it_but_comment_mentions_stay() {
     assert!(shows(d1.clone()).await, "still mentioned");
     assert!(!shows(d2.clone()).await, "the edit removed the mention");
     assert!(shows(d3.clone()).await, "a comment still mentions it");
-    let kinds: Vec<String> = sqlx::query_scalar(
+    let kinds: Vec<String> = on!(app.db.reader(), |c| sqlx::query_scalar(
         "SELECT kind FROM log_entries WHERE kind IN ('pr_referenced', 'pr_unreferenced') ORDER BY idx",
     )
-        .fetch_all(app.db.reader())
-        .await
+        .fetch_all(c)
+        .await)
         .expect("q");
     // Three links, D3's mention by a comment, then the edit: D2 unlinked and
     // D1's link retitled.

@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use settled::ledger::merkle;
+use settled::on;
 
 use crate::helpers::{Api, TestApp, in_seconds, spawn};
 
@@ -42,12 +43,18 @@ async fn busy_team(app: &TestApp) -> (Api, Api) {
 async fn update_and_delete_on_the_log_are_refused_by_the_database() {
     let app = spawn().await;
     busy_team(&app).await;
-    let update = sqlx::query("UPDATE log_entries SET payload = '{}' WHERE idx = 1")
-        .execute(app.db.writer())
-        .await;
-    let delete = sqlx::query("DELETE FROM log_entries WHERE idx = 1")
-        .execute(app.db.writer())
-        .await;
+    let update = on!(app.db.writer(), |c| sqlx::query(
+        "UPDATE log_entries SET payload = '{}' WHERE idx = 1"
+    )
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()));
+    let delete = on!(app.db.writer(), |c| sqlx::query(
+        "DELETE FROM log_entries WHERE idx = 1"
+    )
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()));
     for result in [update, delete] {
         let err = result.expect_err("refused").to_string();
         assert!(err.contains("append-only"), "{err}");
@@ -98,13 +105,16 @@ async fn after_tampering_with_a_log_row_verify_names_that_entry() {
     let app = spawn().await;
     busy_team(&app).await;
     assert!(app.verify().0);
-    sqlx::query("DROP TRIGGER log_entries_no_update")
-        .execute(app.db.writer())
-        .await
-        .expect("drop trigger");
-    sqlx::query("UPDATE log_entries SET payload = replace(payload, '\"position\":\"object\"', '\"position\":\"agree\"') WHERE idx = 4")
-        .execute(app.db.writer())
-        .await
+    on!(app.db.writer(), |c| sqlx::query(
+        "DROP TRIGGER log_entries_no_update"
+    )
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("drop trigger");
+    on!(app.db.writer(), |c| sqlx::query("UPDATE log_entries SET payload = replace(payload, '\"position\":\"object\"', '\"position\":\"agree\"') WHERE idx = 4")
+        .execute(c)
+        .await.map(|r| r.rows_affected()))
         .expect("tamper");
     let (ok, output) = app.verify();
     assert!(!ok);
@@ -118,9 +128,9 @@ async fn after_tampering_with_a_log_row_verify_names_that_entry() {
 async fn tampering_with_stored_text_or_read_tables_is_caught() {
     let app = spawn().await;
     busy_team(&app).await;
-    sqlx::query("UPDATE log_contents SET text = 'Rewritten' WHERE field = 'statement' AND idx = (SELECT MIN(idx) FROM log_entries WHERE kind = 'decision_recorded')")
-        .execute(app.db.writer())
-        .await
+    on!(app.db.writer(), |c| sqlx::query("UPDATE log_contents SET text = 'Rewritten' WHERE field = 'statement' AND idx = (SELECT MIN(idx) FROM log_entries WHERE kind = 'decision_recorded')")
+        .execute(c)
+        .await.map(|r| r.rows_affected()))
         .expect("tamper");
     let (ok, output) = app.verify();
     assert!(!ok);
@@ -128,23 +138,27 @@ async fn tampering_with_stored_text_or_read_tables_is_caught() {
         output.contains("stored text of statement does not match its commitment"),
         "{output}"
     );
-    sqlx::query(
+    on!(app.db.writer(), |c| sqlx::query(
         "UPDATE log_contents SET text = 'Done.' WHERE field = 'statement' AND text = 'Rewritten'",
     )
-    .execute(app.db.writer())
+    .execute(c)
     .await
+    .map(|r| r.rows_affected()))
     .expect("restore");
     assert!(app.verify().0);
 
-    let idx: i64 = sqlx::query_scalar("SELECT log_idx FROM decisions WHERE statement = 'Done.'")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
-    sqlx::query(
+    let idx: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT log_idx FROM decisions WHERE statement = 'Done.'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
+    on!(app.db.writer(), |c| sqlx::query(
         "UPDATE decisions SET statement = 'We never agreed to this.' WHERE statement = 'Done.'",
     )
-    .execute(app.db.writer())
+    .execute(c)
     .await
+    .map(|r| r.rows_affected()))
     .expect("tamper table");
     let (ok, output) = app.verify();
     assert!(!ok);
@@ -249,10 +263,12 @@ async fn a_backup_taken_while_serving_verifies_and_serves() {
         String::from_utf8_lossy(&out.stderr)
     );
     let restored = settled::db::Db::connect(&url).await.expect("opens");
-    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
-        .fetch_one(restored.reader())
-        .await
-        .expect("q");
+    let entries: i64 = on!(restored.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log_entries"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert!(
         entries >= 13,
         "the backup holds at least everything written before it started: {entries}"
@@ -269,10 +285,12 @@ async fn concurrent_writes_are_all_acknowledged_and_a_rejected_one_spoils_no_nei
     let id = ana
         .propose("LOAD", "Under load", &ana.email, &in_seconds(3600))
         .await;
-    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let before: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log_entries"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
 
     let mut tasks = Vec::new();
     for i in 0..150 {
@@ -319,19 +337,23 @@ async fn concurrent_writes_are_all_acknowledged_and_a_rejected_one_spoils_no_nei
             accepted += 1;
         }
     }
-    let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let after: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log_entries"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(
         after - before,
         accepted,
         "every acknowledged write, and nothing else, is in the log"
     );
-    let indices: Vec<i64> = sqlx::query_scalar("SELECT idx FROM log_entries ORDER BY idx")
-        .fetch_all(app.db.reader())
-        .await
-        .expect("q");
+    let indices: Vec<i64> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT idx FROM log_entries ORDER BY idx"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("q");
     assert!(
         indices.iter().enumerate().all(|(i, idx)| *idx == i as i64),
         "gap-free"

@@ -2,6 +2,7 @@
 //! small SMTP server started by the test (`smtp.rs`), and the messages are
 //! read back with a MIME parser as a mail client would.
 
+use settled::on;
 use std::time::Duration;
 
 use mail_parser::MimeHeaders;
@@ -45,20 +46,23 @@ fn to(received: &[Received], address: &str) -> Vec<Received> {
 
 /// Rows per status in the outbox.
 async fn statuses(app: &TestApp) -> Vec<(String, i64)> {
-    sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
-        .fetch_all(app.db.reader())
-        .await
-        .expect("counts")
+    on!(app.db.reader(), |c| sqlx::query_as(
+        "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("counts")
 }
 
 /// Waits until no row is queued or sending.
 async fn drained(app: &TestApp) {
     for _ in 0..300 {
-        let busy: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')")
-                .fetch_one(app.db.reader())
-                .await
-                .expect("count");
+        let busy: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')"
+        )
+        .fetch_one(c)
+        .await)
+        .expect("count");
         if busy == 0 {
             return;
         }
@@ -261,11 +265,12 @@ async fn a_server_that_refuses_for_a_while_gets_every_mail_exactly_once() {
         assert_eq!(to(&received_later, email).len(), 1, "{email}");
     }
     // The outbox remembers the attempts and the refusal.
-    let rows: Vec<(String, i64, Option<String>)> =
-        sqlx::query_as("SELECT status, attempts, last_error FROM outbox ORDER BY id")
-            .fetch_all(app.db.reader())
-            .await
-            .expect("rows");
+    let rows: Vec<(String, i64, Option<String>)> = on!(app.db.reader(), |c| sqlx::query_as(
+        "SELECT status, attempts, last_error FROM outbox ORDER BY id"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("rows");
     assert!(rows.iter().all(|(s, _, _)| s == "sent"), "{rows:?}");
     let attempts: i64 = rows.iter().map(|(_, a, _)| a).sum();
     assert!(attempts >= 3 + 4, "attempts recorded: {rows:?}");
@@ -309,10 +314,12 @@ async fn an_invitation_mail_carries_the_link_that_joins() {
     // Once sent, the outbox no longer holds the link (its token is the
     // invitation's secret, stored only hashed elsewhere).
     drained(&app).await;
-    let data: Vec<Option<String>> = sqlx::query_scalar("SELECT data FROM outbox")
-        .fetch_all(app.db.reader())
-        .await
-        .expect("rows");
+    let data: Vec<Option<String>> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT data FROM outbox"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("rows");
     assert_eq!(data, vec![None]);
 
     // The newcomer follows it and joins.
@@ -338,10 +345,12 @@ async fn an_invitation_mail_carries_the_link_that_joins() {
         page.contains("No invitation created: the email must be an email address"),
         "{page}"
     );
-    let invitations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invitations")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("count");
+    let invitations: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM invitations"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("count");
     assert_eq!(invitations, 1);
 }
 
@@ -394,12 +403,12 @@ async fn unsubscribe_works_without_a_session_and_only_for_its_member_and_kind() 
     let flags = |id: i64| {
         let db = app.db.clone();
         async move {
-            sqlx::query_as::<_, (bool, bool, bool, String)>(
+            on!(db.reader(), |c| sqlx::query_as::<_, (bool, bool, bool, String)>(
                 "SELECT notify_decider, notify_decided, notify_reminder, digest FROM users WHERE id = $1",
             )
             .bind(id)
-            .fetch_one(db.reader())
-            .await
+            .fetch_one(c)
+            .await)
             .expect("flags")
         }
     };
@@ -427,10 +436,12 @@ async fn unsubscribe_works_without_a_session_and_only_for_its_member_and_kind() 
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(smtp.received().len(), 1);
-    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("count");
+    let queued: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("count");
     assert_eq!(queued, 1, "nothing queued for an unsubscribed kind");
 
     // The settings page turns it back on.
@@ -620,11 +631,12 @@ async fn an_unsubscribe_also_stops_mail_already_queued() {
     smtp.refuse_next(0);
     drained(&app).await;
     assert_eq!(smtp.received().len(), 0, "not sent after all");
-    let (status, reason): (String, Option<String>) =
-        sqlx::query_as("SELECT status, last_error FROM outbox")
-            .fetch_one(app.db.reader())
-            .await
-            .expect("row");
+    let (status, reason): (String, Option<String>) = on!(app.db.reader(), |c| sqlx::query_as(
+        "SELECT status, last_error FROM outbox"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("row");
     assert_eq!(status, "skipped");
     assert_eq!(reason.as_deref(), Some("turned off by the member"));
 }
@@ -661,10 +673,12 @@ async fn finished_mail_is_kept_thirty_days_then_pruned() {
     let (app, _smtp) = app_with_smtp().await;
     let ana = app.api_user("ana@example.com", "Ana").await;
     app.team("OLD", &ana, &[], &[]).await;
-    let team_id: i64 = sqlx::query_scalar("SELECT id FROM teams WHERE key = 'OLD'")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("team");
+    let team_id: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT id FROM teams WHERE key = 'OLD'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("team");
     let now = chrono::Utc::now();
     // (status, queued days ago, due in hours): the 'sending' row is claimed
     // by a sender whose lease runs another hour.
@@ -675,7 +689,7 @@ async fn finished_mail_is_kept_thirty_days_then_pruned() {
         ("sent", 29, 0),
         ("sending", 60, 1),
     ] {
-        sqlx::query(
+        on!(app.db.writer(), |c| sqlx::query(
             "INSERT INTO outbox (kind, recipient, team_id, status, next_attempt_at, created_at)
              VALUES ('invitation', 'old@example.org', $1, $2, $3, $4)",
         )
@@ -687,17 +701,20 @@ async fn finished_mail_is_kept_thirty_days_then_pruned() {
         .bind(settled::db::Timestamp(
             now - chrono::Duration::days(age_days),
         ))
-        .execute(app.db.writer())
+        .execute(c)
         .await
+        .map(|r| r.rows_affected()))
         .expect("old row");
     }
     // The clock runs every 200 ms in tests.
     let mut left = Vec::new();
     for _ in 0..100 {
-        left = sqlx::query_scalar::<_, String>("SELECT status FROM outbox ORDER BY id")
-            .fetch_all(app.db.reader())
-            .await
-            .expect("rows");
+        left = on!(app.db.reader(), |c| sqlx::query_scalar::<_, String>(
+            "SELECT status FROM outbox ORDER BY id"
+        )
+        .fetch_all(c)
+        .await)
+        .expect("rows");
         if left.len() == 2 {
             break;
         }

@@ -3,6 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
+use settled::on;
 
 use crate::helpers::{in_seconds, location, spawn, textarea};
 
@@ -80,11 +81,13 @@ async fn admins_change_roles_and_remove_members_whose_history_stays() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (status, _) = bob.get("/api/v1/teams/TEAM/members").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "removed members lose access");
-    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stances WHERE user_id = $1")
-        .bind(bob_id)
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let kept: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stances WHERE user_id = $1"
+    )
+    .bind(bob_id)
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(kept, 1, "their stance history stays");
     let (_, d) = ana.get(&format!("/api/v1/decisions/{id}")).await;
     assert_eq!(
@@ -111,10 +114,13 @@ async fn an_expired_or_used_invitation_does_not_let_anyone_in() {
             .unwrap_or("")
             .ends_with(&format!("/invite/{token}"))
     );
-    sqlx::query("UPDATE invitations SET expires_at = '2000-01-01T00:00:00.000000Z'")
-        .execute(app.db.writer())
-        .await
-        .expect("expire");
+    on!(app.db.writer(), |c| sqlx::query(
+        "UPDATE invitations SET expires_at = '2000-01-01T00:00:00.000000Z'"
+    )
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("expire");
     let (status, body) = bob
         .post(&format!("/api/v1/invitations/{token}/accept"), json!({}))
         .await;
@@ -268,11 +274,12 @@ async fn the_decider_extends_the_deadline_and_the_author_names_another_decider()
     );
     let (_, d) = ana.get(&format!("/api/v1/decisions/{id}")).await;
     assert_eq!(d["decider_email"], "bob@example.com");
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM log_entries WHERE proposal_number = 1 ORDER BY idx")
-            .fetch_all(app.db.reader())
-            .await
-            .expect("q");
+    let kinds: Vec<String> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT kind FROM log_entries WHERE proposal_number = 1 ORDER BY idx"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("q");
     assert_eq!(
         kinds,
         ["proposal_created", "deadline_extended", "decider_changed"]
@@ -386,10 +393,12 @@ async fn bad_proposal_input_is_refused_with_the_field_named() {
     );
     let (status, _) = olga.post("/api/v1/teams/BAD/proposals", base).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "observers do not propose");
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM proposals")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let count: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM proposals"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(count, 0, "nothing stored");
 }
 

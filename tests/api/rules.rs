@@ -2,6 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
+use settled::on;
 
 use crate::helpers::{in_seconds, spawn, textarea};
 
@@ -178,9 +179,9 @@ async fn a_changed_stance_replaces_the_current_one_and_keeps_history() {
     assert!(ana_row["position"].is_null(), "Ana has not responded");
 
     let history: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT position, reason FROM stances WHERE user_id = (SELECT id FROM users WHERE email = 'bob@example.com') ORDER BY log_idx")
-            .fetch_all(app.db.reader())
-            .await
+        on!(app.db.reader(), |c| sqlx::query_as("SELECT position, reason FROM stances WHERE user_id = (SELECT id FROM users WHERE email = 'bob@example.com') ORDER BY log_idx")
+            .fetch_all(c)
+            .await)
             .expect("query");
     assert_eq!(
         history,
@@ -212,10 +213,12 @@ async fn observers_cannot_take_stances() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stances")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let count: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stances"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(count, 0);
 }
 
@@ -238,10 +241,12 @@ async fn a_recorded_decision_cannot_be_changed_through_any_route() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, before) = ana.get(&format!("/api/v1/decisions/{id}")).await;
-    let log_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let log_before: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log_entries"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
 
     // API routes.
     let (status, body) = ana
@@ -296,10 +301,12 @@ async fn a_recorded_decision_cannot_be_changed_through_any_route() {
     }
     let (_, after) = ana.get(&format!("/api/v1/decisions/{id}")).await;
     assert_eq!(before, after);
-    let log_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let log_after: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log_entries"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(log_before, log_after, "nothing was appended");
 }
 
@@ -413,10 +420,12 @@ async fn the_whole_flow_works_in_the_browser_without_javascript() {
     let (status, _) = app.get(&carl, &invite).await;
     assert_eq!(status, StatusCode::GONE);
 
-    let bob_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'bob@example.com'")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let bob_id: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT id FROM users WHERE email = 'bob@example.com'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     let r = app
         .post_form(
             &ana,
@@ -432,10 +441,12 @@ async fn the_whole_flow_works_in_the_browser_without_javascript() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, html) = app.get(&ana, "/t/platform/areas").await;
     assert!(html.contains("Decided by <strong>Bob</strong>"));
-    let area_id: i64 = sqlx::query_scalar("SELECT id FROM areas")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let area_id: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT id FROM areas"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
 
     let r = app
         .post_form(
@@ -549,10 +560,12 @@ async fn a_refused_decision_keeps_everything_the_decider_typed() {
         .await;
     ana.stance(&id, "agree", None).await;
     bob.stance(&id, "object", Some("CI gets slower")).await;
-    let bob_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'bob@example.com'")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let bob_id: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT id FROM users WHERE email = 'bob@example.com'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     let response_field = format!("response_{bob_id}");
     let page = format!("/d/{id}");
     let action = format!("/d/{id}/decision");

@@ -4,6 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
+use settled::on;
 
 use crate::helpers::{Api, TestApp, in_seconds, spawn};
 
@@ -65,11 +66,12 @@ fn result_ids(html: &str) -> Vec<String> {
 /// points at (an external-content index told the wrong old text drifts).
 async fn index_is_consistent(app: &TestApp) {
     for table in ["search_fts", "areas_fts"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"
-        )))
-        .execute(app.db.writer())
+        on!(app.db.writer(), |c| sqlx::query(sqlx::AssertSqlSafe(
+            format!("INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)")
+        ))
+        .execute(c)
         .await
+        .map(|r| r.rows_affected()))
         .unwrap_or_else(|e| panic!("{table} out of step with its texts: {e}"));
     }
 }
@@ -196,10 +198,12 @@ async fn filters_narrow_by_team_area_status_decider_and_dates() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let area_id: i64 = sqlx::query_scalar("SELECT id FROM areas WHERE name = 'Storage'")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("area");
+    let area_id: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT id FROM areas WHERE name = 'Storage'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("area");
 
     let in_area = propose(
         &ana,

@@ -2,6 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
+use settled::on;
 
 use crate::helpers::{browser, in_seconds, spawn};
 
@@ -67,10 +68,12 @@ async fn a_non_member_gets_404_on_every_team_route_and_api_path() {
         let (status, _) = eve.post(&path, json!({"role": "admin", "position": "agree", "body": "x", "title": "x", "outcome": "accepted", "statement": "x"})).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
-    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let entries: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log_entries"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(entries, 2, "only the team's creation and the proposal");
 }
 
@@ -100,10 +103,12 @@ async fn a_form_post_without_a_valid_csrf_token_is_refused_and_stores_nothing() 
         .await
         .expect("POST");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let teams: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM teams")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("q");
+    let teams: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM teams"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(teams, 0);
     // Sign-in without a token is refused as well (login CSRF).
     let r = browser()
@@ -178,11 +183,12 @@ async fn reading_pages_does_not_rewrite_the_session_and_a_flash_shows_once() {
     let app = spawn().await;
     let ana = app.user("ana@example.com", "Ana").await;
     let stored = || async {
-        let rows: Vec<(Vec<u8>, i64)> =
-            sqlx::query_as("SELECT data, expiry_date FROM sessions ORDER BY id")
-                .fetch_all(app.db.reader())
-                .await
-                .expect("sessions");
+        let rows: Vec<(Vec<u8>, i64)> = on!(app.db.reader(), |c| sqlx::query_as(
+            "SELECT data, expiry_date FROM sessions ORDER BY id"
+        )
+        .fetch_all(c)
+        .await)
+        .expect("sessions");
         rows
     };
     // The first page of the day records the day; later pages write nothing.

@@ -5,6 +5,7 @@ use serde_json::json;
 use settled::ledger::export::verify_file;
 use settled::ledger::merkle::{self, Hash};
 use settled::ledger::note::Verifier;
+use settled::on;
 
 use crate::helpers::{Api, TestApp, in_seconds, spawn};
 
@@ -333,14 +334,18 @@ async fn a_kept_checkpoint_proves_the_newer_log_extends_it() {
     assert!(output.contains("is a prefix"), "{output}");
 
     // A history rewritten by the operator (same key, different entries) is caught.
-    let signer_seed: Vec<u8> = sqlx::query_scalar("SELECT seed FROM signing_key")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("seed");
-    let name: String = sqlx::query_scalar("SELECT name FROM signing_key")
-        .fetch_one(app.db.reader())
-        .await
-        .expect("name");
+    let signer_seed: Vec<u8> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT seed FROM signing_key"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("seed");
+    let name: String = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT name FROM signing_key"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("name");
     let signer =
         settled::ledger::note::Signer::from_seed(&name, signer_seed.try_into().expect("32 bytes"))
             .expect("signer");
@@ -366,16 +371,18 @@ async fn erasure_keeps_every_proof_valid_and_the_text_is_gone() {
     let app = spawn().await;
     let (ana, bob, id) = decided_team(&app).await;
     let (_, before) = ana.get("/api/v1/teams/VER/checkpoint").await;
-    let comment_index: i64 =
-        sqlx::query_scalar("SELECT idx FROM log_entries WHERE kind = 'comment_added'")
-            .fetch_one(app.db.reader())
-            .await
-            .expect("comment entry");
-    let decision_index: i64 =
-        sqlx::query_scalar("SELECT idx FROM log_entries WHERE kind = 'decision_recorded'")
-            .fetch_one(app.db.reader())
-            .await
-            .expect("decision entry");
+    let comment_index: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT idx FROM log_entries WHERE kind = 'comment_added'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("comment entry");
+    let decision_index: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT idx FROM log_entries WHERE kind = 'decision_recorded'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("decision entry");
 
     // Only admins erase.
     let (status, _) = bob
@@ -477,10 +484,11 @@ async fn erasure_keeps_every_proof_valid_and_the_text_is_gone() {
     .expect("the erased entry is still included");
     let (ok, output) = app.verify();
     assert!(ok, "{output}");
-    let leftover: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM log_contents WHERE text LIKE '%Backups exist%'")
-            .fetch_one(app.db.reader())
-            .await
-            .expect("q");
+    let leftover: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log_contents WHERE text LIKE '%Backups exist%'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("q");
     assert_eq!(leftover, 0);
 }
