@@ -69,7 +69,9 @@ pub enum Command {
         base_url: String,
     },
     /// Write a consistent copy of the database to FILE, safe while the
-    /// server runs (SQLite `VACUUM INTO`). Restore by serving from the copy.
+    /// server runs. SQLite: `VACUUM INTO`, restore by serving from the copy.
+    /// PostgreSQL: `pg_dump --format=custom` (which must be installed),
+    /// restore with `pg_restore --dbname=URL FILE` into an empty database.
     Backup {
         /// The file to create (must not exist).
         #[arg(long)]
@@ -438,9 +440,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if to.exists() {
                 anyhow::bail!("{} exists already; choose a new file", to.display());
             }
-            let db = Db::connect(&cli.database).await?;
-            db.backup_to(&to).await?;
-            db.close().await;
+            if crate::db::Backend::of(&cli.database)? == crate::db::Backend::Postgres {
+                // pg_dump reads one snapshot, so writers may keep going.
+                let status = std::process::Command::new("pg_dump")
+                    .arg("--format=custom")
+                    .arg("--no-owner")
+                    .arg("--no-privileges")
+                    .arg("--file")
+                    .arg(&to)
+                    .arg("--dbname")
+                    .arg(&cli.database)
+                    .status()
+                    .map_err(|e| {
+                        anyhow::anyhow!("could not run pg_dump (is it installed?): {e}")
+                    })?;
+                if !status.success() {
+                    anyhow::bail!("pg_dump failed ({status}); nothing was written");
+                }
+            } else {
+                let db = Db::connect(&cli.database).await?;
+                db.backup_to(&to).await?;
+                db.close().await;
+            }
             println!("backup written to {}", to.display());
             Ok(ExitCode::SUCCESS)
         }

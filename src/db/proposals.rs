@@ -92,14 +92,25 @@ pub async fn by_numbers(
     team_id: i64,
     numbers: &[i64],
 ) -> Result<Vec<Proposal>, sqlx::Error> {
-    let list = serde_json::to_string(numbers).unwrap_or_else(|_| "[]".into());
-    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.number IN (SELECT value FROM json_each($2))"
-    )))
-    .bind(team_id)
-    .bind(list)
-    .fetch_all(c)
-    .await)
+    on!(
+        ex,
+        |c| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.number IN (SELECT value FROM json_each($2))"
+        )))
+        .bind(team_id)
+        .bind(serde_json::to_string(numbers).unwrap_or_else(|_| "[]".into()))
+        .fetch_all(c)
+        .await
+        },
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.number = ANY($2)"
+        )))
+        .bind(team_id)
+        .bind(numbers)
+        .fetch_all(c)
+        .await
+    )
 }
 
 /// Filters for listing proposals.
@@ -120,11 +131,13 @@ pub async fn list(
     filter: &ListFilter,
     limit: i64,
 ) -> Result<Vec<Proposal>, sqlx::Error> {
+    // Substring search without LIKE, so `%` and `_` in the text are literal.
+    let find = if ex.is_pg() { "strpos" } else { "instr" };
     on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PROPOSAL_SELECT} WHERE p.team_id = $1
            AND ($2 IS NULL OR p.status = $2)
            AND ($3 IS NULL OR p.area_id = $3)
-           AND ($4 IS NULL OR instr(lower(p.title), lower($4)) > 0)
+           AND ($4 IS NULL OR {find}(lower(p.title), lower($4)) > 0)
          ORDER BY p.number DESC LIMIT $5"
     )))
     .bind(team_id)

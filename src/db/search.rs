@@ -34,6 +34,14 @@ pub struct Term {
 }
 
 impl Term {
+    /// The term as a PostgreSQL tsquery operand: single-quoted (inner quotes
+    /// and backslashes doubled), so nothing in it is syntax; a quoted text
+    /// of several words becomes a phrase.
+    fn tsquery(&self) -> String {
+        let quoted = format!("'{}'", self.text.replace('\\', "\\\\").replace('\'', "''"));
+        if self.prefix { quoted + ":*" } else { quoted }
+    }
+
     /// The term as an FTS5 string: double-quoted (inner quotes doubled), so
     /// nothing in it is syntax.
     fn fts(&self) -> String {
@@ -151,6 +159,37 @@ impl MatchQuery {
         let mut expression = groups.join(" AND ");
         for term in &self.excluded {
             expression = format!("({expression}) NOT {}", term.fts());
+        }
+        Some(expression)
+    }
+
+    /// The expression for the backend `ex` runs on: FTS5's for SQLite, a
+    /// `to_tsquery` text for PostgreSQL; `None` if there is nothing to look for.
+    pub fn expression_for(&self, ex: &Ex<'_>) -> Option<String> {
+        if ex.is_pg() {
+            self.tsquery()
+        } else {
+            self.expression()
+        }
+    }
+
+    /// The PostgreSQL `to_tsquery` text, or `None` if there is nothing to
+    /// look for.
+    pub fn tsquery(&self) -> Option<String> {
+        if self.groups.is_empty() {
+            return None;
+        }
+        let groups: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let alternatives: Vec<String> = g.iter().map(Term::tsquery).collect();
+                format!("({})", alternatives.join(" | "))
+            })
+            .collect();
+        let mut expression = groups.join(" & ");
+        for term in &self.excluded {
+            expression = format!("({expression}) & !{}", term.tsquery());
         }
         Some(expression)
     }
@@ -285,16 +324,30 @@ pub async fn search(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Hit>, sqlx::Error> {
-    on!(ex, |c| {
-        sqlx::query_as(
-        "SELECT s.kind, t.key AS team_key, t.name AS team_name, p.number,
+    const LITE: &str = "SELECT s.kind, t.key AS team_key, t.name AS team_name, p.number,
                 CASE s.kind WHEN 'proposal' THEN highlight(search_fts, 0, char(57344), char(57345)) ELSE p.title END AS title,
                 p.status, a.name AS area_name, de.display_name AS decider_name, s.log_idx,
                 au.display_name AS author_name,
                 snippet(search_fts, 1, char(57344), char(57345), '…', 24) AS snippet,
                 p.created_at, d.decided_at, bm25(search_fts, 10.0, 1.0) AS score
          FROM search_fts
-         JOIN search_docs s ON s.id = search_fts.rowid
+         JOIN search_docs s ON s.id = search_fts.rowid";
+    // ts_rank is higher-is-better: negated, so both order by score ascending.
+    const PG: &str = "SELECT s.kind, t.key AS team_key, t.name AS team_name, p.number,
+                CASE s.kind WHEN 'proposal'
+                     THEN ts_headline('settled_search', x.title, q,
+                                      'StartSel=' || chr(57344) || ', StopSel=' || chr(57345) || ', HighlightAll=true')
+                     ELSE p.title END AS title,
+                p.status, a.name AS area_name, de.display_name AS decider_name, s.log_idx,
+                au.display_name AS author_name,
+                ts_headline('settled_search', x.body, q,
+                            'StartSel=' || chr(57344) || ', StopSel=' || chr(57345)
+                            || ', MaxWords=24, MinWords=12, ShortWord=0') AS snippet,
+                p.created_at, d.decided_at, (-ts_rank(s.document, q))::float8 AS score
+         FROM to_tsquery('settled_search', $1) AS q
+         CROSS JOIN search_docs s
+         JOIN search_text x ON x.id = s.id";
+    const REST: &str = "
          JOIN proposals p ON p.id = s.proposal_id
          JOIN memberships m ON m.team_id = p.team_id AND m.user_id = $2 AND m.removed_at IS NULL
          JOIN teams t ON t.id = p.team_id
@@ -303,7 +356,7 @@ pub async fn search(
          LEFT JOIN decisions d ON d.proposal_id = p.id
          LEFT JOIN comments c ON s.kind = 'comment' AND c.proposal_id = s.proposal_id AND c.log_idx = s.log_idx
          LEFT JOIN users au ON au.id = c.author_id
-         WHERE search_fts MATCH $1
+         WHERE MATCHES
            AND ($3 IS NULL OR t.slug = $3)
            AND ($4 IS NULL OR p.area_id = $4)
            AND ($5 IS NULL OR p.status = $5)
@@ -311,21 +364,27 @@ pub async fn search(
            AND ($7 IS NULL OR (CASE $8 WHEN 'decided' THEN d.decided_at ELSE p.created_at END) >= $7)
            AND ($9 IS NULL OR (CASE $8 WHEN 'decided' THEN d.decided_at ELSE p.created_at END) < $9)
          ORDER BY score, t.key, p.number, s.log_idx
-         LIMIT $10 OFFSET $11",
-    )
-    .bind(expression)
-    .bind(filter.user_id)
-    .bind(filter.team.as_deref())
-    .bind(filter.area)
-    .bind(filter.status.as_deref())
-    .bind(filter.decider)
-    .bind(filter.from)
-    .bind(filter.date.as_str())
-    .bind(filter.to)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(c)
-    .await
+         LIMIT $10 OFFSET $11";
+    let sql = if ex.is_pg() {
+        format!("{PG}{}", REST.replace("MATCHES", "s.document @@ q"))
+    } else {
+        format!("{LITE}{}", REST.replace("MATCHES", "search_fts MATCH $1"))
+    };
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(expression)
+            .bind(filter.user_id)
+            .bind(filter.team.as_deref())
+            .bind(filter.area)
+            .bind(filter.status.as_deref())
+            .bind(filter.decider)
+            .bind(filter.from)
+            .bind(filter.date.as_str())
+            .bind(filter.to)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(c)
+            .await
     })
 }
 
@@ -395,20 +454,30 @@ pub async fn matching_areas(
     expression: &str,
     limit: i64,
 ) -> Result<Vec<AreaMatch>, sqlx::Error> {
-    on!(ex, |c| sqlx::query_as(
+    let sql = if ex.is_pg() {
+        "SELECT a.id, a.name, a.description, u.display_name AS decider_name
+         FROM to_tsquery('settled_search', $1) AS q
+         CROSS JOIN areas_search x
+         JOIN areas a ON a.id = x.area_id
+         JOIN users u ON u.id = a.default_decider_id
+         WHERE x.document @@ q AND x.team_id = $2
+         ORDER BY ts_rank(x.document, q) DESC, a.name
+         LIMIT $3"
+    } else {
         "SELECT a.id, a.name, a.description, u.display_name AS decider_name
          FROM areas_fts
          JOIN areas a ON a.id = areas_fts.rowid
          JOIN users u ON u.id = a.default_decider_id
          WHERE areas_fts MATCH $1 AND a.team_id = $2
          ORDER BY bm25(areas_fts, 5.0, 1.0), a.name
-         LIMIT $3",
-    )
-    .bind(expression)
-    .bind(team_id)
-    .bind(limit)
-    .fetch_all(c)
-    .await)
+         LIMIT $3"
+    };
+    on!(ex, |c| sqlx::query_as(sql)
+        .bind(expression)
+        .bind(team_id)
+        .bind(limit)
+        .fetch_all(c)
+        .await)
 }
 
 /// A past decision matching a "who decides" question.
@@ -441,11 +510,15 @@ pub async fn matching_decisions(
     limit: i64,
 ) -> Result<Vec<DecisionMatch>, sqlx::Error> {
     // bm25() cannot be aggregated directly: rank the matches first.
-    on!(ex, |c| {
-        sqlx::query_as(
-        "WITH ranked AS MATERIALIZED (
-             SELECT rowid AS id, bm25(search_fts, 10.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH $1
-         )
+    let ranked = if ex.is_pg() {
+        "SELECT s.id, (-ts_rank(s.document, q))::float8 AS score
+         FROM to_tsquery('settled_search', $1) AS q CROSS JOIN search_docs s
+         WHERE s.document @@ q AND s.team_id = $2"
+    } else {
+        "SELECT rowid AS id, bm25(search_fts, 10.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH $1"
+    };
+    let sql = format!(
+        "WITH ranked AS MATERIALIZED ({ranked})
          SELECT p.number, p.title, d.outcome, p.status, a.name AS area_name,
                 u.display_name AS decider_name,
                 (m.user_id IS NULL OR m.removed_at IS NOT NULL) AS decider_left,
@@ -457,15 +530,17 @@ pub async fn matching_decisions(
          JOIN users u ON u.id = d.decided_by
          LEFT JOIN memberships m ON m.team_id = p.team_id AND m.user_id = d.decided_by
          LEFT JOIN areas a ON a.id = p.area_id
-         GROUP BY p.id
+         GROUP BY p.id, d.proposal_id, u.id, m.team_id, m.user_id, a.id
          ORDER BY MIN(r.score), d.decided_at DESC
-         LIMIT $3",
-    )
-    .bind(expression)
-    .bind(team_id)
-    .bind(limit)
-    .fetch_all(c)
-    .await
+         LIMIT $3"
+    );
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(expression)
+            .bind(team_id)
+            .bind(limit)
+            .fetch_all(c)
+            .await
     })
 }
 

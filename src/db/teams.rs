@@ -208,16 +208,15 @@ pub async fn role_of(
     team_id: i64,
     user_id: i64,
 ) -> Result<Option<Role>, sqlx::Error> {
-    let role: Option<String> =
-        on!(ex, |c| {
-            sqlx::query_scalar(
+    let role: Option<String> = on!(ex, |c| {
+        sqlx::query_scalar(
         "SELECT role FROM memberships WHERE team_id = $1 AND user_id = $2 AND removed_at IS NULL",
     )
     .bind(team_id)
     .bind(user_id)
     .fetch_optional(c)
     .await
-        })?;
+    })?;
     Ok(role.and_then(|r| r.parse().ok()))
 }
 
@@ -626,7 +625,7 @@ pub async fn keys(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<String>, sqlx::Err
     on!(ex, |c| {
         sqlx::query_scalar(
         "SELECT key FROM (SELECT key, 0 AS o FROM teams WHERE id = $1
-                          UNION ALL SELECT key, 1 AS o FROM team_key_aliases WHERE team_id = $1) ORDER BY o, key",
+                          UNION ALL SELECT key, 1 AS o FROM team_key_aliases WHERE team_id = $1) AS k ORDER BY o, key",
     )
     .bind(team_id)
     .fetch_all(c)

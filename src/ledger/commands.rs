@@ -14,6 +14,13 @@ use crate::domain::proposal::{self as rules, DecisionDraft, Stance};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
 
+/// The lock key that serialises team creation (team ids start at 1).
+const NEW_TEAMS: i64 = 0;
+
+/// The lock key that serialises area creation (taken after a team's lock,
+/// never before one, so two commands cannot wait on each other).
+const NEW_AREAS: i64 = -1;
+
 /// A team to create, already parsed.
 #[derive(Debug, Clone)]
 pub struct NewTeam {
@@ -97,6 +104,29 @@ async fn apply(
 }
 
 impl Ledger {
+    /// Runs `command` in the writer with the team's lock held from its first
+    /// statement, so the state it checks is the state it appends to, even
+    /// when other instances write to the same PostgreSQL database.
+    async fn in_team<T, F>(&self, team_id: i64, command: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                Ex<'c>,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>,
+            > + Send
+            + 'static,
+    {
+        self.writer
+            .submit(move |mut tx| {
+                Box::pin(async move {
+                    db::log::lock_team(tx.re(), team_id).await?;
+                    command(tx).await
+                })
+            })
+            .await
+    }
+
     /// Creates a team with `actor` as its first admin.
     pub async fn create_team(&self, actor: i64, team: NewTeam) -> Result<teams::Team> {
         self.writer
@@ -124,6 +154,8 @@ impl Ledger {
                             ),
                         });
                     }
+                    // Team ids come from MAX(id) + 1: one team is created at a time.
+                    db::log::lock_team(tx.re(), NEW_TEAMS).await?;
                     let id = teams::next_team_id(tx.re()).await?;
                     let event = Event::TeamCreated {
                         name: team.name,
@@ -183,106 +215,107 @@ impl Ledger {
         user: i64,
         new_role: Role,
     ) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    if role(tx.re(), team_id, actor).await? != Role::Admin {
-                        return Err(Violation::Forbidden.into());
-                    }
-                    let current = teams::role_of(tx.re(), team_id, user)
-                        .await?
-                        .ok_or(Error::NotFound)?;
-                    if current == new_role {
-                        return Err(Violation::NoChange.into());
-                    }
-                    if current == Role::Admin && teams::admin_count(tx.re(), team_id).await? <= 1 {
-                        return Err(Violation::LastAdmin.into());
-                    }
-                    if !new_role.can_vote()
-                        && proposals::open_decided_by(tx.re(), team_id, user).await? > 0
-                    {
-                        return Err(Violation::DeciderOfOpenProposal.into());
-                    }
-                    let event = Event::RoleChanged {
-                        user,
-                        role: new_role,
-                    };
-                    apply(tx.re(), team_id, actor, db::now(), event).await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                if role(tx.re(), team_id, actor).await? != Role::Admin {
+                    return Err(Violation::Forbidden.into());
+                }
+                let current = teams::role_of(tx.re(), team_id, user)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                if current == new_role {
+                    return Err(Violation::NoChange.into());
+                }
+                if current == Role::Admin && teams::admin_count(tx.re(), team_id).await? <= 1 {
+                    return Err(Violation::LastAdmin.into());
+                }
+                if !new_role.can_vote()
+                    && proposals::open_decided_by(tx.re(), team_id, user).await? > 0
+                {
+                    return Err(Violation::DeciderOfOpenProposal.into());
+                }
+                let event = Event::RoleChanged {
+                    user,
+                    role: new_role,
+                };
+                apply(tx.re(), team_id, actor, db::now(), event).await
             })
-            .await
+        })
+        .await
     }
 
     /// Removes a member (admins only, or anyone leaving); their history stays.
     pub async fn remove_member(&self, actor: i64, team_id: i64, user: i64) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    if role(tx.re(), team_id, actor).await? != Role::Admin && actor != user {
-                        return Err(Violation::Forbidden.into());
-                    }
-                    let current = teams::role_of(tx.re(), team_id, user)
-                        .await?
-                        .ok_or(Error::NotFound)?;
-                    if current == Role::Admin && teams::admin_count(tx.re(), team_id).await? <= 1 {
-                        return Err(Violation::LastAdmin.into());
-                    }
-                    if proposals::open_decided_by(tx.re(), team_id, user).await? > 0 {
-                        return Err(Violation::DeciderOfOpenProposal.into());
-                    }
-                    apply(
-                        tx.re(),
-                        team_id,
-                        actor,
-                        db::now(),
-                        Event::MemberRemoved { user },
-                    )
-                    .await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                if role(tx.re(), team_id, actor).await? != Role::Admin && actor != user {
+                    return Err(Violation::Forbidden.into());
+                }
+                let current = teams::role_of(tx.re(), team_id, user)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                if current == Role::Admin && teams::admin_count(tx.re(), team_id).await? <= 1 {
+                    return Err(Violation::LastAdmin.into());
+                }
+                if proposals::open_decided_by(tx.re(), team_id, user).await? > 0 {
+                    return Err(Violation::DeciderOfOpenProposal.into());
+                }
+                apply(
+                    tx.re(),
+                    team_id,
+                    actor,
+                    db::now(),
+                    Event::MemberRemoved { user },
+                )
+                .await
             })
-            .await
+        })
+        .await
     }
 
     /// Creates or edits an area (admins only).
     pub async fn save_area(&self, actor: i64, team_id: i64, input: AreaInput) -> Result<i64> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    if role(tx.re(), team_id, actor).await? != Role::Admin {
-                        return Err(Violation::Forbidden.into());
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                if role(tx.re(), team_id, actor).await? != Role::Admin {
+                    return Err(Violation::Forbidden.into());
+                }
+                let id = match input.id {
+                    Some(id) => {
+                        teams::area(tx.re(), team_id, id)
+                            .await?
+                            .ok_or(Error::NotFound)?;
+                        id
                     }
-                    let id = match input.id {
-                        Some(id) => {
-                            teams::area(tx.re(), team_id, id)
-                                .await?
-                                .ok_or(Error::NotFound)?;
-                            id
-                        }
-                        None => teams::next_area_id(tx.re()).await?,
-                    };
-                    if teams::area_name_taken(tx.re(), team_id, &input.name, id).await? {
-                        return Err(Error::Taken {
-                            field: "name",
-                            message: format!("an area named {} already exists", input.name),
-                        });
+                    None => {
+                        // Area ids are global: one new area at a time.
+                        db::log::lock_team(tx.re(), NEW_AREAS).await?;
+                        teams::next_area_id(tx.re()).await?
                     }
-                    if !teams::role_of(tx.re(), team_id, input.default_decider)
-                        .await?
-                        .is_some_and(Role::can_vote)
-                    {
-                        return Err(Violation::DeciderNotMember.into());
-                    }
-                    let event = Event::AreaSaved {
-                        area: id,
-                        name: input.name,
-                        description: Content::new(input.description)?,
-                        default_decider: input.default_decider,
-                    };
-                    apply(tx.re(), team_id, actor, db::now(), event).await?;
-                    Ok(id)
-                })
+                };
+                if teams::area_name_taken(tx.re(), team_id, &input.name, id).await? {
+                    return Err(Error::Taken {
+                        field: "name",
+                        message: format!("an area named {} already exists", input.name),
+                    });
+                }
+                if !teams::role_of(tx.re(), team_id, input.default_decider)
+                    .await?
+                    .is_some_and(Role::can_vote)
+                {
+                    return Err(Violation::DeciderNotMember.into());
+                }
+                let event = Event::AreaSaved {
+                    area: id,
+                    name: input.name,
+                    description: Content::new(input.description)?,
+                    default_decider: input.default_decider,
+                };
+                apply(tx.re(), team_id, actor, db::now(), event).await?;
+                Ok(id)
             })
-            .await
+        })
+        .await
     }
 
     /// Opens a proposal; returns its number.
@@ -292,75 +325,71 @@ impl Ledger {
         team_id: i64,
         input: NewProposal,
     ) -> Result<i64> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    let now = db::now();
-                    let author_role = role(tx.re(), team_id, actor).await?;
-                    let team = teams::by_id(tx.re(), team_id)
-                        .await?
-                        .ok_or(Error::NotFound)?;
-                    let area = match input.area {
-                        Some(id) => {
-                            Some(teams::area(tx.re(), team_id, id).await?.ok_or_else(|| {
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                let now = db::now();
+                let author_role = role(tx.re(), team_id, actor).await?;
+                let team = teams::by_id(tx.re(), team_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                let area = match input.area {
+                    Some(id) => {
+                        Some(teams::area(tx.re(), team_id, id).await?.ok_or_else(|| {
+                            crate::domain::InvalidInput::new("area", "is not an area of this team")
+                        })?)
+                    }
+                    None => None,
+                };
+                let decider = input
+                    .decider
+                    .or(area.as_ref().map(|a| a.default_decider_id))
+                    .ok_or_else(|| {
+                        crate::domain::InvalidInput::new(
+                            "decider",
+                            "name a decider (or pick an area that has one)",
+                        )
+                    })?;
+                let decider_role = teams::role_of(tx.re(), team_id, decider).await?;
+                let closes_at = input
+                    .closes_at
+                    .map(db::truncate)
+                    .unwrap_or(now + Duration::hours(team.window_hours));
+                let supersedes_status = match input.supersedes {
+                    Some(number) => Some(
+                        proposals::by_number(tx.re(), team_id, number)
+                            .await?
+                            .ok_or_else(|| {
                                 crate::domain::InvalidInput::new(
-                                    "area",
-                                    "is not an area of this team",
+                                    "supersedes",
+                                    "no such decision in this team",
                                 )
-                            })?)
-                        }
-                        None => None,
-                    };
-                    let decider = input
-                        .decider
-                        .or(area.as_ref().map(|a| a.default_decider_id))
-                        .ok_or_else(|| {
-                            crate::domain::InvalidInput::new(
-                                "decider",
-                                "name a decider (or pick an area that has one)",
-                            )
-                        })?;
-                    let decider_role = teams::role_of(tx.re(), team_id, decider).await?;
-                    let closes_at = input
-                        .closes_at
-                        .map(db::truncate)
-                        .unwrap_or(now + Duration::hours(team.window_hours));
-                    let supersedes_status = match input.supersedes {
-                        Some(number) => Some(
-                            proposals::by_number(tx.re(), team_id, number)
-                                .await?
-                                .ok_or_else(|| {
-                                    crate::domain::InvalidInput::new(
-                                        "supersedes",
-                                        "no such decision in this team",
-                                    )
-                                })?
-                                .status(),
-                        ),
-                        None => None,
-                    };
-                    rules::check_new_proposal(
-                        author_role,
-                        decider_role,
-                        closes_at,
-                        now,
-                        supersedes_status,
-                    )?;
-                    let number = proposals::next_number(tx.re(), team_id).await?;
-                    let event = Event::ProposalCreated {
-                        number,
-                        title: Content::new(input.title)?,
-                        body: Content::new(input.body)?,
-                        area: area.map(|a| a.id),
-                        decider,
-                        closes_at,
-                        supersedes: input.supersedes,
-                    };
-                    apply(tx.re(), team_id, actor, now, event).await?;
-                    Ok(number)
-                })
+                            })?
+                            .status(),
+                    ),
+                    None => None,
+                };
+                rules::check_new_proposal(
+                    author_role,
+                    decider_role,
+                    closes_at,
+                    now,
+                    supersedes_status,
+                )?;
+                let number = proposals::next_number(tx.re(), team_id).await?;
+                let event = Event::ProposalCreated {
+                    number,
+                    title: Content::new(input.title)?,
+                    body: Content::new(input.body)?,
+                    area: area.map(|a| a.id),
+                    decider,
+                    closes_at,
+                    supersedes: input.supersedes,
+                };
+                apply(tx.re(), team_id, actor, now, event).await?;
+                Ok(number)
             })
-            .await
+        })
+        .await
     }
 
     /// Revises the body (author only, while open).
@@ -371,24 +400,23 @@ impl Ledger {
         number: i64,
         body: String,
     ) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                    p.state().check_revise(actor)?;
-                    if p.body == body {
-                        return Err(Violation::NoChange.into());
-                    }
-                    let revision = proposals::revision_count(tx.re(), p.id).await? + 1;
-                    let event = Event::ProposalRevised {
-                        number,
-                        revision,
-                        body: Content::new(body)?,
-                    };
-                    apply(tx.re(), team_id, actor, db::now(), event).await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
+                p.state().check_revise(actor)?;
+                if p.body == body {
+                    return Err(Violation::NoChange.into());
+                }
+                let revision = proposals::revision_count(tx.re(), p.id).await? + 1;
+                let event = Event::ProposalRevised {
+                    number,
+                    revision,
+                    body: Content::new(body)?,
+                };
+                apply(tx.re(), team_id, actor, db::now(), event).await
             })
-            .await
+        })
+        .await
     }
 
     /// Names another decider (author or admin, while open).
@@ -399,22 +427,21 @@ impl Ledger {
         number: i64,
         to: i64,
     ) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                    let to_role = teams::role_of(tx.re(), team_id, to).await?;
-                    p.state()
-                        .check_change_decider(actor, actor_role, to, to_role)?;
-                    let event = Event::DeciderChanged {
-                        number,
-                        from: p.decider_id,
-                        to,
-                    };
-                    apply(tx.re(), team_id, actor, db::now(), event).await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
+                let to_role = teams::role_of(tx.re(), team_id, to).await?;
+                p.state()
+                    .check_change_decider(actor, actor_role, to, to_role)?;
+                let event = Event::DeciderChanged {
+                    number,
+                    from: p.decider_id,
+                    to,
+                };
+                apply(tx.re(), team_id, actor, db::now(), event).await
             })
-            .await
+        })
+        .await
     }
 
     /// Extends the window (decider only, while open).
@@ -425,24 +452,23 @@ impl Ledger {
         number: i64,
         closes_at: DateTime<Utc>,
     ) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                    let now = db::now();
-                    let closes_at = db::truncate(closes_at);
-                    p.state().check_extend(actor, closes_at, now)?;
-                    apply(
-                        tx.re(),
-                        team_id,
-                        actor,
-                        now,
-                        Event::DeadlineExtended { number, closes_at },
-                    )
-                    .await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
+                let now = db::now();
+                let closes_at = db::truncate(closes_at);
+                p.state().check_extend(actor, closes_at, now)?;
+                apply(
+                    tx.re(),
+                    team_id,
+                    actor,
+                    now,
+                    Event::DeadlineExtended { number, closes_at },
+                )
+                .await
             })
-            .await
+        })
+        .await
     }
 
     /// Withdraws a proposal (author or decider, while open).
@@ -453,19 +479,18 @@ impl Ledger {
         number: i64,
         reason: String,
     ) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                    p.state().check_withdraw(actor)?;
-                    let event = Event::ProposalWithdrawn {
-                        number,
-                        reason: Content::new(reason)?,
-                    };
-                    apply(tx.re(), team_id, actor, db::now(), event).await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
+                p.state().check_withdraw(actor)?;
+                let event = Event::ProposalWithdrawn {
+                    number,
+                    reason: Content::new(reason)?,
+                };
+                apply(tx.re(), team_id, actor, db::now(), event).await
             })
-            .await
+        })
+        .await
     }
 
     /// Takes or changes the actor's stance (voting members, while open).
@@ -476,20 +501,19 @@ impl Ledger {
         number: i64,
         stance: Stance,
     ) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                    p.state().check_stance(actor_role)?;
-                    let event = Event::StanceTaken {
-                        number,
-                        position: stance.position,
-                        reason: stance.reason.map(Content::new).transpose()?,
-                    };
-                    apply(tx.re(), team_id, actor, db::now(), event).await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
+                p.state().check_stance(actor_role)?;
+                let event = Event::StanceTaken {
+                    number,
+                    position: stance.position,
+                    reason: stance.reason.map(Content::new).transpose()?,
+                };
+                apply(tx.re(), team_id, actor, db::now(), event).await
             })
-            .await
+        })
+        .await
     }
 
     /// Adds a comment (any member, while open).
@@ -500,19 +524,18 @@ impl Ledger {
         number: i64,
         body: String,
     ) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                    p.state().check_comment()?;
-                    let event = Event::CommentAdded {
-                        number,
-                        body: Content::new(body)?,
-                    };
-                    apply(tx.re(), team_id, actor, db::now(), event).await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
+                p.state().check_comment()?;
+                let event = Event::CommentAdded {
+                    number,
+                    body: Content::new(body)?,
+                };
+                apply(tx.re(), team_id, actor, db::now(), event).await
             })
-            .await
+        })
+        .await
     }
 
     /// Records the decision (the decider only; rules 2 and 4).
@@ -523,28 +546,27 @@ impl Ledger {
         number: i64,
         draft: DecisionDraft,
     ) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                    let now = db::now();
-                    let voters = proposals::voters(tx.re(), team_id, p.id).await?;
-                    p.state().check_record(actor, now, &voters, &draft)?;
-                    let mut responses = BTreeMap::new();
-                    for (user, text) in draft.responses {
-                        responses.insert(user.to_string(), Content::new(text)?);
-                    }
-                    let event = Event::DecisionRecorded {
-                        number,
-                        outcome: draft.outcome,
-                        statement: Content::new(draft.statement)?,
-                        rationale: Content::new(draft.rationale)?,
-                        responses,
-                    };
-                    apply(tx.re(), team_id, actor, now, event).await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
+                let now = db::now();
+                let voters = proposals::voters(tx.re(), team_id, p.id).await?;
+                p.state().check_record(actor, now, &voters, &draft)?;
+                let mut responses = BTreeMap::new();
+                for (user, text) in draft.responses {
+                    responses.insert(user.to_string(), Content::new(text)?);
+                }
+                let event = Event::DecisionRecorded {
+                    number,
+                    outcome: draft.outcome,
+                    statement: Content::new(draft.statement)?,
+                    rationale: Content::new(draft.rationale)?,
+                    responses,
+                };
+                apply(tx.re(), team_id, actor, now, event).await
             })
-            .await
+        })
+        .await
     }
 }
 
@@ -561,30 +583,29 @@ impl Ledger {
         field: &str,
     ) -> Result<Appended> {
         let field = field.to_string();
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    if role(tx.re(), team_id, actor).await? != Role::Admin {
-                        return Err(Violation::Forbidden.into());
-                    }
-                    if !db::log::erase_content(tx.re(), team_id, index, &field).await? {
-                        return Err(crate::domain::InvalidInput::new(
-                            "field",
-                            "no such text, or it was erased already",
-                        )
-                        .into());
-                    }
-                    let now = db::now();
-                    let event = Event::ContentErased {
-                        entry: index,
-                        field,
-                    };
-                    let appended = append(tx.re(), team_id, actor, now, &event).await?;
-                    reproject(tx.re(), team_id).await?;
-                    Ok(appended)
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                if role(tx.re(), team_id, actor).await? != Role::Admin {
+                    return Err(Violation::Forbidden.into());
+                }
+                if !db::log::erase_content(tx.re(), team_id, index, &field).await? {
+                    return Err(crate::domain::InvalidInput::new(
+                        "field",
+                        "no such text, or it was erased already",
+                    )
+                    .into());
+                }
+                let now = db::now();
+                let event = Event::ContentErased {
+                    entry: index,
+                    field,
+                };
+                let appended = append(tx.re(), team_id, actor, now, &event).await?;
+                reproject(tx.re(), team_id).await?;
+                Ok(appended)
             })
-            .await
+        })
+        .await
     }
 }
 
@@ -636,26 +657,25 @@ impl Ledger {
         team_id: i64,
         public: bool,
     ) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    if role(tx.re(), team_id, actor).await? != Role::Admin {
-                        return Err(Violation::Forbidden.into());
-                    }
-                    if teams::status_public(tx.re(), team_id).await? == public {
-                        return Err(Violation::NoChange.into());
-                    }
-                    apply(
-                        tx.re(),
-                        team_id,
-                        actor,
-                        db::now(),
-                        Event::StatusVisibilityChanged { public },
-                    )
-                    .await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                if role(tx.re(), team_id, actor).await? != Role::Admin {
+                    return Err(Violation::Forbidden.into());
+                }
+                if teams::status_public(tx.re(), team_id).await? == public {
+                    return Err(Violation::NoChange.into());
+                }
+                apply(
+                    tx.re(),
+                    team_id,
+                    actor,
+                    db::now(),
+                    Event::StatusVisibilityChanged { public },
+                )
+                .await
             })
-            .await
+        })
+        .await
     }
 }
 
@@ -692,136 +712,130 @@ impl Ledger {
         delivery: Option<String>,
         pr: PullRequest,
     ) -> Result<usize> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    if !(pr.url.starts_with("https://") || pr.url.starts_with("http://")) {
-                        return Err(crate::domain::InvalidInput::new(
-                            "url",
-                            "a pull request's address must be http(s)",
-                        )
-                        .into());
-                    }
-                    let now = db::now();
-                    if let Some(id) = &delivery
-                        && !db::links::first_delivery(tx.re(), team_id, pr.host, id, Timestamp(now))
-                            .await?
-                    {
-                        return Ok(0);
-                    }
-                    let team = teams::by_id(tx.re(), team_id)
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                if !(pr.url.starts_with("https://") || pr.url.starts_with("http://")) {
+                    return Err(crate::domain::InvalidInput::new(
+                        "url",
+                        "a pull request's address must be http(s)",
+                    )
+                    .into());
+                }
+                let now = db::now();
+                if let Some(id) = &delivery
+                    && !db::links::first_delivery(tx.re(), team_id, pr.host, id, Timestamp(now))
                         .await?
-                        .ok_or(Error::NotFound)?;
-                    // Former keys count too: a PR may cite a decision by its old id.
-                    let mut keys = teams::keys(tx.re(), team.id).await?;
-                    if keys.is_empty() {
-                        keys.push(team.key.clone());
+                {
+                    return Ok(0);
+                }
+                let team = teams::by_id(tx.re(), team_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                // Former keys count too: a PR may cite a decision by its old id.
+                let mut keys = teams::keys(tx.re(), team.id).await?;
+                if keys.is_empty() {
+                    keys.push(team.key.clone());
+                }
+                let mut numbers = std::collections::BTreeSet::new();
+                for text in &pr.texts {
+                    for key in &keys {
+                        numbers.extend(crate::domain::refs::references(text, key));
                     }
-                    let mut numbers = std::collections::BTreeSet::new();
-                    for text in &pr.texts {
-                        for key in &keys {
-                            numbers.extend(crate::domain::refs::references(text, key));
+                }
+                let mut written = 0;
+                if !pr.from_comment {
+                    // Mentions the title and body no longer make are undone.
+                    for link in
+                        db::links::for_pr(tx.re(), team_id, pr.host, &pr.repo, pr.pr).await?
+                    {
+                        if link.via == "pr" && !numbers.contains(&link.number) {
+                            let event = Event::PrUnreferenced {
+                                number: link.number,
+                                host: pr.host.to_string(),
+                                repo: pr.repo.clone(),
+                                pr: pr.pr,
+                            };
+                            apply(tx.re(), team_id, actor, now, event).await?;
+                            written += 1;
                         }
                     }
-                    let mut written = 0;
-                    if !pr.from_comment {
-                        // Mentions the title and body no longer make are undone.
-                        for link in
-                            db::links::for_pr(tx.re(), team_id, pr.host, &pr.repo, pr.pr).await?
-                        {
-                            if link.via == "pr" && !numbers.contains(&link.number) {
-                                let event = Event::PrUnreferenced {
-                                    number: link.number,
-                                    host: pr.host.to_string(),
-                                    repo: pr.repo.clone(),
-                                    pr: pr.pr,
-                                };
-                                apply(tx.re(), team_id, actor, now, event).await?;
-                                written += 1;
-                            }
-                        }
+                }
+                for number in numbers {
+                    if proposals::by_number(tx.re(), team_id, number)
+                        .await?
+                        .is_none()
+                    {
+                        continue;
                     }
-                    for number in numbers {
-                        if proposals::by_number(tx.re(), team_id, number)
-                            .await?
-                            .is_none()
-                        {
-                            continue;
-                        }
-                        let known =
-                            db::links::find(tx.re(), team_id, number, pr.host, &pr.repo, pr.pr)
-                                .await?;
-                        let state = pr
-                            .state
-                            .clone()
-                            .or_else(|| known.as_ref().map(|k| k.state.clone()))
-                            .unwrap_or_else(|| "open".into());
-                        let via = match (&known, pr.from_comment) {
-                            (Some(k), _) if k.via == "comment" => "comment",
-                            (_, true) => "comment",
-                            _ => "pr",
-                        };
-                        if known.as_ref().is_some_and(|k| {
-                            k.title == pr.title
-                                && k.state == state
-                                && k.url == pr.url
-                                && k.via == via
-                        }) {
-                            continue;
-                        }
-                        let event = Event::PrReferenced {
-                            number,
-                            host: pr.host.to_string(),
-                            repo: pr.repo.clone(),
-                            pr: pr.pr,
-                            url: pr.url.clone(),
-                            title: Content::new(pr.title.clone())?,
-                            state,
-                            via: via.into(),
-                        };
-                        apply(tx.re(), team_id, actor, now, event).await?;
-                        written += 1;
+                    let known =
+                        db::links::find(tx.re(), team_id, number, pr.host, &pr.repo, pr.pr).await?;
+                    let state = pr
+                        .state
+                        .clone()
+                        .or_else(|| known.as_ref().map(|k| k.state.clone()))
+                        .unwrap_or_else(|| "open".into());
+                    let via = match (&known, pr.from_comment) {
+                        (Some(k), _) if k.via == "comment" => "comment",
+                        (_, true) => "comment",
+                        _ => "pr",
+                    };
+                    if known.as_ref().is_some_and(|k| {
+                        k.title == pr.title && k.state == state && k.url == pr.url && k.via == via
+                    }) {
+                        continue;
                     }
-                    Ok(written)
-                })
+                    let event = Event::PrReferenced {
+                        number,
+                        host: pr.host.to_string(),
+                        repo: pr.repo.clone(),
+                        pr: pr.pr,
+                        url: pr.url.clone(),
+                        title: Content::new(pr.title.clone())?,
+                        state,
+                        via: via.into(),
+                    };
+                    apply(tx.re(), team_id, actor, now, event).await?;
+                    written += 1;
+                }
+                Ok(written)
             })
-            .await
+        })
+        .await
     }
 }
 
 impl Ledger {
     /// Renames the team's key (admins); old ids keep working as aliases.
     pub async fn rename_key(&self, actor: i64, team_id: i64, key: TeamKey) -> Result<Appended> {
-        self.writer
-            .submit(move |mut tx| {
-                Box::pin(async move {
-                    if role(tx.re(), team_id, actor).await? != Role::Admin {
-                        return Err(Violation::Forbidden.into());
-                    }
-                    let team = teams::by_id(tx.re(), team_id)
-                        .await?
-                        .ok_or(Error::NotFound)?;
-                    if team.key == key.as_str() {
-                        return Err(Violation::NoChange.into());
-                    }
-                    if teams::key_taken(tx.re(), key.as_str(), team_id).await? {
-                        return Err(Error::Taken {
-                            field: "key",
-                            message: format!("the key {key} is used by another team"),
-                        });
-                    }
-                    apply(
-                        tx.re(),
-                        team_id,
-                        actor,
-                        db::now(),
-                        Event::KeyRenamed {
-                            key: key.to_string(),
-                        },
-                    )
-                    .await
-                })
+        self.in_team(team_id, move |mut tx| {
+            Box::pin(async move {
+                if role(tx.re(), team_id, actor).await? != Role::Admin {
+                    return Err(Violation::Forbidden.into());
+                }
+                let team = teams::by_id(tx.re(), team_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                if team.key == key.as_str() {
+                    return Err(Violation::NoChange.into());
+                }
+                if teams::key_taken(tx.re(), key.as_str(), team_id).await? {
+                    return Err(Error::Taken {
+                        field: "key",
+                        message: format!("the key {key} is used by another team"),
+                    });
+                }
+                apply(
+                    tx.re(),
+                    team_id,
+                    actor,
+                    db::now(),
+                    Event::KeyRenamed {
+                        key: key.to_string(),
+                    },
+                )
+                .await
             })
-            .await
+        })
+        .await
     }
 }

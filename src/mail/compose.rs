@@ -194,16 +194,15 @@ impl Composer {
                         if p.status != "open" || p.closes_at.0 <= now {
                             return Ok(Outcome::Skip("the stance window is closed".into()));
                         }
-                        let has_stance: Option<i64> =
-                            on!(pool, |c| {
-                                sqlx::query_scalar(
+                        let has_stance: Option<i64> = on!(pool, |c| {
+                            sqlx::query_scalar(
                             "SELECT 1 FROM stances WHERE proposal_id = $1 AND user_id = $2 LIMIT 1",
                         )
                         .bind(p.id)
                         .bind(member.id)
                         .fetch_optional(c)
                         .await
-                            })?;
+                        })?;
                         if has_stance.is_some() {
                             return Ok(Outcome::Skip("a stance was taken meanwhile".into()));
                         }

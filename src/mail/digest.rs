@@ -240,9 +240,8 @@ async fn team_activity(
     .fetch_all(c)
     .await
     })?;
-    let decided: Vec<(i64, Timestamp)> =
-        on!(pool, |c| {
-            sqlx::query_as(
+    let decided: Vec<(i64, Timestamp)> = on!(pool, |c| {
+        sqlx::query_as(
         "SELECT p.number, d.decided_at FROM decisions d JOIN proposals p ON p.id = d.proposal_id
          WHERE p.team_id = $1 AND d.decided_at > $2 AND d.decided_at <= $3
          ORDER BY d.decided_at DESC",
@@ -252,7 +251,7 @@ async fn team_activity(
     .bind(Timestamp(until))
     .fetch_all(c)
     .await
-        })?;
+    })?;
     let comments: Vec<(i64, i64, i64, Timestamp)> = on!(pool, |c| sqlx::query_as(
         "SELECT c.proposal_id, p.number, c.author_id, c.created_at FROM comments c
          JOIN proposals p ON p.id = c.proposal_id

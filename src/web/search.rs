@@ -236,7 +236,7 @@ async fn show_search(
     }
     let mut results = Vec::new();
     let mut next = None;
-    let outcome = match query.expression() {
+    let outcome = match query.expression_for(&pool) {
         _ if params.q.is_empty() => Outcome::Intro,
         None => Outcome::NothingToSearch,
         Some(expression) => {
@@ -532,11 +532,11 @@ pub async fn who_decides(
         q: q.to_string(),
         ..WhoDecides::default()
     };
-    let Some(expression) = MatchQuery::parse(q).expression() else {
+    let mut pool = state.db.reader();
+    let Some(expression) = MatchQuery::parse(q).expression_for(&pool) else {
         return Ok(answer);
     };
     answer.searchable = true;
-    let mut pool = state.db.reader();
     answer.areas = search::matching_areas(pool.re(), team.id, &expression, 10).await?;
     let now = Utc::now();
     answer.decisions = search::matching_decisions(pool.re(), team.id, &expression, 10)

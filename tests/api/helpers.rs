@@ -34,7 +34,10 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         settled::startup::init_tracing();
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let db_url = match std::env::var("SETTLED_TEST_DATABASE_URL") {
+        Ok(server) if !server.is_empty() => fresh_postgres(&server).await,
+        _ => format!("sqlite://{}", dir.path().join("test.db").display()),
+    };
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let mut config = Config::new(db_url.clone(), bind);
     // Mail goes to the test's own folder unless a test points it elsewhere,
@@ -56,6 +59,35 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         writer,
         _dir: dir,
     }
+}
+
+/// Whether the suite runs on PostgreSQL (`SETTLED_TEST_DATABASE_URL` set).
+pub fn on_postgres() -> bool {
+    std::env::var("SETTLED_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty())
+}
+
+/// Creates a fresh, empty database on the PostgreSQL server that
+/// `server` (a URL of any database there) points to, and returns its URL.
+/// A server that cannot be reached fails the test: it is never skipped.
+pub async fn fresh_postgres(server: &str) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("SETTLED_TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {e}")
+        });
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("random");
+    let name = format!("settled_test_{}", hex::encode(bytes));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let _ = admin.close().await;
+    let (base, _) = server
+        .rsplit_once('/')
+        .expect("SETTLED_TEST_DATABASE_URL names a database");
+    format!("{base}/{name}")
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects.

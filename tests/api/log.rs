@@ -105,12 +105,17 @@ async fn after_tampering_with_a_log_row_verify_names_that_entry() {
     let app = spawn().await;
     busy_team(&app).await;
     assert!(app.verify().0);
-    on!(app.db.writer(), |c| sqlx::query(
-        "DROP TRIGGER log_entries_no_update"
+    on!(
+        app.db.writer(),
+        |c| sqlx::raw_sql("DROP TRIGGER log_entries_no_update")
+            .execute(c)
+            .await
+            .map(|_| ()),
+        sqlx::raw_sql("DROP TRIGGER log_entries_no_update ON log_entries")
+            .execute(c)
+            .await
+            .map(|_| ())
     )
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))
     .expect("drop trigger");
     on!(app.db.writer(), |c| sqlx::query("UPDATE log_entries SET payload = replace(payload, '\"position\":\"object\"', '\"position\":\"agree\"') WHERE idx = 4")
         .execute(c)
@@ -252,7 +257,25 @@ async fn a_backup_taken_while_serving_verifies_and_serves() {
         "an existing file is never overwritten"
     );
 
-    let url = format!("sqlite://{}", copy.display());
+    // Restore: SQLite serves from the copy itself; PostgreSQL restores the
+    // dump into an empty database.
+    let url = if crate::helpers::on_postgres() {
+        let server = std::env::var("SETTLED_TEST_DATABASE_URL").expect("set");
+        let url = crate::helpers::fresh_postgres(&server).await;
+        let out = std::process::Command::new("pg_restore")
+            .args(["--no-owner", "--exit-on-error", "--dbname", &url])
+            .arg(&copy)
+            .output()
+            .expect("pg_restore runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        url
+    } else {
+        format!("sqlite://{}", copy.display())
+    };
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
         .args(["--database", &url, "verify"])
         .output()

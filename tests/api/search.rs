@@ -64,7 +64,27 @@ fn result_ids(html: &str) -> Vec<String> {
 
 /// FTS5's own check that the index holds exactly the tokens of the texts it
 /// points at (an external-content index told the wrong old text drifts).
+/// On PostgreSQL: every stored document equals the one its text gives now.
 async fn index_is_consistent(app: &TestApp) {
+    if crate::helpers::on_postgres() {
+        let stale: (i64, i64) = on!(app.db.reader(), |c| {
+            sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM search_docs s JOIN search_text t ON t.id = s.id
+                     WHERE s.document <> search_document(t.title, t.body)),
+                    (SELECT COUNT(*) FROM areas a LEFT JOIN areas_search x ON x.area_id = a.id
+                     WHERE x.document IS DISTINCT FROM search_area_document(a.name, a.description))"
+        )
+        .fetch_one(c)
+        .await
+        })
+        .expect("check");
+        assert_eq!(
+            stale,
+            (0, 0),
+            "search documents out of step with their texts"
+        );
+        return;
+    }
     for table in ["search_fts", "areas_fts"] {
         on!(app.db.writer(), |c| sqlx::query(sqlx::AssertSqlSafe(
             format!("INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)")
@@ -496,11 +516,17 @@ async fn snippets_show_user_text_escaped_with_marked_matches() {
     assert!(!html.contains("<script>alert"), "{html}");
     assert!(!html.contains("<img src=x"), "{html}");
     assert!(!html.contains("<b>Bold"), "{html}");
-    assert!(
-        html.contains("&lt;script&gt;alert(&quot;owned&quot;)&lt;&#x2F;script&gt;")
-            || html.contains("&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;"),
-        "{html}"
-    );
+    if crate::helpers::on_postgres() {
+        // ts_headline leaves tag-like words (`<script>`) out of a snippet;
+        // the rest is shown as text.
+        assert!(html.contains("alert(&quot;owned&quot;)"), "{html}");
+    } else {
+        assert!(
+            html.contains("&lt;script&gt;alert(&quot;owned&quot;)&lt;&#x2F;script&gt;")
+                || html.contains("&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;"),
+            "{html}"
+        );
+    }
     assert!(
         html.contains("the <mark>pelican</mark> &amp; &lt;img"),
         "{html}"
