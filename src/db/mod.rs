@@ -349,12 +349,14 @@ impl Db {
         })
     }
 
-    /// The PostgreSQL connect options (for LISTEN), if this is PostgreSQL.
-    pub fn pg_options(&self) -> Option<&PgConnectOptions> {
-        match &self.inner {
-            Pools::Pg { options, .. } => Some(options),
-            Pools::Lite { .. } => None,
-        }
+    /// On PostgreSQL, a connection listening to the live notices channel.
+    pub async fn pg_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, sqlx::Error> {
+        let Pools::Pg { pool, .. } = &self.inner else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(crate::ledger::live::CHANNEL).await?;
+        Ok(Some(listener))
     }
 
     /// Where reads run.

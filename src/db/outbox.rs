@@ -246,11 +246,18 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Row>, sqlx::Error> {
+    // Several instances may claim at once on PostgreSQL: a row another one
+    // is claiming is skipped, never claimed twice. (SQLite has one writer.)
+    let skip_locked = if conn.is_pg() {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     on!(conn, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1
          WHERE id IN (SELECT id FROM outbox
                       WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2
-                      ORDER BY next_attempt_at, id LIMIT $3)
+                      ORDER BY next_attempt_at, id LIMIT $3{skip_locked})
          RETURNING {COLUMNS}"
     )))
     .bind(Timestamp(lease_until))

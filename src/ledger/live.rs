@@ -112,6 +112,61 @@ pub(super) fn rollback_to(mark: usize) {
     let _ = PENDING.try_with(|p| p.0.borrow_mut().truncate(mark));
 }
 
+/// The batch's notices so far (sent with the commit on PostgreSQL).
+pub(super) fn peek() -> Vec<Notice> {
+    PENDING
+        .try_with(|p| p.0.borrow().clone())
+        .unwrap_or_default()
+}
+
+/// The PostgreSQL channel that carries committed notices to every instance.
+pub const CHANNEL: &str = "settled_live";
+
+impl Notice {
+    /// The notice as a NOTIFY payload: `[team, index, kind, proposal]`.
+    pub fn to_payload(&self) -> String {
+        serde_json::json!([self.team_id, self.index, self.kind, self.proposal]).to_string()
+    }
+
+    /// A notice read back from a NOTIFY payload.
+    pub fn from_payload(payload: &str) -> Option<Self> {
+        let (team_id, index, kind, proposal) =
+            serde_json::from_str::<(i64, i64, String, Option<i64>)>(payload).ok()?;
+        Some(Self {
+            team_id,
+            index,
+            kind,
+            proposal,
+        })
+    }
+}
+
+/// Feeds `live` with the notices every instance's writers commit to the
+/// PostgreSQL database (NOTIFY is sent with the commit, so a notice is never
+/// heard before its entry is readable, and notices arrive in commit order).
+/// A lost connection is re-established; a notice missed meanwhile shows as
+/// a gap at a watcher, which reads the missing entries from the log.
+pub async fn listen(mut listener: sqlx::postgres::PgListener, live: Live) {
+    let mut closing = live.closing();
+    loop {
+        let next = tokio::select! {
+            n = listener.try_recv() => n,
+            _ = closing.wait_for(|c| *c) => return,
+        };
+        match next {
+            Ok(Some(notification)) => match Notice::from_payload(notification.payload()) {
+                Some(notice) => live.publish(vec![notice]),
+                None => tracing::warn!(payload = notification.payload(), "unreadable live notice"),
+            },
+            Ok(None) => tracing::warn!("live notices: connection lost, reconnecting"),
+            Err(err) => {
+                tracing::warn!(error = %err, "live notices: listening failed, retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Takes the batch's notices (on commit, to publish; on failure, to drop).
 pub(super) fn take() -> Vec<Notice> {
     PENDING

@@ -74,6 +74,9 @@ impl Ledger {
             conns.push(db.connect_writer().await?);
         }
         let live = live::Live::new();
+        if let Some(listener) = db.pg_listener().await? {
+            tokio::spawn(live::listen(listener, live.clone()));
+        }
         Ok(Self {
             writer: writer::Writer::start(conns, live.clone()),
             live,

@@ -137,7 +137,9 @@ async fn run(
             e.to_string()
         });
         let notices = live::take();
-        if committed.is_ok() {
+        // On PostgreSQL the notices went out with the commit (NOTIFY), to
+        // every instance, this one included.
+        if committed.is_ok() && matches!(conn, Connection::Lite(_)) {
             live.publish(notices);
         }
         for completion in completions {
@@ -196,6 +198,10 @@ async fn run_batch(
         Ok::<(), sqlx::Error>(())
     }
     .await;
+    let result = match result {
+        Ok(()) if conn.is_pg() => notify(conn.re()).await,
+        other => other,
+    };
     match result {
         Ok(()) => on!(conn, |c| sqlx::raw_sql("COMMIT")
             .execute(c)
@@ -209,6 +215,28 @@ async fn run_batch(
             Err(err)
         }
     }
+}
+
+/// Sends the batch's notices with its commit (PostgreSQL's NOTIFY is
+/// transactional: delivered on commit, dropped on rollback).
+async fn notify(mut conn: Ex<'_>) -> Result<(), sqlx::Error> {
+    let payloads: Vec<String> = live::peek().iter().map(live::Notice::to_payload).collect();
+    if payloads.is_empty() {
+        return Ok(());
+    }
+    on!(
+        conn,
+        |c| {
+            let _ = c; // SQLite publishes in-process after the commit.
+            Ok(())
+        },
+        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .bind(live::CHANNEL)
+            .bind(&payloads)
+            .execute(c)
+            .await
+            .map(|_| ())
+    )
 }
 
 #[cfg(test)]

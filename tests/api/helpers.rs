@@ -19,6 +19,8 @@ pub struct TestApp {
     pub db: Db,
     /// The app's one writer (tests that drive the mail clocks themselves).
     pub writer: settled::ledger::writer::Writer,
+    /// Where this instance writes its mail (`.eml` files).
+    pub mail_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -27,15 +29,26 @@ pub async fn spawn() -> TestApp {
     spawn_with(|_| {}).await
 }
 
+/// Starts another instance of the app on the database of `other` (its own
+/// port, mail folder, writer and live hub; shared tables and sessions).
+pub async fn spawn_beside(other: &TestApp) -> TestApp {
+    start(Some(other.db_url.clone()), |_| {}).await
+}
+
 /// Starts the app with a configuration changed by `adjust`.
 pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    start(None, adjust).await
+}
+
+async fn start(db_url: Option<String>, adjust: impl FnOnce(&mut Config)) -> TestApp {
     // Logs show up in the output of a failing test only.
     if std::env::var_os("RUST_LOG").is_some() {
         settled::startup::init_tracing();
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let db_url = match std::env::var("SETTLED_TEST_DATABASE_URL") {
-        Ok(server) if !server.is_empty() => fresh_postgres(&server).await,
+    let db_url = match (db_url, std::env::var("SETTLED_TEST_DATABASE_URL")) {
+        (Some(url), _) => url,
+        (None, Ok(server)) if !server.is_empty() => fresh_postgres(&server).await,
         _ => format!("sqlite://{}", dir.path().join("test.db").display()),
     };
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("address");
@@ -47,6 +60,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.mail.retry_base = std::time::Duration::from_millis(200);
     config.mail.schedule_every = std::time::Duration::from_millis(200);
     adjust(&mut config);
+    let mail_dir = config.mail.folder.clone();
     let app = Application::build(config).await.expect("app builds");
     let base = format!("http://{}", app.address());
     let db = app.state().db.clone();
@@ -57,6 +71,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         db_url,
         db,
         writer,
+        mail_dir,
         _dir: dir,
     }
 }
@@ -287,6 +302,17 @@ impl TestApp {
 }
 
 impl Api {
+    /// The same account talking to another instance `app`.
+    pub fn via(&self, app: &TestApp) -> Api {
+        Api {
+            base: app.base.clone(),
+            token: self.token.clone(),
+            email: self.email.clone(),
+            browser: self.browser.clone(),
+            client: self.client.clone(),
+        }
+    }
+
     /// GET returning status and JSON.
     pub async fn get(&self, path: &str) -> (StatusCode, serde_json::Value) {
         let r = self

@@ -11,18 +11,18 @@ use crate::helpers::{Api, TestApp, in_seconds, location, spawn};
 
 /// One server-sent event.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Sse {
-    id: Option<String>,
-    event: Option<String>,
-    data: String,
+pub(crate) struct Sse {
+    pub(crate) id: Option<String>,
+    pub(crate) event: Option<String>,
+    pub(crate) data: String,
 }
 
 impl Sse {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.data).expect("JSON data")
     }
 
-    fn index(&self) -> i64 {
+    pub(crate) fn index(&self) -> i64 {
         self.id
             .as_deref()
             .and_then(|i| i.parse().ok())
@@ -31,13 +31,13 @@ impl Sse {
 }
 
 /// An open stream, parsed as the EventSource specification says.
-struct Stream {
+pub(crate) struct Stream {
     response: Response,
     buffer: String,
 }
 
 impl Stream {
-    async fn open(client: &Client, url: &str, last_event_id: Option<i64>) -> Self {
+    pub(crate) async fn open(client: &Client, url: &str, last_event_id: Option<i64>) -> Self {
         let mut request = client.get(url).header("accept", "text/event-stream");
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
@@ -56,7 +56,7 @@ impl Stream {
 
     /// The next event with data (comments and the retry line skipped), or
     /// `None` when the server ends the stream. Fails after 5 s.
-    async fn next(&mut self) -> Option<Sse> {
+    pub(crate) async fn next(&mut self) -> Option<Sse> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();

@@ -7,6 +7,7 @@ mod digest;
 mod feeds;
 mod helpers;
 mod hooks;
+mod instances;
 mod live;
 mod log;
 mod mail;
