@@ -3,6 +3,7 @@
 //! redirects.
 
 mod accounts;
+mod contract;
 mod digest;
 mod feeds;
 mod helpers;
