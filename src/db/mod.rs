@@ -350,11 +350,16 @@ impl Db {
     }
 
     /// On PostgreSQL, a connection listening to the live notices channel.
+    /// It has a pool of its own: it holds its connection for good, and
+    /// [`Db::close`] must not wait for it.
     pub async fn pg_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, sqlx::Error> {
-        let Pools::Pg { pool, .. } = &self.inner else {
+        let Pools::Pg { options, .. } = &self.inner else {
             return Ok(None);
         };
-        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options.clone());
+        let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
         listener.listen(crate::ledger::live::CHANNEL).await?;
         Ok(Some(listener))
     }

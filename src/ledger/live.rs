@@ -159,6 +159,7 @@ pub async fn listen(mut listener: sqlx::postgres::PgListener, live: Live) {
                 None => tracing::warn!(payload = notification.payload(), "unreadable live notice"),
             },
             Ok(None) => tracing::warn!("live notices: connection lost, reconnecting"),
+            Err(sqlx::Error::PoolClosed) => return,
             Err(err) => {
                 tracing::warn!(error = %err, "live notices: listening failed, retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
