@@ -94,6 +94,26 @@ impl Application {
             }
         });
         let mail = tokio::spawn(self.state.mail_worker().run());
+        // An erasure made through another instance (PostgreSQL) must not
+        // leave the erased text in this one's caches either.
+        let forgetter = {
+            let state = self.state.clone();
+            let mut batches = state.ledger.live().subscribe();
+            tokio::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    match batches.recv().await {
+                        Ok(batch) if batch.iter().any(|n| n.kind == "content_erased") => {
+                            state.forget_texts();
+                        }
+                        Ok(_) => {}
+                        // Missed notices may have held an erasure.
+                        Err(RecvError::Lagged(_)) => state.forget_texts(),
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            })
+        };
         let db = self.state.db.clone();
         let live = self.state.ledger.live().clone();
         let app = web::router(self.state, self.store);
@@ -110,6 +130,7 @@ impl Application {
         .await?;
         sweeper.abort();
         mail.abort();
+        forgetter.abort();
         db.close().await;
         Ok(())
     }

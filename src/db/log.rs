@@ -109,6 +109,16 @@ pub async fn lock_team(mut conn: Ex<'_>, team_id: i64) -> Result<(), sqlx::Error
         .map(|_| ()))
 }
 
+/// The time of the team's last entry, if it has one.
+pub async fn last_time(mut conn: Ex<'_>, team_id: i64) -> Result<Option<Timestamp>, sqlx::Error> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT created_at FROM log_entries WHERE team_id = $1 ORDER BY idx DESC LIMIT 1"
+    )
+    .bind(team_id)
+    .fetch_optional(c)
+    .await)
+}
+
 /// The team's head, if it has a log.
 pub async fn head(mut conn: Ex<'_>, team_id: i64) -> Result<Option<Head>, sqlx::Error> {
     on!(conn, |c| sqlx::query_as(

@@ -120,8 +120,10 @@ pub async fn rows(mut ex: Ex<'_>, columns: &str, from: &str) -> Result<Vec<Strin
     let rows: Vec<String> = on!(ex, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
         .fetch_all(c)
         .await)?;
-    // PostgreSQL writes `[1, "a"]`, SQLite `[1,"a"]`: compare values, not spacing.
-    Ok(rows
+    // PostgreSQL writes `[1, "a"]`, SQLite `[1,"a"]`: compare values, not
+    // spacing. And text sorts by the database's collation on PostgreSQL but
+    // bytewise on SQLite: compare sorted rows, not the databases' orders.
+    let mut rows: Vec<String> = rows
         .into_iter()
         .map(
             |row| match serde_json::from_str::<serde_json::Value>(&row) {
@@ -129,7 +131,9 @@ pub async fn rows(mut ex: Ex<'_>, columns: &str, from: &str) -> Result<Vec<Strin
                 Err(_) => row,
             },
         )
-        .collect())
+        .collect();
+    rows.sort_unstable();
+    Ok(rows)
 }
 
 /// Every user row needed by foreign keys, to seed a rebuild.

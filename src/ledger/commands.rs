@@ -90,6 +90,18 @@ async fn on_proposal(
     Ok((actor_role, p))
 }
 
+/// The time of a team's next entry: now, or the team's last entry time if
+/// the clock is behind it (another instance's clock, or a clock stepped
+/// back), so a log's times never go backwards. Call it with the team's lock
+/// held, before checking the rules, so they see the entry's own time.
+async fn clock(mut tx: Ex<'_>, team_id: i64) -> Result<DateTime<Utc>> {
+    let now = db::now();
+    Ok(match db::log::last_time(tx.re(), team_id).await? {
+        Some(last) if last.0 > now => last.0,
+        _ => now,
+    })
+}
+
 /// Appends `event` and projects it (the batch commits later).
 async fn apply(
     mut conn: Ex<'_>,
@@ -132,6 +144,9 @@ impl Ledger {
         self.writer
             .submit(move |mut tx| {
                 Box::pin(async move {
+                    // One team is created at a time (ids come from MAX(id) + 1,
+                    // and slugs and keys are checked before they are taken).
+                    db::log::lock_team(tx.re(), NEW_TEAMS).await?;
                     let (slug_taken, key_taken) =
                         teams::slug_or_key_taken(tx.re(), &team.slug, team.key.as_str()).await?;
                     let key_taken =
@@ -154,8 +169,6 @@ impl Ledger {
                             ),
                         });
                     }
-                    // Team ids come from MAX(id) + 1: one team is created at a time.
-                    db::log::lock_team(tx.re(), NEW_TEAMS).await?;
                     let id = teams::next_team_id(tx.re()).await?;
                     let event = Event::TeamCreated {
                         name: team.name,
@@ -176,10 +189,14 @@ impl Ledger {
         self.writer
             .submit(move |mut tx| {
                 Box::pin(async move {
-                    let now = db::now();
                     let invitation = teams::invitation_by_hash(tx.re(), &token_hash)
                         .await?
                         .ok_or(Violation::InvitationInvalid)?;
+                    // The team's lock before its state is read, as in every
+                    // team command (two invitations accepted at once on two
+                    // instances must not both find the user outside).
+                    db::log::lock_team(tx.re(), invitation.team_id).await?;
+                    let now = clock(tx.re(), invitation.team_id).await?;
                     if invitation.accepted_by.is_some() || invitation.expires_at.0 <= now {
                         return Err(Violation::InvitationInvalid.into());
                     }
@@ -238,7 +255,8 @@ impl Ledger {
                     user,
                     role: new_role,
                 };
-                apply(tx.re(), team_id, actor, db::now(), event).await
+                let now = clock(tx.re(), team_id).await?;
+                apply(tx.re(), team_id, actor, now, event).await
             })
         })
         .await
@@ -260,14 +278,8 @@ impl Ledger {
                 if proposals::open_decided_by(tx.re(), team_id, user).await? > 0 {
                     return Err(Violation::DeciderOfOpenProposal.into());
                 }
-                apply(
-                    tx.re(),
-                    team_id,
-                    actor,
-                    db::now(),
-                    Event::MemberRemoved { user },
-                )
-                .await
+                let now = clock(tx.re(), team_id).await?;
+                apply(tx.re(), team_id, actor, now, Event::MemberRemoved { user }).await
             })
         })
         .await
@@ -311,7 +323,8 @@ impl Ledger {
                     description: Content::new(input.description)?,
                     default_decider: input.default_decider,
                 };
-                apply(tx.re(), team_id, actor, db::now(), event).await?;
+                let now = clock(tx.re(), team_id).await?;
+                apply(tx.re(), team_id, actor, now, event).await?;
                 Ok(id)
             })
         })
@@ -327,7 +340,7 @@ impl Ledger {
     ) -> Result<i64> {
         self.in_team(team_id, move |mut tx| {
             Box::pin(async move {
-                let now = db::now();
+                let now = clock(tx.re(), team_id).await?;
                 let author_role = role(tx.re(), team_id, actor).await?;
                 let team = teams::by_id(tx.re(), team_id)
                     .await?
@@ -413,7 +426,8 @@ impl Ledger {
                     revision,
                     body: Content::new(body)?,
                 };
-                apply(tx.re(), team_id, actor, db::now(), event).await
+                let now = clock(tx.re(), team_id).await?;
+                apply(tx.re(), team_id, actor, now, event).await
             })
         })
         .await
@@ -438,7 +452,8 @@ impl Ledger {
                     from: p.decider_id,
                     to,
                 };
-                apply(tx.re(), team_id, actor, db::now(), event).await
+                let now = clock(tx.re(), team_id).await?;
+                apply(tx.re(), team_id, actor, now, event).await
             })
         })
         .await
@@ -455,7 +470,7 @@ impl Ledger {
         self.in_team(team_id, move |mut tx| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                let now = db::now();
+                let now = clock(tx.re(), team_id).await?;
                 let closes_at = db::truncate(closes_at);
                 p.state().check_extend(actor, closes_at, now)?;
                 apply(
@@ -487,7 +502,8 @@ impl Ledger {
                     number,
                     reason: Content::new(reason)?,
                 };
-                apply(tx.re(), team_id, actor, db::now(), event).await
+                let now = clock(tx.re(), team_id).await?;
+                apply(tx.re(), team_id, actor, now, event).await
             })
         })
         .await
@@ -510,7 +526,8 @@ impl Ledger {
                     position: stance.position,
                     reason: stance.reason.map(Content::new).transpose()?,
                 };
-                apply(tx.re(), team_id, actor, db::now(), event).await
+                let now = clock(tx.re(), team_id).await?;
+                apply(tx.re(), team_id, actor, now, event).await
             })
         })
         .await
@@ -532,7 +549,8 @@ impl Ledger {
                     number,
                     body: Content::new(body)?,
                 };
-                apply(tx.re(), team_id, actor, db::now(), event).await
+                let now = clock(tx.re(), team_id).await?;
+                apply(tx.re(), team_id, actor, now, event).await
             })
         })
         .await
@@ -549,7 +567,7 @@ impl Ledger {
         self.in_team(team_id, move |mut tx| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                let now = db::now();
+                let now = clock(tx.re(), team_id).await?;
                 let voters = proposals::voters(tx.re(), team_id, p.id).await?;
                 p.state().check_record(actor, now, &voters, &draft)?;
                 let mut responses = BTreeMap::new();
@@ -595,7 +613,7 @@ impl Ledger {
                     )
                     .into());
                 }
-                let now = db::now();
+                let now = clock(tx.re(), team_id).await?;
                 let event = Event::ContentErased {
                     entry: index,
                     field,
@@ -665,11 +683,12 @@ impl Ledger {
                 if teams::status_public(tx.re(), team_id).await? == public {
                     return Err(Violation::NoChange.into());
                 }
+                let now = clock(tx.re(), team_id).await?;
                 apply(
                     tx.re(),
                     team_id,
                     actor,
-                    db::now(),
+                    now,
                     Event::StatusVisibilityChanged { public },
                 )
                 .await
@@ -721,7 +740,7 @@ impl Ledger {
                     )
                     .into());
                 }
-                let now = db::now();
+                let now = clock(tx.re(), team_id).await?;
                 if let Some(id) = &delivery
                     && !db::links::first_delivery(tx.re(), team_id, pr.host, id, Timestamp(now))
                         .await?
@@ -818,17 +837,21 @@ impl Ledger {
                 if team.key == key.as_str() {
                     return Err(Violation::NoChange.into());
                 }
+                // Keys are unique across teams: one key is claimed at a time
+                // (the lock of new teams, always taken after a team's own).
+                db::log::lock_team(tx.re(), NEW_TEAMS).await?;
                 if teams::key_taken(tx.re(), key.as_str(), team_id).await? {
                     return Err(Error::Taken {
                         field: "key",
                         message: format!("the key {key} is used by another team"),
                     });
                 }
+                let now = clock(tx.re(), team_id).await?;
                 apply(
                     tx.re(),
                     team_id,
                     actor,
-                    db::now(),
+                    now,
                     Event::KeyRenamed {
                         key: key.to_string(),
                     },

@@ -194,16 +194,16 @@ impl Composer {
                         if p.status != "open" || p.closes_at.0 <= now {
                             return Ok(Outcome::Skip("the stance window is closed".into()));
                         }
-                        let has_stance: Option<i64> = on!(pool, |c| {
+                        let has_stance: bool = on!(pool, |c| {
                             sqlx::query_scalar(
-                            "SELECT 1 FROM stances WHERE proposal_id = $1 AND user_id = $2 LIMIT 1",
+                            "SELECT EXISTS (SELECT 1 FROM stances WHERE proposal_id = $1 AND user_id = $2)",
                         )
                         .bind(p.id)
                         .bind(member.id)
-                        .fetch_optional(c)
+                        .fetch_one(c)
                         .await
                         })?;
-                        if has_stance.is_some() {
+                        if has_stance {
                             return Ok(Outcome::Skip("a stance was taken meanwhile".into()));
                         }
                         self.reminder(&team, &p, member.id, tz, now)

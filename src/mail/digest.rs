@@ -169,7 +169,7 @@ pub struct Run {
 pub async fn due_members(mut pool: Ex<'_>, now: DateTime<Utc>) -> Result<Vec<Due>> {
     let subscribers: Vec<Subscriber> = on!(pool, |c| {
         sqlx::query_as(
-        "SELECT id, email, time_zone, digest, digest_hour, last_digest_at FROM users WHERE digest <> 'off'",
+        "SELECT id, email, time_zone, digest, digest_hour, last_digest_at FROM users WHERE digest <> 'off' ORDER BY id",
     )
     .fetch_all(c)
     .await

@@ -280,6 +280,56 @@ struct DecisionView {
     responses: Vec<(String, String)>,
 }
 
+/// The stance table and history of a proposal page.
+#[derive(Template)]
+#[template(path = "proposals/stances_part.html")]
+struct StancesPart<'a> {
+    stances: Vec<StanceView>,
+    history: Vec<HistoryView>,
+    /// Every change of stance, of which `history` holds the latest.
+    history_total: usize,
+    team_slug: &'a str,
+}
+
+/// The comments of a proposal page.
+#[derive(Template)]
+#[template(path = "proposals/comments_part.html")]
+struct CommentsPart<'a> {
+    comments: Vec<CommentView>,
+    is_admin_view: bool,
+    team_slug: &'a str,
+    id: &'a str,
+    csrf: &'a str,
+}
+
+/// The heavy, viewer-independent parts of a proposal page, rendered once per
+/// state of the log, time zone, admin view and minute (relative times are
+/// shown to the minute) and kept with the page's rows.
+#[derive(Debug)]
+pub struct Parts {
+    stances_html: std::sync::Arc<str>,
+    comments_html: std::sync::Arc<str>,
+}
+
+/// Which rendering of the parts a view can use.
+type PartsKey = (Tz, bool, i64);
+
+/// Renderings kept per page rows (time zones and admin views in use).
+const PARTS_KEPT: usize = 8;
+
+/// Stands for the viewer's CSRF token in kept renderings: random per
+/// process, so no text anyone typed can contain it.
+fn csrf_slot() -> &'static str {
+    static SLOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SLOT.get_or_init(|| {
+        let mut bytes = [0u8; 16];
+        // Without randomness, a fixed slot still works (it only has to be
+        // absent from rendered text, which escaping mostly ensures).
+        let _ = getrandom::fill(&mut bytes);
+        format!("csrf-slot-{}", hex::encode(bytes))
+    })
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "proposals/show.html")]
 struct ProposalPage {
@@ -291,7 +341,6 @@ struct ProposalPage {
     proposal: Proposal,
     body_html: String,
     title_erased: Option<String>,
-    is_admin_view: bool,
     created: When,
     closes: When,
     window_open: bool,
@@ -301,12 +350,12 @@ struct ProposalPage {
     can_vote: bool,
     is_admin: bool,
     my_position: String,
-    stances: Vec<StanceView>,
+    /// The stance table, history and comments, rendered for this state of
+    /// the log (shared by every viewer in the same time zone).
+    parts: std::sync::Arc<Parts>,
+    /// The comments, with the viewer's CSRF token in place.
+    comments_html: std::sync::Arc<str>,
     missing: Vec<String>,
-    history: Vec<HistoryView>,
-    /// Every change of stance, of which `history` holds the latest.
-    history_total: usize,
-    comments: Vec<CommentView>,
     revisions: Vec<RevisionView>,
     decider_changes: Vec<DeciderChangeView>,
     objections: Vec<Objection>,
@@ -469,49 +518,14 @@ async fn page(
             .and_then(|r| r.position.clone())
             .unwrap_or_default(),
     };
-    let total_comments: i64 = table.iter().map(|r| r.comments).sum();
-    let stances = table
-        .into_iter()
-        .map(|r| StanceView {
-            share: if total_comments == 0 {
-                0
-            } else {
-                (r.comments * 100 + total_comments / 2) / total_comments
-            },
-            name: r.display_name,
-            position: r.position,
-            reason: r.reason,
-            taken: r.taken_at.map(|t| when(t.0, tz, now)),
-            changes: r.changes,
-            comments: r.comments,
-        })
-        .collect();
-    // The latest changes; a proposal argued over for weeks keeps every one
-    // in the log, but the page stays readable (and light).
-    let history_total = rows.history.len();
-    let history = rows
-        .history
-        .iter()
-        .skip(history_total.saturating_sub(HISTORY_SHOWN))
-        .cloned()
-        .map(|h| HistoryView {
-            reason: erased.plain(h.log_idx, "reason", h.reason),
-            name: h.display_name,
-            position: h.position,
-            at: when(h.created_at.0, tz, now),
-        })
-        .collect();
-    let comments = rows
-        .comments
-        .iter()
-        .cloned()
-        .map(|c| CommentView {
-            author: c.author_name,
-            html: erased.html(c.log_idx, "body", &c.body),
-            at: when(c.created_at.0, tz, now),
-            index: c.log_idx,
-        })
-        .collect();
+    let id = format!("{}-{}", team.key, p.number);
+    let is_admin_view = role == Role::Admin;
+    let parts = rows.parts(tz, is_admin_view, now, &team.slug, &id, &erased)?;
+    let comments_html = if is_admin_view {
+        std::sync::Arc::from(parts.comments_html.replace(csrf_slot(), &ctx.csrf))
+    } else {
+        parts.comments_html.clone()
+    };
     let revision_rows = rows.revisions.clone();
     let body_html = match revision_rows.last() {
         Some(r) => erased.html(r.log_idx, "body", &p.body),
@@ -576,7 +590,6 @@ async fn page(
         .collect();
     let replacements = rows.replacements.clone();
     let pull_requests = rows.pull_requests.clone();
-    let id = format!("{}-{}", team.key, p.number);
     let permalink = format!("{}/d/{id}", state.base_url);
     Ok(ProposalPage {
         markdown_link: format!("[{id}: {}]({permalink})", p.title.replace(['[', ']'], "")),
@@ -584,7 +597,6 @@ async fn page(
         live_after,
         body_html,
         title_erased,
-        is_admin_view: role == Role::Admin,
         created: when(p.created_at.0, tz, now),
         closes: when(p.closes_at.0, tz, now),
         window_open: now < p.closes_at.0,
@@ -594,11 +606,9 @@ async fn page(
         can_vote: role.can_vote(),
         is_admin: role == Role::Admin,
         my_position,
-        stances,
+        parts,
+        comments_html,
         missing,
-        history,
-        history_total,
-        comments,
         revisions,
         decider_changes,
         objections,
@@ -956,9 +966,111 @@ pub struct PageRows {
     members: Vec<Member>,
     replacements: Vec<i64>,
     pull_requests: Vec<crate::db::links::PrLink>,
+    /// Renderings of the heavy parts made from these rows.
+    parts: std::sync::Mutex<Vec<(PartsKey, std::sync::Arc<Parts>)>>,
 }
 
 impl PageRows {
+    /// The stance table, history and comments rendered for time zone `tz`
+    /// at `now` (to the minute), kept for the next view like it.
+    fn parts(
+        &self,
+        tz: Tz,
+        is_admin_view: bool,
+        now: chrono::DateTime<Utc>,
+        team_slug: &str,
+        id: &str,
+        erased: &Erased,
+    ) -> Result<std::sync::Arc<Parts>> {
+        let minute = now.timestamp().div_euclid(60);
+        let key = (tz, is_admin_view, minute);
+        let kept = |parts: &std::sync::Mutex<Vec<(PartsKey, std::sync::Arc<Parts>)>>| {
+            parts
+                .lock()
+                .ok()
+                .and_then(|list| list.iter().find(|(k, _)| *k == key).map(|(_, p)| p.clone()))
+        };
+        if let Some(hit) = kept(&self.parts) {
+            return Ok(hit);
+        }
+        // Every view in the same minute shows the same relative times.
+        let now = chrono::DateTime::from_timestamp(minute * 60, 0).unwrap_or(now);
+        let total_comments: i64 = self.table.iter().map(|r| r.comments).sum();
+        let stances = self
+            .table
+            .iter()
+            .cloned()
+            .map(|r| StanceView {
+                share: if total_comments == 0 {
+                    0
+                } else {
+                    (r.comments * 100 + total_comments / 2) / total_comments
+                },
+                name: r.display_name,
+                position: r.position,
+                reason: r.reason,
+                taken: r.taken_at.map(|t| when(t.0, tz, now)),
+                changes: r.changes,
+                comments: r.comments,
+            })
+            .collect();
+        // The latest changes; a proposal argued over for weeks keeps every
+        // one in the log, but the page stays readable (and light).
+        let history_total = self.history.len();
+        let history = self
+            .history
+            .iter()
+            .skip(history_total.saturating_sub(HISTORY_SHOWN))
+            .cloned()
+            .map(|h| HistoryView {
+                reason: erased.plain(h.log_idx, "reason", h.reason),
+                name: h.display_name,
+                position: h.position,
+                at: when(h.created_at.0, tz, now),
+            })
+            .collect();
+        let comments = self
+            .comments
+            .iter()
+            .cloned()
+            .map(|c| CommentView {
+                author: c.author_name,
+                html: erased.html(c.log_idx, "body", &c.body),
+                at: when(c.created_at.0, tz, now),
+                index: c.log_idx,
+            })
+            .collect();
+        let render = |e: askama::Error| Error::Internal(anyhow::anyhow!("template: {e}"));
+        let parts = std::sync::Arc::new(Parts {
+            stances_html: StancesPart {
+                stances,
+                history,
+                history_total,
+                team_slug,
+            }
+            .render()
+            .map_err(render)?
+            .into(),
+            comments_html: CommentsPart {
+                comments,
+                is_admin_view,
+                team_slug,
+                id,
+                csrf: csrf_slot(),
+            }
+            .render()
+            .map_err(render)?
+            .into(),
+        });
+        if let Ok(mut list) = self.parts.lock() {
+            if list.len() >= PARTS_KEPT {
+                list.remove(0);
+            }
+            list.push((key, parts.clone()));
+        }
+        Ok(parts)
+    }
+
     async fn load(state: &AppState, team_id: i64, number: i64) -> Result<Self> {
         let mut pool = state.db.reader();
         let proposal = proposals::by_number(pool.re(), team_id, number)
@@ -982,6 +1094,7 @@ impl PageRows {
             decision,
             responses,
             proposal,
+            parts: std::sync::Mutex::default(),
         })
     }
 }

@@ -84,6 +84,15 @@ async fn concurrent_writes_through_two_instances_keep_one_gap_free_verified_log(
     .expect("indices");
     let expected: Vec<i64> = (0..indices.len() as i64).collect();
     assert_eq!(indices, expected, "gap-free, no duplicates");
+    // Entry times never go backwards along the log (replay requires it),
+    // whichever writer or instance stamped them.
+    let times: Vec<settled::db::Timestamp> = on!(a.db.reader(), |c| sqlx::query_scalar(
+        "SELECT created_at FROM log_entries ORDER BY idx"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("times");
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "times in log order");
     let distinct: HashSet<i64> = acknowledged.iter().map(|(i, _)| *i).collect();
     assert_eq!(
         distinct.len(),
