@@ -495,7 +495,7 @@ async fn page(
     let tz = ctx.tz();
     let now = Utc::now();
     let erased = Erased::from_rows(&rows.erasures, tz, now);
-    let table = rows.table.clone();
+    let table = &rows.table;
     let missing = table
         .iter()
         .filter(|r| r.position.is_none())

@@ -620,3 +620,63 @@ async fn a_long_stance_history_shows_its_latest_changes_and_says_so() {
         "the oldest are left to the log"
     );
 }
+
+#[tokio::test]
+async fn the_erase_button_under_a_comment_carries_the_admins_own_token() {
+    // The comments are rendered once and kept for every viewer in the same
+    // time zone; the admin's token is filled in per view.
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("ERASE", &ana, &[&bob], &[]).await;
+    let id = ana
+        .propose("ERASE", "Kept parts", &ana.email, &in_seconds(3600))
+        .await;
+    let (status, body) = bob
+        .post(
+            &format!("/api/v1/decisions/{id}/comments"),
+            serde_json::json!({"body": "A regrettable remark."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Bob (a member) first, so the kept rendering exists before Ana looks.
+    let (_, bob_page) = app.get(&bob.browser, &format!("/d/{id}")).await;
+    assert!(bob_page.contains("A regrettable remark."));
+    assert!(
+        !bob_page.contains("/t/team-erase/erase"),
+        "no erase form for members"
+    );
+    assert!(!bob_page.contains("csrf-slot-"), "no slot left in a page");
+
+    let (_, ana_page) = app.get(&ana.browser, &format!("/d/{id}")).await;
+    assert!(!ana_page.contains("csrf-slot-"), "no slot left in a page");
+    let form = &ana_page[ana_page
+        .find("action=\"/t/team-erase/erase\"")
+        .expect("erase form")..];
+    let token = crate::helpers::csrf_in(form);
+    assert_eq!(
+        token,
+        crate::helpers::csrf_in(&ana_page),
+        "the page's own token"
+    );
+    let index = body["log_index"].as_i64().expect("index").to_string();
+    let r = ana
+        .browser
+        .post(format!("{}/t/team-erase/erase", app.base))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("index", index.as_str()),
+            ("field", "body"),
+            ("back", &format!("/d/{id}")),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, after) = app.get(&bob.browser, &format!("/d/{id}")).await;
+    assert!(
+        !after.contains("A regrettable remark."),
+        "erased for every viewer"
+    );
+}
