@@ -149,7 +149,8 @@ impl Connection {
     }
 }
 
-/// A write transaction outside the ledger (SQLite: `BEGIN IMMEDIATE`).
+/// A transaction outside the ledger: a write (SQLite: `BEGIN IMMEDIATE`)
+/// or a read of one snapshot ([`Db::begin_read`]).
 #[derive(Debug)]
 pub enum WriteTx {
     /// SQLite.
@@ -387,6 +388,19 @@ impl Db {
         Ok(match &self.inner {
             Pools::Lite { write, .. } => WriteTx::Lite(write.begin_with("BEGIN IMMEDIATE").await?),
             Pools::Pg { pool, .. } => WriteTx::Pg(pool.begin().await?),
+        })
+    }
+
+    /// Begins a read-only transaction that sees one snapshot of the whole
+    /// database until it ends (SQLite: a deferred transaction in WAL mode;
+    /// PostgreSQL: `REPEATABLE READ`). Dropping it ends it.
+    pub async fn begin_read(&self) -> Result<WriteTx, sqlx::Error> {
+        Ok(match &self.inner {
+            Pools::Lite { read, .. } => WriteTx::Lite(read.begin().await?),
+            Pools::Pg { pool, .. } => WriteTx::Pg(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
         })
     }
 

@@ -122,18 +122,27 @@ pub async fn rows(mut ex: Ex<'_>, columns: &str, from: &str) -> Result<Vec<Strin
         .await)?;
     // PostgreSQL writes `[1, "a"]`, SQLite `[1,"a"]`: compare values, not
     // spacing. And text sorts by the database's collation on PostgreSQL but
-    // bytewise on SQLite: compare sorted rows, not the databases' orders.
-    let mut rows: Vec<String> = rows
+    // bytewise on SQLite: order rows by team and by the entry that wrote
+    // them (first and last values), then by their text, the same on both.
+    let mut keyed: Vec<((i64, i64), String)> = rows
         .into_iter()
         .map(
             |row| match serde_json::from_str::<serde_json::Value>(&row) {
-                Ok(value) => value.to_string(),
-                Err(_) => row,
+                Ok(value) => {
+                    let at =
+                        |v: Option<&serde_json::Value>| v.and_then(|v| v.as_i64()).unwrap_or(0);
+                    let key = match value.as_array() {
+                        Some(cells) => (at(cells.first()), at(cells.last())),
+                        None => (0, 0),
+                    };
+                    (key, value.to_string())
+                }
+                Err(_) => ((0, 0), row),
             },
         )
         .collect();
-    rows.sort_unstable();
-    Ok(rows)
+    keyed.sort_unstable();
+    Ok(keyed.into_iter().map(|(_, row)| row).collect())
 }
 
 /// Every user row needed by foreign keys, to seed a rebuild.

@@ -66,7 +66,10 @@ impl From<sqlx::Error> for VerifyError {
 
 /// Verifies every team's log in `live` and the read tables built from it.
 pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
-    let mut pool = live.reader();
+    // One read transaction: the logs and the tables are compared as of one
+    // moment, even while the server (or several) keep writing.
+    let mut snapshot = live.begin_read().await?;
+    let mut pool = snapshot.ex();
     let rebuilt = Db::scratch().await?;
     db::snapshot::copy_users(pool.re(), rebuilt.writer()).await?;
     let mut report = Report {

@@ -384,3 +384,64 @@ async fn concurrent_writes_are_all_acknowledged_and_a_rejected_one_spoils_no_nei
     let (ok, output) = app.verify();
     assert!(ok, "{output}");
 }
+
+#[tokio::test]
+async fn verify_passes_while_the_server_keeps_writing() {
+    // `settled verify` reads the logs and the tables as of one moment, so
+    // writes landing while it runs are neither half seen nor reported.
+    let app = spawn().await;
+    let (ana, _) = busy_team(&app).await;
+    let id = ana
+        .propose(
+            "LOG",
+            "Written during verify",
+            &ana.email,
+            &in_seconds(3600),
+        )
+        .await;
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (base, token, writing) = (app.base.clone(), ana.token.clone(), writing.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut written = 0;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client
+                    .post(format!("{base}/api/v1/decisions/{id}/comments"))
+                    .bearer_auth(&token)
+                    .json(&json!({"body": format!("comment {written}")}))
+                    .send()
+                    .await
+                    .expect("POST");
+                assert_eq!(r.status(), StatusCode::CREATED);
+                written += 1;
+            }
+            written
+        })
+    };
+    for _ in 0..4 {
+        let (ok, output) = tokio::task::spawn_blocking({
+            let url = app.db_url.clone();
+            move || {
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
+                    .args(["--database", &url, "verify"])
+                    .output()
+                    .expect("runs");
+                (
+                    out.status.success(),
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ),
+                )
+            }
+        })
+        .await
+        .expect("verify ran");
+        assert!(ok, "{output}");
+    }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.await.expect("writer");
+    assert!(written > 0, "the writes overlapped the checks");
+}
