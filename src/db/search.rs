@@ -145,22 +145,13 @@ impl MatchQuery {
 
     /// The FTS5 expression, or `None` if there is nothing to look for.
     pub fn expression(&self) -> Option<String> {
-        if self.groups.is_empty() {
-            return None;
-        }
-        let groups: Vec<String> = self
-            .groups
-            .iter()
-            .map(|g| {
-                let alternatives: Vec<String> = g.iter().map(Term::fts).collect();
-                format!("({})", alternatives.join(" OR "))
-            })
-            .collect();
-        let mut expression = groups.join(" AND ");
-        for term in &self.excluded {
-            expression = format!("({expression}) NOT {}", term.fts());
-        }
-        Some(expression)
+        self.written(Term::fts, " OR ", " AND ", ") NOT ")
+    }
+
+    /// The PostgreSQL `to_tsquery` text, or `None` if there is nothing to
+    /// look for.
+    pub fn tsquery(&self) -> Option<String> {
+        self.written(Term::tsquery, " | ", " & ", ") & !")
     }
 
     /// The expression for the backend `ex` runs on: FTS5's for SQLite, a
@@ -173,9 +164,9 @@ impl MatchQuery {
         }
     }
 
-    /// The PostgreSQL `to_tsquery` text, or `None` if there is nothing to
-    /// look for.
-    pub fn tsquery(&self) -> Option<String> {
+    /// The query in one syntax: each term as `term` writes it, alternatives
+    /// joined by `or`, groups by `and`, each exclusion after `) not`.
+    fn written(&self, term: fn(&Term) -> String, or: &str, and: &str, not: &str) -> Option<String> {
         if self.groups.is_empty() {
             return None;
         }
@@ -183,13 +174,13 @@ impl MatchQuery {
             .groups
             .iter()
             .map(|g| {
-                let alternatives: Vec<String> = g.iter().map(Term::tsquery).collect();
-                format!("({})", alternatives.join(" | "))
+                let alternatives: Vec<String> = g.iter().map(term).collect();
+                format!("({})", alternatives.join(or))
             })
             .collect();
-        let mut expression = groups.join(" & ");
-        for term in &self.excluded {
-            expression = format!("({expression}) & !{}", term.tsquery());
+        let mut expression = groups.join(and);
+        for excluded in &self.excluded {
+            expression = format!("({expression}{not}{}", term(excluded));
         }
         Some(expression)
     }
@@ -593,6 +584,20 @@ mod tests {
             Some("(((\"rust\")) NOT \"go\") NOT \"big data\"")
         );
         assert_eq!(expr("OR rust").as_deref(), Some("(\"rust\")"));
+    }
+
+    #[test]
+    fn the_postgresql_form_quotes_every_term_too() {
+        let q = MatchQuery::parse("\"exact phrase\" dep* rust OR go -java it's");
+        assert_eq!(
+            q.tsquery().as_deref(),
+            Some("(('exact phrase') & ('dep':*) & ('rust' | 'go') & ('it''s')) & !'java'")
+        );
+        assert_eq!(MatchQuery::parse("-java").tsquery(), None);
+        assert_eq!(
+            MatchQuery::parse("back\\slash").tsquery().as_deref(),
+            Some("('back\\\\slash')")
+        );
     }
 
     #[test]
