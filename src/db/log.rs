@@ -94,21 +94,6 @@ pub async fn insert_content(
     Ok(())
 }
 
-/// Takes the team's write lock until the transaction ends. SQLite has one
-/// writer, so this is a no-op there; on PostgreSQL it is a transaction-level
-/// advisory lock, which serialises the team's commands across instances
-/// (taking it again in the same transaction is free).
-pub async fn lock_team(mut conn: Ex<'_>, team_id: i64) -> Result<(), sqlx::Error> {
-    if !conn.is_pg() {
-        return Ok(());
-    }
-    on!(conn, |c| sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(team_id)
-        .execute(c)
-        .await
-        .map(|_| ()))
-}
-
 /// The time of the team's last entry, if it has one.
 pub async fn last_time(mut conn: Ex<'_>, team_id: i64) -> Result<Option<Timestamp>, sqlx::Error> {
     on!(conn, |c| sqlx::query_scalar(

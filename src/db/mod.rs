@@ -152,27 +152,27 @@ impl Connection {
 /// A transaction outside the ledger: a write (SQLite: `BEGIN IMMEDIATE`)
 /// or a read of one snapshot ([`Db::begin_read`]).
 #[derive(Debug)]
-pub enum WriteTx {
+pub enum Tx {
     /// SQLite.
     Lite(sqlx::Transaction<'static, Sqlite>),
     /// PostgreSQL.
     Pg(sqlx::Transaction<'static, Postgres>),
 }
 
-impl WriteTx {
+impl Tx {
     /// Statements run in this transaction.
     pub fn ex(&mut self) -> Ex<'_> {
         match self {
-            WriteTx::Lite(tx) => Ex::Lite(tx),
-            WriteTx::Pg(tx) => Ex::Pg(tx),
+            Tx::Lite(tx) => Ex::Lite(tx),
+            Tx::Pg(tx) => Ex::Pg(tx),
         }
     }
 
     /// Commits it.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            WriteTx::Lite(tx) => tx.commit().await,
-            WriteTx::Pg(tx) => tx.commit().await,
+            Tx::Lite(tx) => tx.commit().await,
+            Tx::Pg(tx) => tx.commit().await,
         }
     }
 }
@@ -384,20 +384,20 @@ impl Db {
     /// Begins a write transaction outside the ledger (SQLite: `BEGIN
     /// IMMEDIATE`, so it never fails half-way with `SQLITE_BUSY`). Team
     /// state is written only by the ledger's writer, never here.
-    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(match &self.inner {
-            Pools::Lite { write, .. } => WriteTx::Lite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Pools::Pg { pool, .. } => WriteTx::Pg(pool.begin().await?),
+            Pools::Lite { write, .. } => Tx::Lite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Pg { pool, .. } => Tx::Pg(pool.begin().await?),
         })
     }
 
     /// Begins a read-only transaction that sees one snapshot of the whole
     /// database until it ends (SQLite: a deferred transaction in WAL mode;
     /// PostgreSQL: `REPEATABLE READ`). Dropping it ends it.
-    pub async fn begin_read(&self) -> Result<WriteTx, sqlx::Error> {
+    pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
         Ok(match &self.inner {
-            Pools::Lite { read, .. } => WriteTx::Lite(read.begin().await?),
-            Pools::Pg { pool, .. } => WriteTx::Pg(
+            Pools::Lite { read, .. } => Tx::Lite(read.begin().await?),
+            Pools::Pg { pool, .. } => Tx::Pg(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
             ),
@@ -434,6 +434,48 @@ impl Db {
             Pools::Pg { pool, .. } => pool.close().await,
         }
     }
+}
+
+/// What a write lock serialises. SQLite has one writer, so there these
+/// are no-ops; on PostgreSQL each is a transaction-level advisory lock
+/// keyed by [`Lock::key`], held until the transaction ends (taking it again
+/// in the same transaction is free). A transaction takes a team's lock
+/// before any other, so two transactions never wait on each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// One team's log and state (every command of the team).
+    Team(i64),
+    /// Creating teams and claiming keys (ids come from MAX(id) + 1, and
+    /// slugs and keys are checked before they are taken).
+    NewTeams,
+    /// Creating areas (area ids come from MAX(id) + 1).
+    NewAreas,
+    /// Creating accounts (the first one becomes the instance admin).
+    Accounts,
+}
+
+impl Lock {
+    /// The advisory lock key: teams use their (positive) id.
+    pub fn key(self) -> i64 {
+        match self {
+            Lock::Team(id) => id,
+            Lock::NewTeams => 0,
+            Lock::NewAreas => -1,
+            Lock::Accounts => -2,
+        }
+    }
+}
+
+/// Takes `lock` until the transaction `ex` is in ends.
+pub async fn lock(mut ex: Ex<'_>, lock: Lock) -> Result<(), sqlx::Error> {
+    if !ex.is_pg() {
+        return Ok(());
+    }
+    on!(ex, |c| sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock.key())
+        .execute(c)
+        .await
+        .map(|_| ()))
 }
 
 /// Whether `err` is a unique-constraint violation (mapped by kind, since

@@ -6,10 +6,6 @@ use sqlx::FromRow;
 
 use super::{Db, Ex, Timestamp};
 
-/// The lock key that serialises account creation (team keys are positive;
-/// 0 and -1 serialise new teams and areas).
-const FIRST_ACCOUNT_LOCK: i64 = -2;
-
 /// A user as the app sees them (no password hash).
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct User {
@@ -47,7 +43,7 @@ pub async fn insert(
 ) -> Result<User, sqlx::Error> {
     // The first account becomes the instance admin: on PostgreSQL, two
     // sign-ups at once must not both find the table empty.
-    super::log::lock_team(conn.re(), FIRST_ACCOUNT_LOCK).await?;
+    super::lock(conn.re(), super::Lock::Accounts).await?;
     on!(conn, |c| {
         sqlx::query_as(
         "INSERT INTO users (email, email_norm, display_name, password_hash, time_zone, is_admin, created_at)

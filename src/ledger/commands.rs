@@ -7,19 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::event::{Content, Event};
 use super::{Appended, Ledger, append, project};
-use crate::db::{self, Ex, Timestamp, proposals, teams};
+use crate::db::{self, Ex, Lock, Timestamp, proposals, teams};
 use crate::domain::Violation;
 use crate::domain::ids::TeamKey;
 use crate::domain::proposal::{self as rules, DecisionDraft, Stance};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
-
-/// The lock key that serialises team creation (team ids start at 1).
-const NEW_TEAMS: i64 = 0;
-
-/// The lock key that serialises area creation (taken after a team's lock,
-/// never before one, so two commands cannot wait on each other).
-const NEW_AREAS: i64 = -1;
 
 /// A team to create, already parsed.
 #[derive(Debug, Clone)]
@@ -118,12 +111,14 @@ async fn apply(
 impl Ledger {
     /// Runs `command` in the writer with the team's lock held from its first
     /// statement, so the state it checks is the state it appends to, even
-    /// when other instances write to the same PostgreSQL database.
+    /// when other instances write to the same PostgreSQL database; `command`
+    /// gets the time of its entry (see [`clock`]).
     async fn in_team<T, F>(&self, team_id: i64, command: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(
                 Ex<'c>,
+                DateTime<Utc>,
             ) -> std::pin::Pin<
                 Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>,
             > + Send
@@ -132,8 +127,9 @@ impl Ledger {
         self.writer
             .submit(move |mut tx| {
                 Box::pin(async move {
-                    db::log::lock_team(tx.re(), team_id).await?;
-                    command(tx).await
+                    db::lock(tx.re(), Lock::Team(team_id)).await?;
+                    let now = clock(tx.re(), team_id).await?;
+                    command(tx, now).await
                 })
             })
             .await
@@ -146,7 +142,7 @@ impl Ledger {
                 Box::pin(async move {
                     // One team is created at a time (ids come from MAX(id) + 1,
                     // and slugs and keys are checked before they are taken).
-                    db::log::lock_team(tx.re(), NEW_TEAMS).await?;
+                    db::lock(tx.re(), Lock::NewTeams).await?;
                     let (slug_taken, key_taken) =
                         teams::slug_or_key_taken(tx.re(), &team.slug, team.key.as_str()).await?;
                     let key_taken =
@@ -195,7 +191,7 @@ impl Ledger {
                     // The team's lock before its state is read, as in every
                     // team command (two invitations accepted at once on two
                     // instances must not both find the user outside).
-                    db::log::lock_team(tx.re(), invitation.team_id).await?;
+                    db::lock(tx.re(), Lock::Team(invitation.team_id)).await?;
                     let now = clock(tx.re(), invitation.team_id).await?;
                     if invitation.accepted_by.is_some() || invitation.expires_at.0 <= now {
                         return Err(Violation::InvitationInvalid.into());
@@ -232,7 +228,7 @@ impl Ledger {
         user: i64,
         new_role: Role,
     ) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin {
                     return Err(Violation::Forbidden.into());
@@ -255,7 +251,6 @@ impl Ledger {
                     user,
                     role: new_role,
                 };
-                let now = clock(tx.re(), team_id).await?;
                 apply(tx.re(), team_id, actor, now, event).await
             })
         })
@@ -264,7 +259,7 @@ impl Ledger {
 
     /// Removes a member (admins only, or anyone leaving); their history stays.
     pub async fn remove_member(&self, actor: i64, team_id: i64, user: i64) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin && actor != user {
                     return Err(Violation::Forbidden.into());
@@ -278,7 +273,6 @@ impl Ledger {
                 if proposals::open_decided_by(tx.re(), team_id, user).await? > 0 {
                     return Err(Violation::DeciderOfOpenProposal.into());
                 }
-                let now = clock(tx.re(), team_id).await?;
                 apply(tx.re(), team_id, actor, now, Event::MemberRemoved { user }).await
             })
         })
@@ -287,7 +281,7 @@ impl Ledger {
 
     /// Creates or edits an area (admins only).
     pub async fn save_area(&self, actor: i64, team_id: i64, input: AreaInput) -> Result<i64> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin {
                     return Err(Violation::Forbidden.into());
@@ -301,7 +295,7 @@ impl Ledger {
                     }
                     None => {
                         // Area ids are global: one new area at a time.
-                        db::log::lock_team(tx.re(), NEW_AREAS).await?;
+                        db::lock(tx.re(), Lock::NewAreas).await?;
                         teams::next_area_id(tx.re()).await?
                     }
                 };
@@ -323,7 +317,6 @@ impl Ledger {
                     description: Content::new(input.description)?,
                     default_decider: input.default_decider,
                 };
-                let now = clock(tx.re(), team_id).await?;
                 apply(tx.re(), team_id, actor, now, event).await?;
                 Ok(id)
             })
@@ -338,9 +331,8 @@ impl Ledger {
         team_id: i64,
         input: NewProposal,
     ) -> Result<i64> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
-                let now = clock(tx.re(), team_id).await?;
                 let author_role = role(tx.re(), team_id, actor).await?;
                 let team = teams::by_id(tx.re(), team_id)
                     .await?
@@ -413,7 +405,7 @@ impl Ledger {
         number: i64,
         body: String,
     ) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                 p.state().check_revise(actor)?;
@@ -426,7 +418,6 @@ impl Ledger {
                     revision,
                     body: Content::new(body)?,
                 };
-                let now = clock(tx.re(), team_id).await?;
                 apply(tx.re(), team_id, actor, now, event).await
             })
         })
@@ -441,7 +432,7 @@ impl Ledger {
         number: i64,
         to: i64,
     ) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                 let to_role = teams::role_of(tx.re(), team_id, to).await?;
@@ -452,7 +443,6 @@ impl Ledger {
                     from: p.decider_id,
                     to,
                 };
-                let now = clock(tx.re(), team_id).await?;
                 apply(tx.re(), team_id, actor, now, event).await
             })
         })
@@ -467,10 +457,9 @@ impl Ledger {
         number: i64,
         closes_at: DateTime<Utc>,
     ) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                let now = clock(tx.re(), team_id).await?;
                 let closes_at = db::truncate(closes_at);
                 p.state().check_extend(actor, closes_at, now)?;
                 apply(
@@ -494,7 +483,7 @@ impl Ledger {
         number: i64,
         reason: String,
     ) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                 p.state().check_withdraw(actor)?;
@@ -502,7 +491,6 @@ impl Ledger {
                     number,
                     reason: Content::new(reason)?,
                 };
-                let now = clock(tx.re(), team_id).await?;
                 apply(tx.re(), team_id, actor, now, event).await
             })
         })
@@ -517,7 +505,7 @@ impl Ledger {
         number: i64,
         stance: Stance,
     ) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                 p.state().check_stance(actor_role)?;
@@ -526,7 +514,6 @@ impl Ledger {
                     position: stance.position,
                     reason: stance.reason.map(Content::new).transpose()?,
                 };
-                let now = clock(tx.re(), team_id).await?;
                 apply(tx.re(), team_id, actor, now, event).await
             })
         })
@@ -541,7 +528,7 @@ impl Ledger {
         number: i64,
         body: String,
     ) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                 p.state().check_comment()?;
@@ -549,7 +536,6 @@ impl Ledger {
                     number,
                     body: Content::new(body)?,
                 };
-                let now = clock(tx.re(), team_id).await?;
                 apply(tx.re(), team_id, actor, now, event).await
             })
         })
@@ -564,10 +550,9 @@ impl Ledger {
         number: i64,
         draft: DecisionDraft,
     ) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
-                let now = clock(tx.re(), team_id).await?;
                 let voters = proposals::voters(tx.re(), team_id, p.id).await?;
                 p.state().check_record(actor, now, &voters, &draft)?;
                 let mut responses = BTreeMap::new();
@@ -601,7 +586,7 @@ impl Ledger {
         field: &str,
     ) -> Result<Appended> {
         let field = field.to_string();
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin {
                     return Err(Violation::Forbidden.into());
@@ -613,7 +598,6 @@ impl Ledger {
                     )
                     .into());
                 }
-                let now = clock(tx.re(), team_id).await?;
                 let event = Event::ContentErased {
                     entry: index,
                     field,
@@ -675,7 +659,7 @@ impl Ledger {
         team_id: i64,
         public: bool,
     ) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin {
                     return Err(Violation::Forbidden.into());
@@ -683,7 +667,6 @@ impl Ledger {
                 if teams::status_public(tx.re(), team_id).await? == public {
                     return Err(Violation::NoChange.into());
                 }
-                let now = clock(tx.re(), team_id).await?;
                 apply(
                     tx.re(),
                     team_id,
@@ -731,7 +714,7 @@ impl Ledger {
         delivery: Option<String>,
         pr: PullRequest,
     ) -> Result<usize> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if !(pr.url.starts_with("https://") || pr.url.starts_with("http://")) {
                     return Err(crate::domain::InvalidInput::new(
@@ -740,7 +723,6 @@ impl Ledger {
                     )
                     .into());
                 }
-                let now = clock(tx.re(), team_id).await?;
                 if let Some(id) = &delivery
                     && !db::links::first_delivery(tx.re(), team_id, pr.host, id, Timestamp(now))
                         .await?
@@ -826,7 +808,7 @@ impl Ledger {
 impl Ledger {
     /// Renames the team's key (admins); old ids keep working as aliases.
     pub async fn rename_key(&self, actor: i64, team_id: i64, key: TeamKey) -> Result<Appended> {
-        self.in_team(team_id, move |mut tx| {
+        self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin {
                     return Err(Violation::Forbidden.into());
@@ -839,14 +821,13 @@ impl Ledger {
                 }
                 // Keys are unique across teams: one key is claimed at a time
                 // (the lock of new teams, always taken after a team's own).
-                db::log::lock_team(tx.re(), NEW_TEAMS).await?;
+                db::lock(tx.re(), Lock::NewTeams).await?;
                 if teams::key_taken(tx.re(), key.as_str(), team_id).await? {
                     return Err(Error::Taken {
                         field: "key",
                         message: format!("the key {key} is used by another team"),
                     });
                 }
-                let now = clock(tx.re(), team_id).await?;
                 apply(
                     tx.re(),
                     team_id,

@@ -111,7 +111,7 @@ pub async fn append(
     time: DateTime<Utc>,
     event: &Event,
 ) -> Result<Appended> {
-    db::log::lock_team(conn.re(), team_id).await?;
+    db::lock(conn.re(), db::Lock::Team(team_id)).await?;
     let head = db::log::head(conn.re(), team_id).await?;
     let mut frontier = match &head {
         Some(h) => u64::try_from(h.size)

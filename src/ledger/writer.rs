@@ -11,7 +11,7 @@
 //! instances may write to one database. There, a few writer tasks each run
 //! one command per transaction on their own connection, and a command
 //! serialises with others on the same team through the team's lock (see
-//! `db::log::lock_team`), whichever instance they run on. One command per
+//! `db::Lock`), whichever instance they run on. One command per
 //! transaction means a transaction holds at most one team lock, so two
 //! instances never deadlock.
 
