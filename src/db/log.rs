@@ -94,24 +94,27 @@ pub async fn insert_content(
     Ok(())
 }
 
-/// The time of the team's last entry, if it has one.
-pub async fn last_time(mut conn: Ex<'_>, team_id: i64) -> Result<Option<Timestamp>, sqlx::Error> {
-    on!(conn, |c| sqlx::query_scalar(
-        "SELECT created_at FROM log_entries WHERE team_id = $1 ORDER BY idx DESC LIMIT 1"
+/// The team's head and its last entry's time, if it has a log.
+pub async fn tip(
+    mut conn: Ex<'_>,
+    team_id: i64,
+) -> Result<Option<(Head, Option<Timestamp>)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        head: Head,
+        last_time: Option<Timestamp>,
+    }
+    let row: Option<Row> = on!(conn, |c| sqlx::query_as(
+        "SELECT h.size, h.root, h.frontier,
+                (SELECT e.created_at FROM log_entries e WHERE e.team_id = h.team_id
+                 ORDER BY e.idx DESC LIMIT 1) AS last_time
+         FROM log_heads h WHERE h.team_id = $1"
     )
     .bind(team_id)
     .fetch_optional(c)
-    .await)
-}
-
-/// The team's head, if it has a log.
-pub async fn head(mut conn: Ex<'_>, team_id: i64) -> Result<Option<Head>, sqlx::Error> {
-    on!(conn, |c| sqlx::query_as(
-        "SELECT size, root, frontier FROM log_heads WHERE team_id = $1"
-    )
-    .bind(team_id)
-    .fetch_optional(c)
-    .await)
+    .await)?;
+    Ok(row.map(|r| (r.head, r.last_time)))
 }
 
 /// The team's head, read from the pool.

@@ -5,6 +5,7 @@ use sqlx::FromRow;
 
 use super::{Ex, Timestamp};
 use crate::domain::proposal::{Position, ProposalState, Status, Voter};
+use crate::domain::team::Role;
 
 /// A proposal with the names a page needs.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
@@ -71,6 +72,18 @@ const PROPOSAL_SELECT: &str =
   JOIN users de ON de.id = p.decider_id
   LEFT JOIN areas a ON a.id = p.area_id";
 
+/// [`PROPOSAL_SELECT`] with the role of user `$3` in the team.
+const PROPOSAL_SELECT_AS: &str =
+    "SELECT p.id, p.team_id, p.number, p.title, p.body, p.area_id, a.name AS area_name,
+    p.author_id, au.display_name AS author_name, p.decider_id, de.display_name AS decider_name,
+    p.created_at, p.closes_at, p.status, p.withdrawn_reason, p.supersedes, p.superseded_by,
+    (SELECT m.role FROM memberships m
+     WHERE m.team_id = p.team_id AND m.user_id = $3 AND m.removed_at IS NULL) AS actor_role
+  FROM proposals p
+  JOIN users au ON au.id = p.author_id
+  JOIN users de ON de.id = p.decider_id
+  LEFT JOIN areas a ON a.id = p.area_id";
+
 /// A proposal by team and number.
 pub async fn by_number(
     mut ex: Ex<'_>,
@@ -84,6 +97,32 @@ pub async fn by_number(
     .bind(number)
     .fetch_optional(c)
     .await)
+}
+
+/// A proposal by team and number, with `user`'s role in the team (`None`
+/// for a non-member), in one query: what every command on a proposal
+/// checks first.
+pub async fn by_number_as(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    number: i64,
+    user_id: i64,
+) -> Result<Option<(Option<Role>, Proposal)>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        proposal: Proposal,
+        actor_role: Option<String>,
+    }
+    let row: Option<Row> = on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROPOSAL_SELECT_AS} WHERE p.team_id = $1 AND p.number = $2"
+    )))
+    .bind(team_id)
+    .bind(number)
+    .bind(user_id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.map(|r| (r.actor_role.and_then(|role| role.parse().ok()), r.proposal)))
 }
 
 /// Several proposals of a team by number, in one query (order not kept).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use super::event::{Content, Event};
-use super::{Appended, Ledger, append, project};
+use super::{Appended, Ledger, append, batch, project};
 use crate::db::{self, Ex, Lock, Timestamp, proposals, teams};
 use crate::domain::Violation;
 use crate::domain::ids::TeamKey;
@@ -65,32 +65,33 @@ async fn role(mut conn: Ex<'_>, team_id: i64, actor: i64) -> Result<Role> {
         .ok_or(Error::NotFound)
 }
 
-async fn proposal(mut conn: Ex<'_>, team_id: i64, number: i64) -> Result<proposals::Proposal> {
-    proposals::by_number(conn.re(), team_id, number)
-        .await?
-        .ok_or(Error::NotFound)
-}
-
-/// The actor's role and the proposal, read inside the write transaction.
+/// The actor's role and the proposal, read inside the write transaction
+/// (`NotFound` for a non-member or a missing proposal).
 async fn on_proposal(
     mut conn: Ex<'_>,
     actor: i64,
     team_id: i64,
     number: i64,
 ) -> Result<(Role, proposals::Proposal)> {
-    let actor_role = role(conn.re(), team_id, actor).await?;
-    let p = proposal(conn.re(), team_id, number).await?;
-    Ok((actor_role, p))
+    match proposals::by_number_as(conn.re(), team_id, number, actor).await? {
+        Some((Some(actor_role), p)) => {
+            batch::read_proposal(team_id, number, p.id);
+            Ok((actor_role, p))
+        }
+        _ => Err(Error::NotFound),
+    }
 }
 
 /// The time of a team's next entry: now, or the team's last entry time if
 /// the clock is behind it (another instance's clock, or a clock stepped
-/// back), so a log's times never go backwards. Call it with the team's lock
-/// held, before checking the rules, so they see the entry's own time.
+/// back), so a log's times never go backwards. Its first call in a
+/// transaction takes the team's lock ([`batch::tip`]), so call it before
+/// reading the team's state and checking the rules (which then see the
+/// entry's own time).
 async fn clock(mut tx: Ex<'_>, team_id: i64) -> Result<DateTime<Utc>> {
     let now = db::now();
-    Ok(match db::log::last_time(tx.re(), team_id).await? {
-        Some(last) if last.0 > now => last.0,
+    Ok(match batch::tip(tx.re(), team_id).await?.last_time {
+        Some(last) if last > now => last,
         _ => now,
     })
 }
@@ -127,7 +128,6 @@ impl Ledger {
         self.writer
             .submit(move |mut tx| {
                 Box::pin(async move {
-                    db::lock(tx.re(), Lock::Team(team_id)).await?;
                     let now = clock(tx.re(), team_id).await?;
                     command(tx, now).await
                 })
@@ -188,10 +188,10 @@ impl Ledger {
                     let invitation = teams::invitation_by_hash(tx.re(), &token_hash)
                         .await?
                         .ok_or(Violation::InvitationInvalid)?;
-                    // The team's lock before its state is read, as in every
-                    // team command (two invitations accepted at once on two
-                    // instances must not both find the user outside).
-                    db::lock(tx.re(), Lock::Team(invitation.team_id)).await?;
+                    // The team's lock (taken by `clock`) before its state is
+                    // read, as in every team command (two invitations accepted
+                    // at once on two instances must not both find the user
+                    // outside).
                     let now = clock(tx.re(), invitation.team_id).await?;
                     if invitation.accepted_by.is_some() || invitation.expires_at.0 <= now {
                         return Err(Violation::InvitationInvalid.into());
@@ -615,6 +615,7 @@ impl Ledger {
 /// the texts that remain.
 async fn reproject(mut conn: Ex<'_>, team_id: i64) -> Result<()> {
     db::log::clear_projection(conn.re(), team_id).await?;
+    batch::forget_proposals();
     let mut chain = super::verify::Chain::new();
     let mut from = 0;
     loop {

@@ -1,14 +1,13 @@
 //! Live updates: what each committed batch added to the logs, told to
 //! whoever is watching (the pages' event streams, `web::live`).
 //!
-//! [`super::append`] notes every entry it writes in the writer task's
-//! [`Pending`] list; the writer drops the notes of a command rolled back to
+//! [`super::append`] notes every entry it writes in the writer's batch
+//! (`super::batch`); the writer drops the notes of a command rolled back to
 //! its savepoint and publishes the rest once the batch has committed. So a
 //! watcher never hears of an entry that is not on disk, and hears of them in
 //! log order. The notice carries no content, only where the log grew: a
 //! watcher that wants more reads it, with its own rights, from the database.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -87,38 +86,6 @@ impl Live {
     }
 }
 
-tokio::task_local! {
-    /// The notices of the writer's current batch, not yet committed.
-    pub(super) static PENDING: Pending;
-}
-
-/// Notices waiting for their batch's commit (the writer task's own).
-#[derive(Debug, Default)]
-pub struct Pending(RefCell<Vec<Notice>>);
-
-/// Notes an appended entry, if running in the writer (elsewhere, such as
-/// `verify`'s scratch rebuild, nobody is watching).
-pub(super) fn note(notice: Notice) {
-    let _ = PENDING.try_with(|p| p.0.borrow_mut().push(notice));
-}
-
-/// How many notices the current batch holds (a savepoint's mark).
-pub(super) fn mark() -> usize {
-    PENDING.try_with(|p| p.0.borrow().len()).unwrap_or(0)
-}
-
-/// Forgets the notices after `mark` (their command was rolled back).
-pub(super) fn rollback_to(mark: usize) {
-    let _ = PENDING.try_with(|p| p.0.borrow_mut().truncate(mark));
-}
-
-/// The batch's notices so far (sent with the commit on PostgreSQL).
-pub(super) fn peek() -> Vec<Notice> {
-    PENDING
-        .try_with(|p| p.0.borrow().clone())
-        .unwrap_or_default()
-}
-
 /// The PostgreSQL channel that carries committed notices to every instance.
 pub const CHANNEL: &str = "settled_live";
 
@@ -166,11 +133,4 @@ pub async fn listen(mut listener: sqlx::postgres::PgListener, live: Live) {
             }
         }
     }
-}
-
-/// Takes the batch's notices (on commit, to publish; on failure, to drop).
-pub(super) fn take() -> Vec<Notice> {
-    PENDING
-        .try_with(|p| std::mem::take(&mut *p.0.borrow_mut()))
-        .unwrap_or_default()
 }

@@ -5,6 +5,7 @@
 //! ([`project`]), commit. Log and tables therefore never diverge, and
 //! `settled verify` can rebuild the tables by projecting the log again.
 
+mod batch;
 pub mod canonical;
 pub mod checkpoint;
 pub mod commands;
@@ -24,7 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::db::{self, Db, Ex, Timestamp};
 use crate::error::Result;
 use event::{Envelope, Event};
-use merkle::{Frontier, Hash};
+use merkle::Hash;
 
 pub use project::project;
 
@@ -111,16 +112,8 @@ pub async fn append(
     time: DateTime<Utc>,
     event: &Event,
 ) -> Result<Appended> {
-    db::lock(conn.re(), db::Lock::Team(team_id)).await?;
-    let head = db::log::head(conn.re(), team_id).await?;
-    let mut frontier = match &head {
-        Some(h) => u64::try_from(h.size)
-            .ok()
-            .and_then(|size| Frontier::from_bytes(size, &h.frontier))
-            .ok_or_else(|| anyhow::anyhow!("corrupt log head for team {team_id}"))?,
-        None => Frontier::new(),
-    };
-    let index = i64::try_from(frontier.size()).map_err(anyhow::Error::from)?;
+    let mut tip = batch::tip(conn.re(), team_id).await?;
+    let index = i64::try_from(tip.frontier.size()).map_err(anyhow::Error::from)?;
     let envelope = Envelope {
         team: team_id,
         index,
@@ -157,24 +150,16 @@ pub async fn append(
         }
     }
     notify(conn.re(), team_id, index, actor, time, event).await?;
-    live::note(live::Notice {
+    batch::note(live::Notice {
         team_id,
         index,
         kind: event.kind().to_string(),
         proposal: event.proposal_number(),
     });
-    frontier.push(leaf_hash);
-    let root = frontier.root();
-    db::log::save_head(
-        conn.re(),
-        team_id,
-        &db::log::Head {
-            size: index + 1,
-            root: root.to_vec(),
-            frontier: frontier.to_bytes(),
-        },
-    )
-    .await?;
+    tip.frontier.push(leaf_hash);
+    tip.last_time = Some(time);
+    let root = tip.frontier.root();
+    batch::advance(conn.re(), team_id, tip).await?;
     Ok(Appended {
         team_id,
         index,

@@ -220,6 +220,9 @@ pub async fn project(mut conn: Ex<'_>, entry: &Appended, event: &Event) -> Resul
 }
 
 async fn proposal_id(mut conn: Ex<'_>, team: i64, number: i64) -> Result<i64> {
+    if let Some(id) = super::batch::proposal_read(team, number) {
+        return Ok(id);
+    }
     proposals::by_number(conn.re(), team, number)
         .await?
         .map(|p| p.id)

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::live::{self, Live, Pending};
+use super::batch::{self, Batch};
+use super::live::{self, Live};
 use crate::db::{Connection, Ex};
 use crate::error::{Error, Result};
 use crate::on;
@@ -83,8 +84,8 @@ impl Writer {
                 Connection::Lite(_) => MAX_BATCH,
                 Connection::Pg(_) => 1,
             };
-            tokio::spawn(live::PENDING.scope(
-                Pending::default(),
+            tokio::spawn(batch::BATCH.scope(
+                Batch::default(),
                 run(conn, jobs.clone(), max_batch, live.clone()),
             ));
         }
@@ -136,7 +137,7 @@ async fn run(
             tracing::error!(error = %e, "write batch failed");
             e.to_string()
         });
-        let notices = live::take();
+        let notices = batch::take();
         // On PostgreSQL the notices went out with the commit (NOTIFY), to
         // every instance, this one included.
         if committed.is_ok() && matches!(conn, Connection::Lite(_)) {
@@ -172,12 +173,12 @@ async fn run_batch(
         while let Some(job) = batch.next() {
             // A command that panics (a bug) is rolled back alone; its caller
             // gets an error when its reply is dropped, and the writer lives on.
-            let mark = live::mark();
+            let mark = batch::mark();
             let outcome = AssertUnwindSafe(job(conn.re())).catch_unwind().await;
             let rollback = if outcome.as_ref().is_ok_and(|c| c.succeeded()) {
                 ""
             } else {
-                live::rollback_to(mark);
+                batch::rollback_to(mark);
                 "ROLLBACK TO command; "
             };
             let next = if batch.peek().is_some() {
@@ -199,8 +200,11 @@ async fn run_batch(
     }
     .await;
     let result = match result {
-        Ok(()) if conn.is_pg() => notify(conn.re()).await,
-        other => other,
+        Ok(()) => match batch::flush(conn.re()).await {
+            Ok(()) if conn.is_pg() => notify(conn.re()).await,
+            other => other,
+        },
+        err => err,
     };
     match result {
         Ok(()) => on!(conn, |c| sqlx::raw_sql("COMMIT")
@@ -220,7 +224,10 @@ async fn run_batch(
 /// Sends the batch's notices with its commit (PostgreSQL's NOTIFY is
 /// transactional: delivered on commit, dropped on rollback).
 async fn notify(mut conn: Ex<'_>) -> Result<(), sqlx::Error> {
-    let payloads: Vec<String> = live::peek().iter().map(live::Notice::to_payload).collect();
+    let payloads: Vec<String> = batch::notices()
+        .iter()
+        .map(live::Notice::to_payload)
+        .collect();
     if payloads.is_empty() {
         return Ok(());
     }
@@ -320,7 +327,7 @@ mod tests {
             async move {
                 w.submit(move |_conn| {
                     Box::pin(async move {
-                        live::note(live::Notice {
+                        batch::note(live::Notice {
                             team_id: 1,
                             index: i,
                             kind: "comment_added".into(),
