@@ -60,6 +60,7 @@ impl Application {
             mailer,
             pages: web::proposals::PageCache::default(),
             unsubscribe: crate::mail::unsubscribe::Keys::new(&signer.seed()),
+            flash: web::flash::Keys::new(&signer.seed()),
             signer: Arc::new(signer),
             bench_ceiling,
         };

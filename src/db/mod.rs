@@ -21,6 +21,7 @@ pub mod teams;
 pub mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -223,7 +224,7 @@ fn redact(url: &str) -> String {
 /// connections. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
-    inner: Pools,
+    inner: Arc<Pools>,
 }
 
 #[derive(Clone, Debug)]
@@ -276,11 +277,11 @@ impl Db {
             .connect_with(options.clone().read_only(true))
             .await?;
         Ok(Self {
-            inner: Pools::Lite {
+            inner: Arc::new(Pools::Lite {
                 read,
                 write,
                 options,
-            },
+            }),
         })
     }
 
@@ -295,7 +296,7 @@ impl Db {
         // advisory lock, so one applies the migrations and the rest wait.
         PG_MIGRATOR.run(&pool).await?;
         Ok(Self {
-            inner: Pools::Pg { pool, options },
+            inner: Arc::new(Pools::Pg { pool, options }),
         })
     }
 
@@ -325,17 +326,17 @@ impl Db {
                 .await?;
         }
         Ok(Self {
-            inner: Pools::Lite {
+            inner: Arc::new(Pools::Lite {
                 read: pool.clone(),
                 write: pool,
                 options,
-            },
+            }),
         })
     }
 
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
-        match self.inner {
+        match *self.inner {
             Pools::Lite { .. } => Backend::Sqlite,
             Pools::Pg { .. } => Backend::Postgres,
         }
@@ -344,7 +345,7 @@ impl Db {
     /// Opens a connection for the ledger's writer task.
     pub async fn connect_writer(&self) -> Result<Connection, sqlx::Error> {
         use sqlx::ConnectOptions;
-        Ok(match &self.inner {
+        Ok(match &*self.inner {
             Pools::Lite { options, .. } => Connection::Lite(options.connect().await?),
             Pools::Pg { options, .. } => Connection::Pg(options.connect().await?),
         })
@@ -354,7 +355,7 @@ impl Db {
     /// It has a pool of its own: it holds its connection for good, and
     /// [`Db::close`] must not wait for it.
     pub async fn pg_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, sqlx::Error> {
-        let Pools::Pg { options, .. } = &self.inner else {
+        let Pools::Pg { options, .. } = &*self.inner else {
             return Ok(None);
         };
         let own = PgPoolOptions::new()
@@ -367,7 +368,7 @@ impl Db {
 
     /// Where reads run.
     pub fn reader(&self) -> Ex<'_> {
-        match &self.inner {
+        match &*self.inner {
             Pools::Lite { read, .. } => Ex::LitePool(read),
             Pools::Pg { pool, .. } => Ex::PgPool(pool),
         }
@@ -375,7 +376,7 @@ impl Db {
 
     /// Where rare writes outside the ledger run (tokens, keys).
     pub fn writer(&self) -> Ex<'_> {
-        match &self.inner {
+        match &*self.inner {
             Pools::Lite { write, .. } => Ex::LitePool(write),
             Pools::Pg { pool, .. } => Ex::PgPool(pool),
         }
@@ -385,7 +386,7 @@ impl Db {
     /// IMMEDIATE`, so it never fails half-way with `SQLITE_BUSY`). Team
     /// state is written only by the ledger's writer, never here.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match &self.inner {
+        Ok(match &*self.inner {
             Pools::Lite { write, .. } => Tx::Lite(write.begin_with("BEGIN IMMEDIATE").await?),
             Pools::Pg { pool, .. } => Tx::Pg(pool.begin().await?),
         })
@@ -395,7 +396,7 @@ impl Db {
     /// database until it ends (SQLite: a deferred transaction in WAL mode;
     /// PostgreSQL: `REPEATABLE READ`). Dropping it ends it.
     pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match &self.inner {
+        Ok(match &*self.inner {
             Pools::Lite { read, .. } => Tx::Lite(read.begin().await?),
             Pools::Pg { pool, .. } => Tx::Pg(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -408,7 +409,7 @@ impl Db {
     /// while writers keep going (`VACUUM INTO` reads one snapshot).
     /// PostgreSQL is backed up with its own tools (`pg_dump`).
     pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), sqlx::Error> {
-        let Pools::Lite { read, .. } = &self.inner else {
+        let Pools::Lite { read, .. } = &*self.inner else {
             return Err(sqlx::Error::Configuration(
                 "`settled backup` copies SQLite databases; back PostgreSQL up with pg_dump (see the README)"
                     .into(),
@@ -426,7 +427,7 @@ impl Db {
 
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
-        match &self.inner {
+        match &*self.inner {
             Pools::Lite { read, write, .. } => {
                 read.close().await;
                 write.close().await;

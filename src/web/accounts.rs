@@ -14,7 +14,8 @@ use tower_sessions::Session;
 
 use super::AppState;
 use super::auth::{CurrentUser, USER_KEY, local_path, session_error, with_next};
-use super::pages::{Ctx, flash, see_other};
+use super::flash::Flash;
+use super::pages::{Ctx, see_other};
 use crate::db::{self, Timestamp, users};
 use crate::domain::InvalidInput;
 use crate::domain::account::{DisplayName, Email, NewPassword, normalize_email, parse_time_zone};
@@ -178,6 +179,7 @@ async fn sign_up_form(
 async fn sign_up(
     State(state): State<AppState>,
     session: Session,
+    flash: Flash,
     ctx: Ctx,
     Form(form): Form<SignUpForm>,
 ) -> Result<Response> {
@@ -209,7 +211,7 @@ async fn sign_up(
                     .insert(USER_KEY, user.id)
                     .await
                     .map_err(session_error)?;
-                flash(&session, format!("Welcome, {}.", user.display_name)).await?;
+                flash.set(format!("Welcome, {}.", user.display_name));
                 return Ok(signed_in_redirect(next.as_deref()));
             }
             Err(err) => errors.absorb(err, "email")?,
@@ -340,7 +342,7 @@ struct MailForm {
 async fn update_mail(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     Form(form): Form<MailForm>,
 ) -> Result<Response> {
     let current = mail_settings(&state, &user).await?;
@@ -372,7 +374,7 @@ async fn update_mail(
             Box::pin(async move { users::set_mail_settings(conn, id, &settings).await })
         })
         .await?;
-    flash(&session, "Mail settings saved.").await?;
+    flash.set("Mail settings saved.");
     Ok(see_other("/settings"))
 }
 
@@ -385,7 +387,7 @@ struct ProfileForm {
 async fn update_profile(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Form(form): Form<ProfileForm>,
 ) -> Result<Response> {
@@ -401,7 +403,7 @@ async fn update_profile(
             .await?;
         // Names appear on pages whose rows are kept.
         state.pages.profiles_changed();
-        flash(&session, "Settings saved.").await?;
+        flash.set("Settings saved.");
         return Ok(see_other("/settings"));
     }
     let page = SettingsPage {
@@ -424,6 +426,7 @@ async fn change_password(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     session: Session,
+    flash: Flash,
     ctx: Ctx,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response> {
@@ -443,7 +446,7 @@ async fn change_password(
             })
             .await?;
         session.cycle_id().await.map_err(session_error)?;
-        flash(&session, "Password changed.").await?;
+        flash.set("Password changed.");
         return Ok(see_other("/settings"));
     }
     let page = SettingsPage {

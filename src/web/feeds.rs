@@ -27,7 +27,8 @@ use tower_sessions::Session;
 
 use super::AppState;
 use super::auth::{CurrentUser, new_secret, session_error};
-use super::pages::{Ctx, When, flash, markdown, see_other, when};
+use super::flash::Flash;
+use super::pages::{Ctx, When, markdown, see_other, when};
 use super::teams::membership;
 use crate::db::feeds::{self, DeadlineItem, DecidedItem, FeedKind};
 use crate::db::teams::Team;
@@ -142,6 +143,7 @@ async fn create_feed(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     session: Session,
+    flash: Flash,
     Path(slug): Path<String>,
     Form(form): Form<NewFeedForm>,
 ) -> Result<Response> {
@@ -155,11 +157,10 @@ async fn create_feed(
     let (kind, label) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
-            flash(
-                &session,
-                format!("Feed address not created: the {} {}.", e.field, e.message),
-            )
-            .await?;
+            flash.set(format!(
+                "Feed address not created: the {} {}.",
+                e.field, e.message
+            ));
             return Ok(see_other(&back));
         }
     };
@@ -177,18 +178,14 @@ async fn create_feed(
         .insert(NEW_FEED_KEY, feed_url(&state.base_url, kind, &token))
         .await
         .map_err(session_error)?;
-    flash(
-        &session,
-        "Feed address created. Copy it now: it is shown once. Anyone holding it can read this feed until you revoke it.",
-    )
-    .await?;
+    flash.set("Feed address created. Copy it now: it is shown once. Anyone holding it can read this feed until you revoke it.");
     Ok(see_other(&back))
 }
 
 async fn revoke_feed(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response> {
     let (team, _) = membership(&state, &slug, &user).await?;
@@ -201,7 +198,7 @@ async fn revoke_feed(
     } else {
         "That feed address was revoked already."
     };
-    flash(&session, message).await?;
+    flash.set(message);
     Ok(see_other(&format!("/t/{}/feeds", team.slug)))
 }
 

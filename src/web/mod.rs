@@ -57,6 +57,7 @@ pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod feeds;
+pub mod flash;
 pub mod hooks;
 pub mod live;
 pub mod mail;
@@ -112,6 +113,8 @@ pub struct AppState {
     pub bench_ceiling: Option<axum::body::Bytes>,
     /// Sends mail (the outbox worker's transport).
     pub mailer: crate::mail::Mailer,
+    /// Signs and checks flash cookies.
+    pub flash: flash::Keys,
     /// Signs and checks unsubscribe links.
     pub unsubscribe: crate::mail::unsubscribe::Keys,
     /// Proposal pages' rows, kept per state of the team's log.
@@ -215,6 +218,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))
         .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), flash::layer))
         .layer(security)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))

@@ -15,10 +15,9 @@ use tower_sessions::Session;
 
 use super::AppState;
 use super::auth::{USER_KEY, csrf_token, session_error, with_next};
+use super::flash::Flash;
 use crate::db::users::{self, User};
 use crate::error::Error;
-
-const FLASH_KEY: &str = "flash";
 
 /// The per-request context every page template receives.
 #[derive(Debug, Clone, Default)]
@@ -62,16 +61,7 @@ impl FromRequestParts<AppState> for Ctx {
             (_, None) => None,
         };
         let csrf = csrf_token(&session).await?;
-        // Only a changed session is written back (one write per request
-        // would serialise every page view behind the database's write
-        // lock), and `remove` marks it changed even when the key is absent.
-        let flash: Option<String> = session.get(FLASH_KEY).await.map_err(session_error)?;
-        if flash.is_some() {
-            session
-                .remove::<String>(FLASH_KEY)
-                .await
-                .map_err(session_error)?;
-        }
+        let flash = Flash::from_request_parts(parts, state).await?.take();
         // The inactivity expiry moves only when the session is written:
         // touch it once a day while its user is active.
         if user.is_some() {
@@ -86,14 +76,6 @@ impl FromRequestParts<AppState> for Ctx {
         }
         Ok(Self { user, csrf, flash })
     }
-}
-
-/// Leaves a one-time message for the next page.
-pub async fn flash(session: &Session, message: impl Into<String>) -> Result<(), Error> {
-    session
-        .insert(FLASH_KEY, message.into())
-        .await
-        .map_err(session_error)
 }
 
 /// POST → 303 → GET.

@@ -13,12 +13,12 @@ use axum::{Form, Router};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::AppState;
 use super::accounts::FieldErrors;
 use super::auth::CurrentUser;
-use super::pages::{Ctx, When, flash, markdown, see_other, when};
+use super::flash::Flash;
+use super::pages::{Ctx, When, markdown, see_other, when};
 use super::teams::membership;
 use crate::db::proposals::{self, ListFilter, Proposal};
 use crate::db::teams::{self, Area, Member, Team};
@@ -168,7 +168,7 @@ fn optional_id(raw: &str, field: &'static str) -> Result<Option<i64>, InvalidInp
 async fn create_proposal(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path(slug): Path<String>,
     Form(form): Form<ProposalForm>,
@@ -198,11 +198,7 @@ async fn create_proposal(
         };
         match state.ledger.create_proposal(user.id, team.id, input).await {
             Ok(number) => {
-                flash(
-                    &session,
-                    "Proposal opened. Members can now take their stance.",
-                )
-                .await?;
+                flash.set("Proposal opened. Members can now take their stance.");
                 return Ok(see_other(&format!("/d/{}-{number}", team.key)));
             }
             Err(Error::Rule(v)) => {
@@ -467,6 +463,21 @@ pub async fn find(state: &AppState, raw_id: &str, user: &User) -> Result<(Team, 
     Ok((team, role, proposal))
 }
 
+/// The team of a decision id whose team the user belongs to, and the
+/// proposal's number: what a form needs before its command, which reads the
+/// proposal itself (and answers `NotFound` if there is none).
+async fn team_of(state: &AppState, raw_id: &str, user: &User) -> Result<(Team, i64)> {
+    let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
+    let (team, _, _) = teams::as_member(
+        state.db.reader(),
+        teams::TeamRef::Key(id.key.as_str()),
+        user.id,
+    )
+    .await?
+    .ok_or(Error::NotFound)?;
+    Ok((team, id.number))
+}
+
 async fn page(
     state: &AppState,
     ctx: Ctx,
@@ -676,7 +687,7 @@ pub async fn renamed(state: &AppState, raw_id: &str, suffix: &str) -> Result<Opt
 /// next to the form and what was typed still in it.
 async fn respond(
     state: &AppState,
-    session: &Session,
+    flash: &Flash,
     ctx: Ctx,
     user: &User,
     id: &str,
@@ -685,7 +696,7 @@ async fn respond(
 ) -> Result<Response> {
     let (status, message) = match outcome {
         Ok(message) => {
-            flash(session, message).await?;
+            flash.set(message);
             return Ok(see_other(&format!("/d/{id}")));
         }
         Err(Error::Invalid(e)) => (
@@ -725,17 +736,17 @@ struct StanceForm {
 async fn take_stance(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path(id): Path<String>,
     Form(form): Form<StanceForm>,
 ) -> Result<Response> {
-    let (team, _, p) = find(&state, &id, &user).await?;
+    let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
         let stance = Stance::parse(&form.position, Some(&form.reason))?;
         state
             .ledger
-            .take_stance(user.id, team.id, p.number, stance)
+            .take_stance(user.id, team.id, number, stance)
             .await?;
         Ok("Your stance is recorded.")
     }
@@ -744,7 +755,7 @@ async fn take_stance(
         "stance",
         [("position", form.position), ("reason", form.reason)],
     );
-    respond(&state, &session, ctx, &user, &id, draft, outcome).await
+    respond(&state, &flash, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -756,34 +767,31 @@ struct CommentForm {
 async fn add_comment(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path(id): Path<String>,
     Form(form): Form<CommentForm>,
 ) -> Result<Response> {
-    let (team, _, p) = find(&state, &id, &user).await?;
+    let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
         let body = parse_comment(&form.body)?;
-        state
-            .ledger
-            .comment(user.id, team.id, p.number, body)
-            .await?;
+        state.ledger.comment(user.id, team.id, number, body).await?;
         Ok("Comment added.")
     }
     .await;
     let draft = Draft::new("comment", [("body", form.body)]);
-    respond(&state, &session, ctx, &user, &id, draft, outcome).await
+    respond(&state, &flash, ctx, &user, &id, draft, outcome).await
 }
 
 async fn record_decision(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response> {
-    let (team, _, p) = find(&state, &id, &user).await?;
+    let (team, number) = team_of(&state, &id, &user).await?;
     let field = |name: &str| form.get(name).map_or("", String::as_str);
     let outcome = async {
         let responses = form.iter().filter_map(|(k, v)| {
@@ -797,15 +805,12 @@ async fn record_decision(
             field("rationale"),
             responses,
         )?;
-        state
-            .ledger
-            .record(user.id, team.id, p.number, draft)
-            .await?;
+        state.ledger.record(user.id, team.id, number, draft).await?;
         Ok("Decision recorded. The record is sealed in the log and cannot change.")
     }
     .await;
     let draft = Draft::new("decision", form);
-    respond(&state, &session, ctx, &user, &id, draft, outcome).await
+    respond(&state, &flash, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -817,23 +822,20 @@ struct ReviseForm {
 async fn revise_proposal(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path(id): Path<String>,
     Form(form): Form<ReviseForm>,
 ) -> Result<Response> {
-    let (team, _, p) = find(&state, &id, &user).await?;
+    let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
         let body = parse_body(&form.body)?;
-        state
-            .ledger
-            .revise(user.id, team.id, p.number, body)
-            .await?;
+        state.ledger.revise(user.id, team.id, number, body).await?;
         Ok("Proposal revised; the earlier text stays in its history.")
     }
     .await;
     let draft = Draft::new("revise", [("body", form.body)]);
-    respond(&state, &session, ctx, &user, &id, draft, outcome).await
+    respond(&state, &flash, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -845,23 +847,23 @@ struct WithdrawForm {
 async fn withdraw_proposal(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path(id): Path<String>,
     Form(form): Form<WithdrawForm>,
 ) -> Result<Response> {
-    let (team, _, p) = find(&state, &id, &user).await?;
+    let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
         let reason = crate::domain::clean_text("reason", &form.reason, 1, 5_000, true)?;
         state
             .ledger
-            .withdraw(user.id, team.id, p.number, reason)
+            .withdraw(user.id, team.id, number, reason)
             .await?;
         Ok("Proposal withdrawn.")
     }
     .await;
     let draft = Draft::new("withdraw", [("reason", form.reason)]);
-    respond(&state, &session, ctx, &user, &id, draft, outcome).await
+    respond(&state, &flash, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -873,23 +875,23 @@ struct ExtendForm {
 async fn extend_deadline(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path(id): Path<String>,
     Form(form): Form<ExtendForm>,
 ) -> Result<Response> {
-    let (team, _, p) = find(&state, &id, &user).await?;
+    let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
         let closes_at = parse_local_datetime(&form.closes_at, user.tz(), "closes_at")?;
         state
             .ledger
-            .extend(user.id, team.id, p.number, closes_at)
+            .extend(user.id, team.id, number, closes_at)
             .await?;
         Ok("Deadline extended.")
     }
     .await;
     let draft = Draft::new("extend", [("closes_at", form.closes_at)]);
-    respond(&state, &session, ctx, &user, &id, draft, outcome).await
+    respond(&state, &flash, ctx, &user, &id, draft, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -901,12 +903,12 @@ struct DeciderForm {
 async fn change_decider(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path(id): Path<String>,
     Form(form): Form<DeciderForm>,
 ) -> Result<Response> {
-    let (team, _, p) = find(&state, &id, &user).await?;
+    let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
         let to = form
             .decider
@@ -915,13 +917,13 @@ async fn change_decider(
             .map_err(|_| InvalidInput::new("decider", "choose a member"))?;
         state
             .ledger
-            .change_decider(user.id, team.id, p.number, to)
+            .change_decider(user.id, team.id, number, to)
             .await?;
         Ok("New decider named; the change is in the log.")
     }
     .await;
     let draft = Draft::new("decider", [("decider", form.decider)]);
-    respond(&state, &session, ctx, &user, &id, draft, outcome).await
+    respond(&state, &flash, ctx, &user, &id, draft, outcome).await
 }
 
 #[cfg(test)]

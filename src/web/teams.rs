@@ -17,7 +17,8 @@ use tower_sessions::Session;
 use super::AppState;
 use super::accounts::FieldErrors;
 use super::auth::{CurrentUser, new_secret};
-use super::pages::{Ctx, When, flash, see_other, when};
+use super::flash::Flash;
+use super::pages::{Ctx, When, see_other, when};
 use crate::db::proposals::{ListFilter, Proposal};
 use crate::db::teams::{Area, Member, Team};
 use crate::db::users::{User, token_hash};
@@ -79,12 +80,19 @@ pub async fn admin_membership(state: &AppState, slug: &str, user: &User) -> Resu
 
 /// Keeps a new secret in the session so the next settings page shows it
 /// once, then forgets it.
-async fn show_once(session: &Session, key: &str, secret: String, message: &str) -> Result<()> {
+async fn show_once(
+    session: &Session,
+    flash: &Flash,
+    key: &str,
+    secret: String,
+    message: &str,
+) -> Result<()> {
     session
         .insert(key, secret)
         .await
         .map_err(super::auth::session_error)?;
-    flash(session, message).await
+    flash.set(message);
+    Ok(())
 }
 
 /// A proposal as a list item.
@@ -173,7 +181,7 @@ pub fn parse_team(
 async fn create_team(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Form(form): Form<TeamForm>,
 ) -> Result<Response> {
@@ -182,14 +190,10 @@ async fn create_team(
     if let Some(new) = parse_team(&form.name, &form.key, window, &mut errors) {
         match state.ledger.create_team(user.id, new).await {
             Ok(team) => {
-                flash(
-                    &session,
-                    format!(
-                        "Team {} created. Invite your colleagues from its settings.",
-                        team.name
-                    ),
-                )
-                .await?;
+                flash.set(format!(
+                    "Team {} created. Invite your colleagues from its settings.",
+                    team.name
+                ));
                 return Ok(see_other(&format!("/t/{}", team.slug)));
             }
             Err(err) => errors.absorb(err, "name")?,
@@ -391,7 +395,7 @@ struct AreaForm {
 async fn save_area(
     state: AppState,
     user: User,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     slug: String,
     id: Option<i64>,
@@ -415,7 +419,7 @@ async fn save_area(
         };
         match state.ledger.save_area(user.id, team.id, input).await {
             Ok(_) => {
-                flash(&session, "Area saved.").await?;
+                flash.set("Area saved.");
                 return Ok(see_other(&format!("/t/{}/areas", team.slug)));
             }
             Err(err) => errors.absorb(err, "default_decider")?,
@@ -428,23 +432,23 @@ async fn save_area(
 async fn create_area(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path(slug): Path<String>,
     Form(form): Form<AreaForm>,
 ) -> Result<Response> {
-    save_area(state, user, session, ctx, slug, None, form).await
+    save_area(state, user, flash, ctx, slug, None, form).await
 }
 
 async fn edit_area(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     ctx: Ctx,
     Path((slug, id)): Path<(String, i64)>,
     Form(form): Form<AreaForm>,
 ) -> Result<Response> {
-    save_area(state, user, session, ctx, slug, Some(id), form).await
+    save_area(state, user, flash, ctx, slug, Some(id), form).await
 }
 
 /// A pending invitation as shown to admins.
@@ -608,6 +612,7 @@ async fn create_invitation(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     session: Session,
+    flash: Flash,
     Path(slug): Path<String>,
     Form(form): Form<InvitationForm>,
 ) -> Result<Response> {
@@ -617,11 +622,7 @@ async fn create_invitation(
     let (url, _) = match invite(&state, &team, role, actor_role, &user, Some(email)).await {
         Ok(created) => created,
         Err(Error::Invalid(e)) => {
-            flash(
-                &session,
-                format!("No invitation created: the email {}.", e.message),
-            )
-            .await?;
+            flash.set(format!("No invitation created: the email {}.", e.message));
             return Ok(see_other(&format!("/t/{}/settings", team.slug)));
         }
         Err(e) => return Err(e),
@@ -633,7 +634,7 @@ async fn create_invitation(
             "Invitation link created (role: {role}) and mailed to {email}. You can also copy it now: it is shown once."
         )
     };
-    show_once(&session, "new_invitation", url, &message).await?;
+    show_once(&session, &flash, "new_invitation", url, &message).await?;
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
 }
 
@@ -645,7 +646,7 @@ struct RoleForm {
 async fn change_role(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     Path((slug, member)): Path<(String, i64)>,
     Form(form): Form<RoleForm>,
 ) -> Result<Response> {
@@ -656,8 +657,8 @@ async fn change_role(
         .change_role(user.id, team.id, member, role)
         .await
     {
-        Ok(_) => flash(&session, "Role changed.").await?,
-        Err(Error::Rule(v)) => flash(&session, format!("Role not changed: {v}.")).await?,
+        Ok(_) => flash.set("Role changed."),
+        Err(Error::Rule(v)) => flash.set(format!("Role not changed: {v}.")),
         Err(err) => return Err(err),
     }
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
@@ -666,23 +667,17 @@ async fn change_role(
 async fn remove_member(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     Path((slug, member)): Path<(String, i64)>,
 ) -> Result<Response> {
     let (team, _) = membership(&state, &slug, &user).await?;
     match state.ledger.remove_member(user.id, team.id, member).await {
         Ok(_) if member == user.id => {
-            flash(&session, format!("You left {}.", team.name)).await?;
+            flash.set(format!("You left {}.", team.name));
             return Ok(see_other("/"));
         }
-        Ok(_) => {
-            flash(
-                &session,
-                "Member removed. Their stances and comments stay in the record.",
-            )
-            .await?
-        }
-        Err(Error::Rule(v)) => flash(&session, format!("Not removed: {v}.")).await?,
+        Ok(_) => flash.set("Member removed. Their stances and comments stay in the record."),
+        Err(Error::Rule(v)) => flash.set(format!("Not removed: {v}.")),
         Err(err) => return Err(err),
     }
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
@@ -732,7 +727,7 @@ async fn invitation_page(
 async fn accept_invitation(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     Path(token): Path<String>,
 ) -> Result<Response> {
     match state
@@ -741,11 +736,11 @@ async fn accept_invitation(
         .await
     {
         Ok(team) => {
-            flash(&session, format!("Welcome to {}.", team.name)).await?;
+            flash.set(format!("Welcome to {}.", team.name));
             Ok(see_other(&format!("/t/{}", team.slug)))
         }
         Err(Error::Rule(v)) => {
-            flash(&session, format!("Could not join: {v}.")).await?;
+            flash.set(format!("Could not join: {v}."));
             Ok(see_other("/"))
         }
         Err(err) => Err(err),
@@ -846,7 +841,7 @@ struct EraseForm {
 async fn erase_content(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     Path(slug): Path<String>,
     Form(form): Form<EraseForm>,
 ) -> Result<Response> {
@@ -870,17 +865,9 @@ async fn erase_content(
         Err(e) => Err(e.into()),
     };
     match outcome {
-        Ok(()) => {
-            flash(
-                &session,
-                "Content erased. The entry, its hash and every proof stay valid.",
-            )
-            .await?
-        }
-        Err(Error::Invalid(e)) => {
-            flash(&session, format!("Not erased: {} {}.", e.field, e.message)).await?
-        }
-        Err(Error::Rule(v)) => flash(&session, format!("Not erased: {v}.")).await?,
+        Ok(()) => flash.set("Content erased. The entry, its hash and every proof stay valid."),
+        Err(Error::Invalid(e)) => flash.set(format!("Not erased: {} {}.", e.field, e.message)),
+        Err(Error::Rule(v)) => flash.set(format!("Not erased: {v}.")),
         Err(err) => return Err(err),
     }
     Ok(see_other(&back))
@@ -894,7 +881,7 @@ struct VisibilityForm {
 async fn set_status_visibility(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     Path(slug): Path<String>,
     Form(form): Form<VisibilityForm>,
 ) -> Result<Response> {
@@ -905,15 +892,9 @@ async fn set_status_visibility(
         .set_status_public(user.id, team.id, public)
         .await
     {
-        Ok(_) if public => {
-            flash(
-                &session,
-                "Decision status is now public (contents stay private).",
-            )
-            .await?
-        }
-        Ok(_) => flash(&session, "Decision status is private again.").await?,
-        Err(Error::Rule(v)) => flash(&session, format!("Not changed: {v}.")).await?,
+        Ok(_) if public => flash.set("Decision status is now public (contents stay private)."),
+        Ok(_) => flash.set("Decision status is private again."),
+        Err(Error::Rule(v)) => flash.set(format!("Not changed: {v}.")),
         Err(err) => return Err(err),
     }
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
@@ -928,6 +909,7 @@ async fn create_status_token(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     session: Session,
+    flash: Flash,
     Path(slug): Path<String>,
     Form(form): Form<StatusTokenForm>,
 ) -> Result<Response> {
@@ -945,6 +927,7 @@ async fn create_status_token(
         .await?;
     show_once(
         &session,
+        &flash,
         "new_status_token",
         token,
         "Status token created. Copy it now: it is shown once.",
@@ -963,6 +946,7 @@ async fn add_webhook_secret(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     session: Session,
+    flash: Flash,
     Path(slug): Path<String>,
     Form(form): Form<WebhookForm>,
 ) -> Result<Response> {
@@ -989,6 +973,7 @@ async fn add_webhook_secret(
         .await?;
     show_once(
         &session,
+        &flash,
         "new_webhook_secret",
         secret,
         "Webhook secret created. Paste it into the code host now: it is shown once.",
@@ -1000,7 +985,7 @@ async fn add_webhook_secret(
 async fn remove_webhook_secret(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response> {
     let team = admin_membership(&state, &slug, &user).await?;
@@ -1010,11 +995,7 @@ async fn remove_webhook_secret(
             Box::pin(async move { crate::db::links::remove_secret(conn, team_id, id).await })
         })
         .await?;
-    flash(
-        &session,
-        "Webhook secret removed; deliveries signed with it are refused from now on.",
-    )
-    .await?;
+    flash.set("Webhook secret removed; deliveries signed with it are refused from now on.");
     Ok(see_other(&format!("/t/{}/settings", team.slug)))
 }
 
@@ -1026,7 +1007,7 @@ struct KeyForm {
 async fn rename_key(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    session: Session,
+    flash: Flash,
     Path(slug): Path<String>,
     Form(form): Form<KeyForm>,
 ) -> Result<Response> {
@@ -1040,15 +1021,9 @@ async fn rename_key(
         Err(e) => Err(e.into()),
     };
     match outcome {
-        Ok(()) => {
-            flash(
-                &session,
-                "Key renamed. Old decision ids keep redirecting to the new ones.",
-            )
-            .await?
-        }
+        Ok(()) => flash.set("Key renamed. Old decision ids keep redirecting to the new ones."),
         Err(err @ (Error::Invalid(_) | Error::Rule(_) | Error::Taken { .. })) => {
-            flash(&session, format!("Key not renamed: {err}.")).await?
+            flash.set(format!("Key not renamed: {err}."))
         }
         Err(err) => return Err(err),
     }

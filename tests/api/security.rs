@@ -175,11 +175,12 @@ async fn script_and_html_in_user_text_are_rendered_inert() {
     );
 }
 
-/// Every session write takes the database's write lock: reading pages must
-/// not write the session each time (that capped page views at the disk's
-/// fsync rate), while a flash message is still shown exactly once.
+/// Every session write queues behind the ledger's writer: reading pages
+/// must not write the session each time (that capped page views at the
+/// disk's fsync rate), nor may a flash message (it rides a signed cookie),
+/// which is still shown exactly once.
 #[tokio::test]
-async fn reading_pages_does_not_rewrite_the_session_and_a_flash_shows_once() {
+async fn neither_page_views_nor_flash_messages_rewrite_the_session() {
     let app = spawn().await;
     let ana = app.user("ana@example.com", "Ana").await;
     let stored = || async {
@@ -210,7 +211,8 @@ async fn reading_pages_does_not_rewrite_the_session_and_a_flash_shows_once() {
         "page views left the session as it was"
     );
 
-    // A flash is a write, shown on the next page only.
+    // A flash is set by the form's response, shown on the next page only,
+    // and cleared by it; the session is not written.
     let csrf = app.csrf(&ana, "/settings").await;
     let r = ana
         .post(format!("{}/settings/profile", app.base))
@@ -223,8 +225,66 @@ async fn reading_pages_does_not_rewrite_the_session_and_a_flash_shows_once() {
         .await
         .expect("POST");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let (_, first) = app.get(&ana, "/settings").await;
+    let set = set_cookie(&r, "settled_flash=");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=300"] {
+        assert!(set.contains(attribute), "{attribute} in {set}");
+    }
+    assert!(
+        !set.contains("Settings saved"),
+        "the message is encoded: {set}"
+    );
+    let r = ana
+        .get(format!("{}/settings", app.base))
+        .send()
+        .await
+        .expect("GET");
+    let cleared = set_cookie(&r, "settled_flash=");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let first = r.text().await.expect("body");
     assert!(first.contains("Settings saved."), "{first}");
     let (_, second) = app.get(&ana, "/settings").await;
     assert!(!second.contains("Settings saved."));
+    assert_eq!(stored().await, before, "the flash left the session as it was");
+
+    // Only a cookie this instance sealed is shown; another is cleared.
+    let sealed = set
+        .split(';')
+        .next()
+        .and_then(|pair| pair.strip_prefix("settled_flash="))
+        .expect("a value")
+        .to_string();
+    let (message, tag) = sealed.split_once('.').expect("message.tag");
+    let forged = format!("{}.{tag}", base64_url("You were signed out; sign in at evil.example."));
+    for (value, shown) in [
+        (sealed.clone(), true),
+        (forged, false),
+        (message.to_string(), false),
+    ] {
+        let r = reqwest::Client::new()
+            .get(format!("{}/sign-in", app.base))
+            .header(reqwest::header::COOKIE, format!("settled_flash={value}"))
+            .send()
+            .await
+            .expect("GET");
+        assert!(set_cookie(&r, "settled_flash=").contains("Max-Age=0"));
+        let page = r.text().await.expect("body");
+        assert_eq!(page.contains("Settings saved."), shown, "{value}");
+        assert!(!page.contains("evil.example"));
+    }
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// The `Set-Cookie` header of `r` that starts with `prefix`.
+fn set_cookie(r: &reqwest::Response, prefix: &str) -> String {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} cookie set"))
+        .to_string()
 }
