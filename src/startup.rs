@@ -46,7 +46,7 @@ impl Application {
         let hasher = Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         hasher.warm_up();
         let mailer = crate::mail::Mailer::new(config.mail.clone(), &base_url)?;
-        let state = AppState {
+        let state = AppState::new(web::App {
             db: db.clone(),
             ledger: Ledger::new(db.clone())
                 .await
@@ -59,11 +59,18 @@ impl Application {
             invitation_mail_limiter: web::auth::Limiter::new(config.invitation_mails_per_minute),
             mailer,
             pages: web::proposals::PageCache::default(),
+            users: match db.backend() {
+                crate::db::Backend::Sqlite => Some(crate::db::kept::Kept::new(
+                    10_000,
+                    std::time::Duration::from_secs(60),
+                )),
+                crate::db::Backend::Postgres => None,
+            },
             unsubscribe: crate::mail::unsubscribe::Keys::new(&signer.seed()),
             flash: web::flash::Keys::new(&signer.seed()),
             signer: Arc::new(signer),
             bench_ceiling,
-        };
+        });
         Ok(Self {
             listener,
             address,

@@ -10,6 +10,7 @@
 //! [`on!`](crate::on) macro takes one version per backend, side by side.
 
 pub mod feeds;
+pub mod kept;
 pub mod links;
 pub mod log;
 pub mod outbox;
@@ -267,13 +268,19 @@ impl Db {
             .foreign_keys(true)
             // Erased text must not linger in free pages of the file.
             .pragma("secure_delete", "on");
+        // No ping before handing out a connection (sqlx's default): an
+        // SQLite connection is a file in this process and cannot have hung
+        // up, and the ping is one more round trip to the connection's
+        // thread, as costly as the query it precedes.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.clone().read_only(true))
             .await?;
         Ok(Self {
@@ -308,6 +315,7 @@ impl Db {
         let options = options.shared_cache(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options.clone())

@@ -5,14 +5,23 @@
 //! on load and swept by [`SessionStore::delete_expired`].
 //!
 //! Writes go through the ledger's group-commit writer: a session saved
-//! beside a stance (the flash message after a form) shares the stance's
-//! transaction and fsync instead of queueing for the write lock on its own.
+//! beside a stance shares the stance's transaction and fsync instead of
+//! queueing for the write lock on its own.
+//!
+//! On SQLite, where this server is the database's only writer, sessions are
+//! also kept in memory ([`Kept`]): a page view then reads none. Several
+//! instances share a PostgreSQL database, and a sign-out on one must end
+//! the session on all at once, so there every load reads the table.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion};
 
-use super::Db;
+use super::kept::Kept;
+use super::{Backend, Db};
 use crate::ledger::writer::Writer;
 use crate::on;
 
@@ -21,12 +30,21 @@ use crate::on;
 pub struct SessionStore {
     db: Db,
     writer: Writer,
+    kept: Option<Arc<Kept<Id, Record>>>,
 }
+
+/// Sessions kept in memory (SQLite), and for how long at most.
+const KEPT: usize = 10_000;
+const KEPT_FOR: Duration = Duration::from_secs(60);
 
 impl SessionStore {
     /// A store reading from `db` and writing through `writer`.
     pub fn new(db: Db, writer: Writer) -> Self {
-        Self { db, writer }
+        let kept = match db.backend() {
+            Backend::Sqlite => Some(Arc::new(Kept::new(KEPT, KEPT_FOR))),
+            Backend::Postgres => None,
+        };
+        Self { db, writer, kept }
     }
 
     /// Runs `sql` with `args` in the writer's next batch; rows affected.
@@ -84,6 +102,9 @@ impl session_store::SessionStore for SessionStore {
                 )
                 .await?;
             if inserted == 1 {
+                if let Some(kept) = &self.kept {
+                    kept.put(record.id, record.clone());
+                }
                 return Ok(());
             }
             record.id = Id::default();
@@ -101,11 +122,23 @@ impl session_store::SessionStore for SessionStore {
             ],
         )
         .await?;
+        if let Some(kept) = &self.kept {
+            kept.put(record.id, record.clone());
+        }
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let version = match &self.kept {
+            Some(kept) => match kept.get(id) {
+                Some(record) if record.expiry_date.unix_timestamp() > now => {
+                    return Ok(Some(record));
+                }
+                _ => Some(kept.version()),
+            },
+            None => None,
+        };
         let load = async {
             on!(self.db.reader(), |c| sqlx::query_as(
                 "SELECT data FROM sessions WHERE id = $1 AND expiry_date > $2"
@@ -116,10 +149,16 @@ impl session_store::SessionStore for SessionStore {
             .await)
         };
         let row: Option<(Vec<u8>,)> = load.await.map_err(backend)?;
-        row.map(|(data,)| {
-            serde_json::from_slice(&data).map_err(|e| session_store::Error::Decode(e.to_string()))
-        })
-        .transpose()
+        let record: Option<Record> = row
+            .map(|(data,)| {
+                serde_json::from_slice(&data)
+                    .map_err(|e| session_store::Error::Decode(e.to_string()))
+            })
+            .transpose()?;
+        if let (Some(kept), Some(version), Some(record)) = (&self.kept, version, &record) {
+            kept.keep(*id, record.clone(), version);
+        }
+        Ok(record)
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
@@ -128,6 +167,9 @@ impl session_store::SessionStore for SessionStore {
             vec![Arg::Text(id.to_string())],
         )
         .await?;
+        if let Some(kept) = &self.kept {
+            kept.forget(id);
+        }
         Ok(())
     }
 }

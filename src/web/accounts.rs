@@ -401,6 +401,7 @@ async fn update_profile(
                 Box::pin(async move { users::update_profile(conn, id, &name, &tz).await })
             })
             .await?;
+        state.user_changed(id);
         // Names appear on pages whose rows are kept.
         state.pages.profiles_changed();
         flash.set("Settings saved.");

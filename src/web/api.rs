@@ -125,7 +125,8 @@ impl FromRequestParts<AppState> for ApiUser {
                 _ => return Err(ApiError(Error::Csrf)),
             }
         }
-        users::by_id(&state.db, id)
+        state
+            .user(id)
             .await?
             .map(Self)
             .ok_or(ApiError(Error::Unauthorized))

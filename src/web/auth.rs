@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
 use super::AppState;
-use crate::db::users::{self, User};
+use crate::db::users::User;
 use crate::error::Error;
 
 /// Session key holding the signed-in user's id.
@@ -126,7 +126,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             .map_err(|_| Error::Internal(anyhow::anyhow!("session layer missing")))?;
         let id: Option<i64> = session.get(USER_KEY).await.map_err(session_error)?;
         let user = match id {
-            Some(id) => users::by_id(&state.db, id).await?,
+            Some(id) => state.user(id).await?,
             None => None,
         };
         let Some(user) = user else {

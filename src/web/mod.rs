@@ -87,9 +87,29 @@ use crate::db::sessions::SessionStore;
 use crate::ledger::Ledger;
 use crate::password::Hasher;
 
-/// Everything a handler needs. Cheap to clone.
+/// Everything a handler needs, shared: axum clones the state for every
+/// extractor of every request, so it is one reference count.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    /// Shares `app` with every handler.
+    pub fn new(app: App) -> Self {
+        Self(Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct App {
     /// The database, for reads.
     pub db: Db,
     /// The one write path for team state.
@@ -119,9 +139,35 @@ pub struct AppState {
     pub unsubscribe: crate::mail::unsubscribe::Keys,
     /// Proposal pages' rows, kept per state of the team's log.
     pub pages: proposals::PageCache,
+    /// Signed-in users' rows, kept where this server is the database's only
+    /// writer (SQLite; see `db::kept`).
+    pub users: Option<crate::db::kept::Kept<i64, crate::db::users::User>>,
 }
 
-impl AppState {
+impl App {
+    /// The user with this id (a signed-in user, read once per request).
+    pub async fn user(&self, id: i64) -> crate::error::Result<Option<crate::db::users::User>> {
+        let Some(kept) = &self.users else {
+            return Ok(crate::db::users::by_id(&self.db, id).await?);
+        };
+        if let Some(user) = kept.get(&id) {
+            return Ok(Some(user));
+        }
+        let version = kept.version();
+        let user = crate::db::users::by_id(&self.db, id).await?;
+        if let Some(user) = &user {
+            kept.keep(id, user.clone(), version);
+        }
+        Ok(user)
+    }
+
+    /// After a committed change to a user's row.
+    pub fn user_changed(&self, id: i64) {
+        if let Some(kept) = &self.users {
+            kept.forget(&id);
+        }
+    }
+
     /// After an erasure: no rendering or kept row may still hold the text.
     pub fn forget_texts(&self) {
         pages::forget_rendered();

@@ -16,7 +16,7 @@ use tower_sessions::Session;
 use super::AppState;
 use super::auth::{USER_KEY, csrf_token, session_error, with_next};
 use super::flash::Flash;
-use crate::db::users::{self, User};
+use crate::db::users::User;
 use crate::error::Error;
 
 /// The per-request context every page template receives.
@@ -57,7 +57,7 @@ impl FromRequestParts<AppState> for Ctx {
             .map(|u| u.0.clone());
         let user = match (loaded, user_id) {
             (Some(user), Some(id)) if user.id == id => Some(user),
-            (_, Some(id)) => users::by_id(&state.db, id).await?,
+            (_, Some(id)) => state.user(id).await?,
             (_, None) => None,
         };
         let csrf = csrf_token(&session).await?;

@@ -326,7 +326,33 @@ fn csrf_slot() -> &'static str {
     })
 }
 
-#[derive(Template, WebTemplate)]
+/// The kept comments with the viewer's CSRF token written where the slot
+/// is (admins' erase forms), straight into the page: no copy of the
+/// comments per view.
+struct CommentsHtml {
+    html: std::sync::Arc<str>,
+    /// The viewer's token, or `None` for a view without forms in comments.
+    csrf: Option<String>,
+}
+
+impl std::fmt::Display for CommentsHtml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(csrf) = &self.csrf else {
+            return f.write_str(&self.html);
+        };
+        let mut pieces = self.html.split(csrf_slot());
+        if let Some(first) = pieces.next() {
+            f.write_str(first)?;
+        }
+        for piece in pieces {
+            f.write_str(csrf)?;
+            f.write_str(piece)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Template)]
 #[template(path = "proposals/show.html")]
 struct ProposalPage {
     ctx: Ctx,
@@ -350,7 +376,7 @@ struct ProposalPage {
     /// the log (shared by every viewer in the same time zone).
     parts: std::sync::Arc<Parts>,
     /// The comments, with the viewer's CSRF token in place.
-    comments_html: std::sync::Arc<str>,
+    comments_html: CommentsHtml,
     missing: Vec<String>,
     revisions: Vec<RevisionView>,
     decider_changes: Vec<DeciderChangeView>,
@@ -364,6 +390,27 @@ struct ProposalPage {
     markdown_link: String,
     errors: FieldErrors,
     draft: Draft,
+}
+
+impl IntoResponse for ProposalPage {
+    /// Renders into one buffer sized for the kept parts (the page is mostly
+    /// them), so a large page is not copied over and over as it grows.
+    fn into_response(self) -> Response {
+        let size = self.parts.stances_html.len()
+            + self.comments_html.html.len()
+            + self.body_html.len()
+            + 16 * 1024;
+        let mut html = String::with_capacity(size);
+        match self.render_into(&mut html) {
+            Ok(()) => (
+                [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                html,
+            )
+                .into_response(),
+            Err(err) => Error::Internal(anyhow::anyhow!("rendering the proposal page: {err}"))
+                .into_response(),
+        }
+    }
 }
 
 impl ProposalPage {
@@ -532,10 +579,9 @@ async fn page(
     let id = format!("{}-{}", team.key, p.number);
     let is_admin_view = role == Role::Admin;
     let parts = rows.parts(tz, is_admin_view, now, &team.slug, &id, &erased)?;
-    let comments_html = if is_admin_view {
-        std::sync::Arc::from(parts.comments_html.replace(csrf_slot(), &ctx.csrf))
-    } else {
-        parts.comments_html.clone()
+    let comments_html = CommentsHtml {
+        html: parts.comments_html.clone(),
+        csrf: is_admin_view.then(|| ctx.csrf.clone()),
     };
     let revision_rows = rows.revisions.clone();
     let body_html = match revision_rows.last() {

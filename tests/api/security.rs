@@ -242,9 +242,17 @@ async fn neither_page_views_nor_flash_messages_rewrite_the_session() {
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     let first = r.text().await.expect("body");
     assert!(first.contains("Settings saved."), "{first}");
+    assert!(
+        first.contains("value=\"Ana Lima\"") && first.contains("Europe/Lisbon"),
+        "the signed-in user is read again after a change: {first}"
+    );
     let (_, second) = app.get(&ana, "/settings").await;
     assert!(!second.contains("Settings saved."));
-    assert_eq!(stored().await, before, "the flash left the session as it was");
+    assert_eq!(
+        stored().await,
+        before,
+        "the flash left the session as it was"
+    );
 
     // Only a cookie this instance sealed is shown; another is cleared.
     let sealed = set
@@ -254,7 +262,10 @@ async fn neither_page_views_nor_flash_messages_rewrite_the_session() {
         .expect("a value")
         .to_string();
     let (message, tag) = sealed.split_once('.').expect("message.tag");
-    let forged = format!("{}.{tag}", base64_url("You were signed out; sign in at evil.example."));
+    let forged = format!(
+        "{}.{tag}",
+        base64_url("You were signed out; sign in at evil.example.")
+    );
     for (value, shown) in [
         (sealed.clone(), true),
         (forged, false),
