@@ -46,6 +46,9 @@ impl Application {
         let hasher = Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         hasher.warm_up();
         let mailer = crate::mail::Mailer::new(config.mail.clone(), &base_url)?;
+        // A SQLite database is served by one server, whose writer is its
+        // only writer: rows it reads can be kept (see `db::kept`).
+        let sole_writer = db.backend() == crate::db::Backend::Sqlite;
         let state = AppState::new(web::App {
             db: db.clone(),
             ledger: Ledger::new(db.clone())
@@ -59,13 +62,8 @@ impl Application {
             invitation_mail_limiter: web::auth::Limiter::new(config.invitation_mails_per_minute),
             mailer,
             pages: web::proposals::PageCache::default(),
-            users: match db.backend() {
-                crate::db::Backend::Sqlite => Some(crate::db::kept::Kept::new(
-                    10_000,
-                    std::time::Duration::from_secs(60),
-                )),
-                crate::db::Backend::Postgres => None,
-            },
+            users: sole_writer.then(|| crate::db::kept::Kept::new(10_000, crate::db::kept::TTL)),
+            members: sole_writer.then(|| crate::db::kept::Kept::new(10_000, crate::db::kept::TTL)),
             unsubscribe: crate::mail::unsubscribe::Keys::new(&signer.seed()),
             flash: web::flash::Keys::new(&signer.seed()),
             signer: Arc::new(signer),

@@ -13,6 +13,10 @@ use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// How long a row is kept at most: how soon a change made by another
+/// process shows.
+pub const TTL: Duration = Duration::from_secs(60);
+
 /// Rows by key; see the module.
 #[derive(Debug)]
 pub struct Kept<K, V> {

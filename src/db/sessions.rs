@@ -14,7 +14,6 @@
 //! the session on all at once, so there every load reads the table.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
@@ -33,15 +32,14 @@ pub struct SessionStore {
     kept: Option<Arc<Kept<Id, Record>>>,
 }
 
-/// Sessions kept in memory (SQLite), and for how long at most.
+/// Sessions kept in memory (SQLite).
 const KEPT: usize = 10_000;
-const KEPT_FOR: Duration = Duration::from_secs(60);
 
 impl SessionStore {
     /// A store reading from `db` and writing through `writer`.
     pub fn new(db: Db, writer: Writer) -> Self {
         let kept = match db.backend() {
-            Backend::Sqlite => Some(Arc::new(Kept::new(KEPT, KEPT_FOR))),
+            Backend::Sqlite => Some(Arc::new(Kept::new(KEPT, super::kept::TTL))),
             Backend::Postgres => None,
         };
         Self { db, writer, kept }

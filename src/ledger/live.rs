@@ -8,7 +8,8 @@
 //! log order. The notice carries no content, only where the log grew: a
 //! watcher that wants more reads it, with its own rights, from the database.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
@@ -39,6 +40,9 @@ pub type Batch = Arc<[Notice]>;
 pub struct Live {
     batches: broadcast::Sender<Batch>,
     closing: watch::Sender<bool>,
+    /// Each team's log size as far as this hub has heard (see
+    /// [`Live::log_size`]).
+    sizes: Arc<Mutex<HashMap<i64, i64>>>,
 }
 
 impl Default for Live {
@@ -52,7 +56,11 @@ impl Live {
     pub fn new() -> Self {
         let (batches, _) = broadcast::channel(BACKLOG);
         let (closing, _) = watch::channel(false);
-        Self { batches, closing }
+        Self {
+            batches,
+            closing,
+            sizes: Arc::default(),
+        }
     }
 
     /// Tells every watcher about `notices` (already committed).
@@ -60,8 +68,39 @@ impl Live {
         if notices.is_empty() {
             return;
         }
+        {
+            let mut sizes = self.sizes();
+            for notice in &notices {
+                let size = sizes.entry(notice.team_id).or_default();
+                *size = (*size).max(notice.index + 1);
+            }
+        }
         // No receiver is not an error: nobody is watching.
         let _ = self.batches.send(notices.into());
+    }
+
+    fn sizes(&self) -> std::sync::MutexGuard<'_, HashMap<i64, i64>> {
+        // Sizes only grow; whatever a panicking holder left is still true.
+        self.sizes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The team's log size as this hub knows it: the largest size read
+    /// from the database ([`Live::saw_log_size`]) or published since. On
+    /// SQLite, where this server's writer is the only one and publishes each
+    /// batch before acknowledging it, that is the committed size as far as
+    /// any acknowledged write goes; with several instances it may lag.
+    pub fn log_size(&self, team_id: i64) -> Option<i64> {
+        self.sizes().get(&team_id).copied()
+    }
+
+    /// A log size read from the database (sizes only grow, so an older
+    /// read never lowers what is known).
+    pub fn saw_log_size(&self, team_id: i64, size: i64) {
+        let mut sizes = self.sizes();
+        let known = sizes.entry(team_id).or_default();
+        *known = (*known).max(size);
     }
 
     /// A new watcher: every batch published from now on.

@@ -143,13 +143,10 @@ fn parse_json<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
 
 async fn team_for(state: &AppState, key: &str, user: &User) -> ApiResult<(Team, Role)> {
     let key = TeamKey::parse(key).map_err(|_| Error::NotFound)?;
-    let (team, role, _) = teams::as_member(
-        state.db.reader(),
-        teams::TeamRef::Key(key.as_str()),
-        user.id,
-    )
-    .await?
-    .ok_or(Error::NotFound)?;
+    let (team, role, _) = state
+        .as_member(teams::TeamRef::Key(key.as_str()), user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
     Ok((team, role))
 }
 

@@ -142,7 +142,15 @@ pub struct App {
     /// Signed-in users' rows, kept where this server is the database's only
     /// writer (SQLite; see `db::kept`).
     pub users: Option<crate::db::kept::Kept<i64, crate::db::users::User>>,
+    /// Members' teams and roles, kept likewise (see [`App::as_member`]).
+    pub members: Option<crate::db::kept::Kept<MemberKey, Membership>>,
 }
+
+/// A team as a page names it (`true`: by key, else by slug) and a user.
+pub type MemberKey = (bool, String, i64);
+
+/// The team, the member's role and the team's log size then.
+pub type Membership = (crate::db::teams::Team, crate::domain::team::Role, i64);
 
 impl App {
     /// The user with this id (a signed-in user, read once per request).
@@ -159,6 +167,42 @@ impl App {
             kept.keep(id, user.clone(), version);
         }
         Ok(user)
+    }
+
+    /// The team, the user's role in it and the size of its log (`None`: no
+    /// such team, or not a member): what every team page needs first.
+    ///
+    /// Where this server is the database's only writer, a membership read
+    /// once is kept while the team's log has not grown since: every change
+    /// to a team, its members or their roles is a log entry, and the writer
+    /// publishes each batch's entries before acknowledging them, so a kept
+    /// membership whose log size is still the team's is still true.
+    pub async fn as_member(
+        &self,
+        team: crate::db::teams::TeamRef<'_>,
+        user_id: i64,
+    ) -> crate::error::Result<Option<Membership>> {
+        use crate::db::teams::{self, TeamRef};
+        let Some(kept) = &self.members else {
+            return Ok(teams::as_member(self.db.reader(), team, user_id).await?);
+        };
+        let key = match team {
+            TeamRef::Key(k) => (true, k.to_string(), user_id),
+            TeamRef::Slug(s) => (false, s.to_string(), user_id),
+        };
+        let live = self.ledger.live();
+        if let Some(membership) = kept.get(&key)
+            && live.log_size(membership.0.id) == Some(membership.2)
+        {
+            return Ok(Some(membership));
+        }
+        let version = kept.version();
+        let found = teams::as_member(self.db.reader(), team, user_id).await?;
+        if let Some(membership) = &found {
+            live.saw_log_size(membership.0.id, membership.2);
+            kept.keep(key, membership.clone(), version);
+        }
+        Ok(found)
     }
 
     /// After a committed change to a user's row.

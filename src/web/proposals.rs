@@ -304,7 +304,9 @@ struct CommentsPart<'a> {
 #[derive(Debug)]
 pub struct Parts {
     stances_html: std::sync::Arc<str>,
-    comments_html: std::sync::Arc<str>,
+    /// The comments, cut where the viewer's CSRF token goes (admin views'
+    /// erase forms; a member's view is one piece).
+    comments_html: std::sync::Arc<[Box<str>]>,
 }
 
 /// Which rendering of the parts a view can use.
@@ -326,26 +328,26 @@ fn csrf_slot() -> &'static str {
     })
 }
 
-/// The kept comments with the viewer's CSRF token written where the slot
-/// is (admins' erase forms), straight into the page: no copy of the
+/// The kept comments with the viewer's CSRF token written between their
+/// pieces (admins' erase forms), straight into the page: no copy of the
 /// comments per view.
 struct CommentsHtml {
-    html: std::sync::Arc<str>,
-    /// The viewer's token, or `None` for a view without forms in comments.
-    csrf: Option<String>,
+    pieces: std::sync::Arc<[Box<str>]>,
+    csrf: String,
+}
+
+impl CommentsHtml {
+    fn len(&self) -> usize {
+        self.pieces.iter().map(|p| p.len() + self.csrf.len()).sum()
+    }
 }
 
 impl std::fmt::Display for CommentsHtml {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Some(csrf) = &self.csrf else {
-            return f.write_str(&self.html);
-        };
-        let mut pieces = self.html.split(csrf_slot());
-        if let Some(first) = pieces.next() {
-            f.write_str(first)?;
-        }
-        for piece in pieces {
-            f.write_str(csrf)?;
+        for (i, piece) in self.pieces.iter().enumerate() {
+            if i > 0 {
+                f.write_str(&self.csrf)?;
+            }
             f.write_str(piece)?;
         }
         Ok(())
@@ -397,7 +399,7 @@ impl IntoResponse for ProposalPage {
     /// them), so a large page is not copied over and over as it grows.
     fn into_response(self) -> Response {
         let size = self.parts.stances_html.len()
-            + self.comments_html.html.len()
+            + self.comments_html.len()
             + self.body_html.len()
             + 16 * 1024;
         let mut html = String::with_capacity(size);
@@ -497,13 +499,10 @@ impl Erased {
 /// Loads a proposal by its public id for a member; 404 otherwise.
 pub async fn find(state: &AppState, raw_id: &str, user: &User) -> Result<(Team, Role, Proposal)> {
     let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
-    let (team, role, _) = teams::as_member(
-        state.db.reader(),
-        teams::TeamRef::Key(id.key.as_str()),
-        user.id,
-    )
-    .await?
-    .ok_or(Error::NotFound)?;
+    let (team, role, _) = state
+        .as_member(teams::TeamRef::Key(id.key.as_str()), user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
     let proposal = proposals::by_number(state.db.reader(), team.id, id.number)
         .await?
         .ok_or(Error::NotFound)?;
@@ -515,13 +514,10 @@ pub async fn find(state: &AppState, raw_id: &str, user: &User) -> Result<(Team, 
 /// proposal itself (and answers `NotFound` if there is none).
 async fn team_of(state: &AppState, raw_id: &str, user: &User) -> Result<(Team, i64)> {
     let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
-    let (team, _, _) = teams::as_member(
-        state.db.reader(),
-        teams::TeamRef::Key(id.key.as_str()),
-        user.id,
-    )
-    .await?
-    .ok_or(Error::NotFound)?;
+    let (team, _, _) = state
+        .as_member(teams::TeamRef::Key(id.key.as_str()), user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
     Ok((team, id.number))
 }
 
@@ -537,13 +533,10 @@ async fn page(
     // The log size is read before the page's data: whatever the page
     // misses, the stream replays; and it tells whether the rows read for an
     // earlier view still hold.
-    let (team, role, log_size) = teams::as_member(
-        state.db.reader(),
-        teams::TeamRef::Key(id.key.as_str()),
-        user.id,
-    )
-    .await?
-    .ok_or(Error::NotFound)?;
+    let (team, role, log_size) = state
+        .as_member(teams::TeamRef::Key(id.key.as_str()), user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
     let live_after = log_size - 1;
     let rows = state
         .pages
@@ -580,8 +573,8 @@ async fn page(
     let is_admin_view = role == Role::Admin;
     let parts = rows.parts(tz, is_admin_view, now, &team.slug, &id, &erased)?;
     let comments_html = CommentsHtml {
-        html: parts.comments_html.clone(),
-        csrf: is_admin_view.then(|| ctx.csrf.clone()),
+        pieces: parts.comments_html.clone(),
+        csrf: ctx.csrf.clone(),
     };
     let revision_rows = rows.revisions.clone();
     let body_html = match revision_rows.last() {
@@ -1108,7 +1101,9 @@ impl PageRows {
             }
             .render()
             .map_err(render)?
-            .into(),
+            .split(csrf_slot())
+            .map(Box::from)
+            .collect(),
         });
         if let Ok(mut list) = self.parts.lock() {
             if list.len() >= PARTS_KEPT {

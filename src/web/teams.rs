@@ -63,7 +63,8 @@ pub const INVITATION_DAYS: i64 = 7;
 
 /// A team the viewer belongs to, with their role. Non-members get 404.
 pub async fn membership(state: &AppState, slug: &str, user: &User) -> Result<(Team, Role)> {
-    let (team, role, _) = teams::as_member(state.db.reader(), teams::TeamRef::Slug(slug), user.id)
+    let (team, role, _) = state
+        .as_member(teams::TeamRef::Slug(slug), user.id)
         .await?
         .ok_or(Error::NotFound)?;
     Ok((team, role))
@@ -230,10 +231,10 @@ async fn dashboard(
     Path(slug): Path<String>,
 ) -> Result<DashboardPage> {
     // The log size before the page's data: whatever it misses, the stream replays.
-    let (team, role, log_size) =
-        teams::as_member(state.db.reader(), teams::TeamRef::Slug(&slug), user.id)
-            .await?
-            .ok_or(Error::NotFound)?;
+    let (team, role, log_size) = state
+        .as_member(teams::TeamRef::Slug(&slug), user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
     let live_after = log_size - 1;
     let mut pool = state.db.reader();
     let now = Utc::now();

@@ -98,6 +98,60 @@ async fn admins_change_roles_and_remove_members_whose_history_stays() {
     assert!(app.verify().0);
 }
 
+/// A member's team and role are kept between page views while the team's
+/// log is unchanged (SQLite); every change of membership is a log entry, so
+/// the page viewed right after a role change or a removal reflects it.
+#[tokio::test]
+async fn a_role_change_or_a_removal_shows_on_the_very_next_page_view() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("KEPT", &ana, &[&bob], &[]).await;
+    let id = ana
+        .propose("KEPT", "Kept memberships", &ana.email, &in_seconds(3600))
+        .await;
+    let bob_id = app.user_id("bob@example.com").await;
+    let page = format!("/d/{id}");
+    let settings = "/t/team-kept/settings";
+    for _ in 0..2 {
+        let (status, html) = app.get(&bob.browser, &page).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("name=\"position\""), "a member may vote");
+        let (status, _) = app.get(&bob.browser, "/t/team-kept").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let r = app
+        .post_form(
+            &ana.browser,
+            settings,
+            &format!("/t/team-kept/members/{bob_id}/role"),
+            &[("role", "observer")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, html) = app.get(&bob.browser, &page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !html.contains("name=\"position\""),
+        "an observer gets no stance form"
+    );
+    let r = app
+        .post_form(
+            &ana.browser,
+            settings,
+            &format!("/t/team-kept/members/{bob_id}/remove"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for path in [page.as_str(), "/t/team-kept", "/t/team-kept/decisions"] {
+        let (status, _) = app.get(&bob.browser, path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path} after removal");
+    }
+    let (status, _) = bob.get("/api/v1/teams/KEPT/members").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn an_expired_or_used_invitation_does_not_let_anyone_in() {
     let app = spawn().await;
