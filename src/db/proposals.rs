@@ -188,38 +188,29 @@ pub async fn list(
     .await)
 }
 
-/// Open proposals where `user` (a voting member) has no stance, soonest deadline first.
-pub async fn needing_stance(
-    mut ex: Ex<'_>,
-    team_id: i64,
-    user_id: i64,
-) -> Result<Vec<Proposal>, sqlx::Error> {
-    on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.status = 'open'
-           AND NOT EXISTS (SELECT 1 FROM stances s WHERE s.proposal_id = p.id AND s.user_id = $2)
-         ORDER BY p.closes_at LIMIT 50"
-    )))
-    .bind(team_id)
-    .bind(user_id)
-    .fetch_all(c)
-    .await)
-}
-
-/// Open proposals whose window ends before `until`, soonest first.
-pub async fn closing_before(
-    mut ex: Ex<'_>,
-    team_id: i64,
-    until: Timestamp,
-) -> Result<Vec<Proposal>, sqlx::Error> {
+/// Every open proposal of a team, soonest window end first.
+pub async fn open(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<Proposal>, sqlx::Error> {
     on!(ex, |c| {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.status = 'open' AND p.closes_at <= $2 ORDER BY p.closes_at LIMIT 50"
+        "{PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.status = 'open' ORDER BY p.closes_at, p.number"
     )))
     .bind(team_id)
-    .bind(until)
     .fetch_all(c)
     .await
     })
+}
+
+/// `(proposal id, user id)` for every member who took a stance on an open
+/// proposal of the team.
+pub async fn stanced_open(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
+        "SELECT DISTINCT s.proposal_id, s.user_id FROM stances s
+         JOIN proposals p ON p.id = s.proposal_id
+         WHERE p.team_id = $1 AND p.status = 'open'"
+    )
+    .bind(team_id)
+    .fetch_all(c)
+    .await)
 }
 
 /// Recently decided proposals, newest decision first.

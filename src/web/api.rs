@@ -410,18 +410,19 @@ async fn show_decision(
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (team, _, p) = proposal_for(&state, &id, &user).await?;
-    let mut pool = state.db.reader();
-    let members = teams::members(pool.re(), team.id).await?;
+    let (team, _, _, rows) = super::proposals::rows_for(&state, &id, &user)
+        .await
+        .map_err(ApiError)?;
+    let p = &rows.proposal;
     let email_of = |id: i64| {
-        members
+        rows.members
             .iter()
             .find(|m| m.user_id == id)
             .map(|m| m.email.clone())
     };
-    let stances: Vec<_> = proposals::stance_table(pool.re(), team.id, p.id)
-        .await?
-        .into_iter()
+    let stances: Vec<_> = rows
+        .table
+        .iter()
         .map(|s| {
             json!({
                 "member": email_of(s.user_id),
@@ -433,17 +434,17 @@ async fn show_decision(
             })
         })
         .collect();
-    let comments: Vec<_> = proposals::comments(pool.re(), p.id)
-        .await?
-        .into_iter()
+    let comments: Vec<_> = rows
+        .comments
+        .iter()
         .map(|c| json!({ "author": c.author_name, "body": c.body, "created_at": c.created_at.to_text(), "log_index": c.log_idx }))
         .collect();
-    let decision = match proposals::decision(pool.re(), p.id).await? {
+    let decision = match &rows.decision {
         Some(d) => {
-            let responses: BTreeMap<String, String> = proposals::responses(pool.re(), p.id)
-                .await?
-                .into_iter()
-                .map(|r| (r.email, r.response))
+            let responses: BTreeMap<&str, &str> = rows
+                .responses
+                .iter()
+                .map(|r| (r.email.as_str(), r.response.as_str()))
                 .collect();
             json!({
                 "outcome": d.outcome,
@@ -460,7 +461,7 @@ async fn show_decision(
         }
         None => serde_json::Value::Null,
     };
-    let mut body = summary(&team, &p);
+    let mut body = summary(&team, p);
     let extra = json!({
         "body": p.body,
         "decider_email": email_of(p.decider_id),

@@ -521,6 +521,29 @@ async fn team_of(state: &AppState, raw_id: &str, user: &User) -> Result<(Team, i
     Ok((team, id.number))
 }
 
+/// The team of decision `raw_id`, the user's role in it, the team's log
+/// size and the proposal's rows (kept while the log does not grow): what
+/// the page and the API's decision both show.
+pub async fn rows_for(
+    state: &AppState,
+    raw_id: &str,
+    user: &User,
+) -> Result<(Team, Role, i64, std::sync::Arc<PageRows>)> {
+    let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
+    // The log size is read before the rows: whatever a page misses, its
+    // stream replays; and it tells whether rows read for an earlier view
+    // still hold.
+    let (team, role, log_size) = state
+        .as_member(teams::TeamRef::Key(id.key.as_str()), user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let rows = state
+        .pages
+        .rows(state, team.id, id.number, log_size)
+        .await?;
+    Ok((team, role, log_size, rows))
+}
+
 async fn page(
     state: &AppState,
     ctx: Ctx,
@@ -529,19 +552,8 @@ async fn page(
     errors: FieldErrors,
     draft: Draft,
 ) -> Result<ProposalPage> {
-    let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
-    // The log size is read before the page's data: whatever the page
-    // misses, the stream replays; and it tells whether the rows read for an
-    // earlier view still hold.
-    let (team, role, log_size) = state
-        .as_member(teams::TeamRef::Key(id.key.as_str()), user.id)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let (team, role, log_size, rows) = rows_for(state, raw_id, user).await?;
     let live_after = log_size - 1;
-    let rows = state
-        .pages
-        .rows(state, team.id, id.number, log_size)
-        .await?;
     let p = rows.proposal.clone();
     let tz = ctx.tz();
     let now = Utc::now();
@@ -995,16 +1007,16 @@ const HISTORY_SHOWN: usize = 100;
 /// (everything on the page but the viewer's own parts and the clock).
 #[derive(Debug)]
 pub struct PageRows {
-    proposal: Proposal,
+    pub(super) proposal: Proposal,
     erasures: Vec<crate::db::log::Erasure>,
-    table: Vec<proposals::StanceRow>,
+    pub(super) table: Vec<proposals::StanceRow>,
     history: Vec<proposals::StanceHistory>,
-    comments: Vec<proposals::Comment>,
+    pub(super) comments: Vec<proposals::Comment>,
     revisions: Vec<proposals::Revision>,
     decider_changes: Vec<proposals::DeciderChange>,
-    decision: Option<proposals::Decision>,
-    responses: Vec<proposals::Response>,
-    members: Vec<Member>,
+    pub(super) decision: Option<proposals::Decision>,
+    pub(super) responses: Vec<proposals::Response>,
+    pub(super) members: Vec<Member>,
     replacements: Vec<i64>,
     pull_requests: Vec<crate::db::links::PrLink>,
     /// Renderings of the heavy parts made from these rows.
@@ -1147,19 +1159,95 @@ impl PageRows {
 /// may rename someone.
 const PAGE_ROWS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-struct CachedRows {
+struct CachedRows<V> {
     log_size: i64,
     profiles: u64,
     loaded: std::time::Instant,
-    rows: std::sync::Arc<PageRows>,
+    rows: std::sync::Arc<V>,
 }
 
-/// Proposal pages' rows by (team, number), each valid for the team's log
-/// size it was read at (and the instance's profile generation), so a page
-/// view costs a handful of queries instead of a dozen while nothing changes.
+type Kept<K, V> = std::sync::Arc<quick_cache::sync::Cache<K, std::sync::Arc<CachedRows<V>>>>;
+
+/// What a team's dashboard lists, kept like a proposal page's rows.
+#[derive(Debug)]
+pub struct TeamRows {
+    /// Open proposals, soonest window end first.
+    pub open: Vec<OpenProposal>,
+    /// The latest decisions, newest first.
+    pub decided: Vec<Proposal>,
+}
+
+/// An open proposal and the members who took a stance on it.
+#[derive(Debug)]
+pub struct OpenProposal {
+    /// The proposal.
+    pub proposal: Proposal,
+    /// Who took a stance.
+    pub stanced: std::collections::HashSet<i64>,
+}
+
+/// Decisions the dashboard lists.
+const RECENTLY_DECIDED: i64 = 10;
+
+/// Proposals the decision log lists at most.
+pub const LOG_LISTED: i64 = 200;
+
+/// What a team's decision log shows unfiltered, kept like a proposal
+/// page's rows.
+#[derive(Debug)]
+pub struct LogRows {
+    /// The latest proposals, newest first.
+    pub proposals: Vec<Proposal>,
+    /// The team's areas (for the filter).
+    pub areas: Vec<crate::db::teams::Area>,
+}
+
+impl LogRows {
+    async fn load(state: &AppState, team_id: i64) -> Result<Self> {
+        let mut pool = state.db.reader();
+        Ok(Self {
+            proposals: proposals::list(
+                pool.re(),
+                team_id,
+                &proposals::ListFilter::default(),
+                LOG_LISTED,
+            )
+            .await?,
+            areas: teams::areas(pool.re(), team_id).await?,
+        })
+    }
+}
+
+impl TeamRows {
+    async fn load(state: &AppState, team_id: i64) -> Result<Self> {
+        let mut pool = state.db.reader();
+        let mut stanced: std::collections::HashMap<i64, std::collections::HashSet<i64>> =
+            std::collections::HashMap::new();
+        for (proposal, user) in proposals::stanced_open(pool.re(), team_id).await? {
+            stanced.entry(proposal).or_default().insert(user);
+        }
+        Ok(Self {
+            open: proposals::open(pool.re(), team_id)
+                .await?
+                .into_iter()
+                .map(|proposal| OpenProposal {
+                    stanced: stanced.remove(&proposal.id).unwrap_or_default(),
+                    proposal,
+                })
+                .collect(),
+            decided: proposals::recently_decided(pool.re(), team_id, RECENTLY_DECIDED).await?,
+        })
+    }
+}
+
+/// Rows of proposal pages by (team, number) and of dashboards by team, each
+/// valid for the team's log size it was read at (and the instance's profile
+/// generation), so a view costs no query while nothing changes.
 #[derive(Clone)]
 pub struct PageCache {
-    rows: std::sync::Arc<quick_cache::sync::Cache<(i64, i64), std::sync::Arc<CachedRows>>>,
+    rows: Kept<(i64, i64), PageRows>,
+    teams: Kept<i64, TeamRows>,
+    logs: Kept<i64, LogRows>,
     /// Bumped when anyone's display name changes.
     profiles: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -1176,6 +1264,8 @@ impl Default for PageCache {
     fn default() -> Self {
         Self {
             rows: std::sync::Arc::new(quick_cache::sync::Cache::new(512)),
+            teams: std::sync::Arc::new(quick_cache::sync::Cache::new(256)),
+            logs: std::sync::Arc::new(quick_cache::sync::Cache::new(256)),
             profiles: std::sync::Arc::default(),
         }
     }
@@ -1191,18 +1281,62 @@ impl PageCache {
         number: i64,
         log_size: i64,
     ) -> Result<std::sync::Arc<PageRows>> {
+        self.kept(&self.rows, (team_id, number), log_size, || {
+            PageRows::load(state, team_id, number)
+        })
+        .await
+    }
+
+    /// The dashboard rows of `team_id`, whose log has `log_size` entries now.
+    pub async fn team(
+        &self,
+        state: &AppState,
+        team_id: i64,
+        log_size: i64,
+    ) -> Result<std::sync::Arc<TeamRows>> {
+        self.kept(&self.teams, team_id, log_size, || {
+            TeamRows::load(state, team_id)
+        })
+        .await
+    }
+
+    /// The unfiltered decision log rows of `team_id`, whose log has
+    /// `log_size` entries now.
+    pub async fn log(
+        &self,
+        state: &AppState,
+        team_id: i64,
+        log_size: i64,
+    ) -> Result<std::sync::Arc<LogRows>> {
+        self.kept(&self.logs, team_id, log_size, || {
+            LogRows::load(state, team_id)
+        })
+        .await
+    }
+
+    async fn kept<K, V, F>(
+        &self,
+        kept: &Kept<K, V>,
+        key: K,
+        log_size: i64,
+        load: impl FnOnce() -> F,
+    ) -> Result<std::sync::Arc<V>>
+    where
+        K: Eq + std::hash::Hash + Clone,
+        F: std::future::Future<Output = Result<V>>,
+    {
         use std::sync::atomic::Ordering;
         let profiles = self.profiles.load(Ordering::Acquire);
-        if let Some(hit) = self.rows.get(&(team_id, number))
+        if let Some(hit) = kept.get(&key)
             && hit.log_size == log_size
             && hit.profiles == profiles
             && hit.loaded.elapsed() < PAGE_ROWS_TTL
         {
             return Ok(hit.rows.clone());
         }
-        let rows = std::sync::Arc::new(PageRows::load(state, team_id, number).await?);
-        self.rows.insert(
-            (team_id, number),
+        let rows = std::sync::Arc::new(load().await?);
+        kept.insert(
+            key,
             std::sync::Arc::new(CachedRows {
                 log_size,
                 profiles,
@@ -1223,5 +1357,7 @@ impl PageCache {
     /// linger in memory).
     pub fn clear(&self) {
         self.rows.clear();
+        self.teams.clear();
+        self.logs.clear();
     }
 }

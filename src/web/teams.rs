@@ -19,6 +19,7 @@ use super::accounts::FieldErrors;
 use super::auth::{CurrentUser, new_secret};
 use super::flash::Flash;
 use super::pages::{Ctx, When, see_other, when};
+use super::proposals::OpenProposal;
 use crate::db::proposals::{ListFilter, Proposal};
 use crate::db::teams::{Area, Member, Team};
 use crate::db::users::{User, token_hash};
@@ -224,6 +225,9 @@ struct DashboardPage {
     recently_decided: Vec<ProposalItem>,
 }
 
+/// Proposals a dashboard list shows at most.
+const DASHBOARD_LIST: usize = 50;
+
 async fn dashboard(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -236,20 +240,27 @@ async fn dashboard(
         .await?
         .ok_or(Error::NotFound)?;
     let live_after = log_size - 1;
-    let mut pool = state.db.reader();
+    let rows = state.pages.team(&state, team.id, log_size).await?;
     let now = Utc::now();
+    let soon = now + Duration::hours(48);
+    let listed = |keep: &dyn Fn(&OpenProposal) -> bool| {
+        rows.open
+            .iter()
+            .filter(|p| keep(p))
+            .take(DASHBOARD_LIST)
+            .map(|p| p.proposal.clone())
+            .collect::<Vec<_>>()
+    };
     let needs = if role.can_vote() {
-        proposals::needing_stance(pool.re(), team.id, user.id).await?
+        listed(&|p| !p.stanced.contains(&user.id))
     } else {
         Vec::new()
     };
-    let closing =
-        proposals::closing_before(pool.re(), team.id, Timestamp(now + Duration::hours(48))).await?;
-    let decided = proposals::recently_decided(pool.re(), team.id, 10).await?;
+    let closing = listed(&|p| p.proposal.closes_at.0 <= soon);
     Ok(DashboardPage {
         needs_stance: items(&team, needs, &ctx, now),
         closing_soon: items(&team, closing, &ctx, now),
-        recently_decided: items(&team, decided, &ctx, now),
+        recently_decided: items(&team, rows.decided.clone(), &ctx, now),
         live_after,
         ctx,
         team,
@@ -297,26 +308,36 @@ async fn decision_log(
     Path(slug): Path<String>,
     Query(filter): Query<LogFilter>,
 ) -> Result<DecisionLogPage> {
-    let (team, _) = membership(&state, &slug, &user).await?;
-    let mut pool = state.db.reader();
+    let (team, _, log_size) = state
+        .as_member(teams::TeamRef::Slug(&slug), user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
     let area = filter.area.parse::<i64>().ok();
     let status = filter.status.parse::<Status>().ok();
     let text = filter.q.trim().to_string();
-    let list = proposals::list(
-        pool.re(),
-        team.id,
-        &ListFilter {
-            status,
-            area,
-            text: (!text.is_empty()).then(|| text.clone()),
-        },
-        200,
-    )
-    .await?;
+    let filter = ListFilter {
+        status,
+        area,
+        text: (!text.is_empty()).then(|| text.clone()),
+    };
+    // The unfiltered log, the page most often seen, is kept while the
+    // team's log does not grow.
+    let kept = state.pages.log(&state, team.id, log_size).await?;
+    let list = if filter.status.is_none() && filter.area.is_none() && filter.text.is_none() {
+        kept.proposals.clone()
+    } else {
+        proposals::list(
+            state.db.reader(),
+            team.id,
+            &filter,
+            super::proposals::LOG_LISTED,
+        )
+        .await?
+    };
     let now = Utc::now();
     Ok(DecisionLogPage {
         proposals: items(&team, list, &ctx, now),
-        areas: teams::areas(pool.re(), team.id).await?,
+        areas: kept.areas.clone(),
         statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
         area,
         status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),

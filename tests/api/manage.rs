@@ -734,3 +734,69 @@ async fn the_erase_button_under_a_comment_carries_the_admins_own_token() {
         "erased for every viewer"
     );
 }
+
+/// The dashboard's lists are per member and follow every write (what waits
+/// for my stance, what closes within 48 hours), and so does the decision
+/// log.
+#[tokio::test]
+async fn the_dashboard_and_the_decision_log_follow_each_write() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    let olga = app.api_user("olga@example.com", "Olga").await;
+    app.team("DASH", &ana, &[&bob], &[&olga]).await;
+    let soon = ana
+        .propose("DASH", "Closes soon", &ana.email, &in_seconds(3600))
+        .await;
+    let later = ana
+        .propose("DASH", "Closes later", &ana.email, &in_seconds(72 * 3600))
+        .await;
+    // Sections of the dashboard: (needs my stance, closing within 48 hours).
+    let lists = |html: String| {
+        let (needs, rest) = html
+            .split_once("closing-soon-heading")
+            .expect("closing section");
+        let (closing, _) = rest
+            .split_once("recently-decided-heading")
+            .expect("decided section");
+        (needs.to_string(), closing.to_string())
+    };
+    for _ in 0..2 {
+        let (status, html) = app.get(&bob.browser, "/t/team-dash").await;
+        assert_eq!(status, StatusCode::OK);
+        let (needs, closing) = lists(html);
+        assert!(needs.contains(&soon) && needs.contains(&later), "{needs}");
+        assert!(
+            closing.contains(&soon) && !closing.contains(&later),
+            "{closing}"
+        );
+    }
+    let (_, html) = app.get(&olga.browser, "/t/team-dash").await;
+    let (needs, _) = lists(html);
+    assert!(!needs.contains(&soon), "observers take no stance");
+
+    bob.stance(&soon, "agree", None).await;
+    let (_, html) = app.get(&bob.browser, "/t/team-dash").await;
+    let (needs, closing) = lists(html);
+    assert!(!needs.contains(&soon) && needs.contains(&later), "{needs}");
+    assert!(closing.contains(&soon), "still closing soon: {closing}");
+    let (_, html) = app.get(&ana.browser, "/t/team-dash").await;
+    let (needs, _) = lists(html);
+    assert!(
+        needs.contains(&soon) && needs.contains(&later),
+        "Ana has taken no stance: {needs}"
+    );
+
+    // The decision log, unfiltered and filtered, shows a proposal at once.
+    let (_, log) = app.get(&bob.browser, "/t/team-dash/decisions").await;
+    assert!(log.contains(&soon) && log.contains(&later));
+    let third = ana
+        .propose("DASH", "Opened last", &ana.email, &in_seconds(3600))
+        .await;
+    for path in ["/t/team-dash/decisions", "/t/team-dash/decisions?q=last"] {
+        let (_, log) = app.get(&bob.browser, path).await;
+        assert!(log.contains(&third), "{path}: {log}");
+    }
+    let (_, log) = app.get(&bob.browser, "/t/team-dash/decisions?q=last").await;
+    assert!(!log.contains(&soon), "the filter applies");
+}
