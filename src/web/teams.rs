@@ -114,15 +114,21 @@ pub struct ProposalItem {
 }
 
 /// Builds list items for the viewer.
-pub fn items(team: &Team, list: Vec<Proposal>, ctx: &Ctx, now: DateTime<Utc>) -> Vec<ProposalItem> {
+pub fn items<'a>(
+    team: &Team,
+    list: impl IntoIterator<Item = &'a Proposal>,
+    ctx: &Ctx,
+    now: DateTime<Utc>,
+) -> Vec<ProposalItem> {
+    let tz = ctx.tz();
     list.into_iter()
         .map(|p| ProposalItem {
             id: format!("{}-{}", team.key, p.number),
-            title: p.title,
-            status: p.status,
-            decider: p.decider_name,
-            area: p.area_name,
-            closes: when(p.closes_at.0, ctx.tz(), now),
+            title: p.title.clone(),
+            status: p.status.clone(),
+            decider: p.decider_name.clone(),
+            area: p.area_name.clone(),
+            closes: when(p.closes_at.0, tz, now),
         })
         .collect()
 }
@@ -248,7 +254,7 @@ async fn dashboard(
             .iter()
             .filter(|p| keep(p))
             .take(DASHBOARD_LIST)
-            .map(|p| p.proposal.clone())
+            .map(|p| &p.proposal)
             .collect::<Vec<_>>()
     };
     let needs = if role.can_vote() {
@@ -260,7 +266,7 @@ async fn dashboard(
     Ok(DashboardPage {
         needs_stance: items(&team, needs, &ctx, now),
         closing_soon: items(&team, closing, &ctx, now),
-        recently_decided: items(&team, rows.decided.clone(), &ctx, now),
+        recently_decided: items(&team, &rows.decided, &ctx, now),
         live_after,
         ctx,
         team,
@@ -323,20 +329,27 @@ async fn decision_log(
     // The unfiltered log, the page most often seen, is kept while the
     // team's log does not grow.
     let kept = state.pages.log(&state, team.id, log_size).await?;
-    let list = if filter.status.is_none() && filter.area.is_none() && filter.text.is_none() {
-        kept.proposals.clone()
+    let filtered = if filter.status.is_none() && filter.area.is_none() && filter.text.is_none() {
+        None
     } else {
-        proposals::list(
-            state.db.reader(),
-            team.id,
-            &filter,
-            super::proposals::LOG_LISTED,
+        Some(
+            proposals::list(
+                state.db.reader(),
+                team.id,
+                &filter,
+                super::proposals::LOG_LISTED,
+            )
+            .await?,
         )
-        .await?
     };
     let now = Utc::now();
     Ok(DecisionLogPage {
-        proposals: items(&team, list, &ctx, now),
+        proposals: items(
+            &team,
+            filtered.as_ref().unwrap_or(&kept.proposals),
+            &ctx,
+            now,
+        ),
         areas: kept.areas.clone(),
         statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
         area,
