@@ -207,6 +207,41 @@ impl Backend {
     }
 }
 
+/// How durable an acknowledged write is on SQLite, from the URL's
+/// `synchronous` parameter (which sqlx does not take), and the URL without
+/// it. `full`, the default: on disk before the answer, through a power cut.
+/// `normal`: WAL's cheaper mode, which survives a crash of the process but
+/// may lose the last commits to a power cut (never corrupting the file).
+fn synchronous(url: &str) -> Result<(String, SqliteSynchronous), sqlx::Error> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), SqliteSynchronous::Full));
+    };
+    let mut mode = SqliteSynchronous::Full;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                mode = match value.to_ascii_lowercase().as_str() {
+                    "full" => SqliteSynchronous::Full,
+                    "normal" => SqliteSynchronous::Normal,
+                    _ => {
+                        return Err(sqlx::Error::Configuration(
+                            format!("synchronous={value} in the database URL: use full (the default) or normal").into(),
+                        ));
+                    }
+                }
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, mode))
+}
+
 /// A URL with any password replaced, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -260,11 +295,12 @@ impl Db {
     }
 
     async fn connect_sqlite(url: &str) -> Result<Self, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let (url, synchronous) = synchronous(url)?;
+        let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .busy_timeout(Duration::from_secs(10))
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .foreign_keys(true)
             // Erased text must not linger in free pages of the file.
             .pragma("secure_delete", "on");
@@ -578,6 +614,51 @@ impl<'r> sqlx::Decode<'r, Postgres> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_synchronous_parameter_is_read_and_taken_out_of_the_url() {
+        let parsed = |url: &str| synchronous(url).map(|(u, m)| (u, m as u8 as i64));
+        assert_eq!(
+            parsed("sqlite://a.db").ok(),
+            Some(("sqlite://a.db".into(), 2))
+        );
+        assert_eq!(
+            parsed("sqlite://a.db?synchronous=normal").ok(),
+            Some(("sqlite://a.db".into(), 1))
+        );
+        assert_eq!(
+            parsed("sqlite://a.db?mode=rwc&synchronous=FULL").ok(),
+            Some(("sqlite://a.db?mode=rwc".into(), 2))
+        );
+        let refused = synchronous("sqlite://a.db?synchronous=off").map(|_| ());
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("use full (the default) or normal")),
+            "OFF would lose acknowledged writes on a crash of the machine"
+        );
+    }
+
+    /// The mode reaches every connection that writes: the pool's and the
+    /// ledger writer's own.
+    #[tokio::test]
+    async fn writes_are_fully_synchronous_unless_the_url_says_normal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (query, expected) in [("", 2), ("?synchronous=normal", 1)] {
+            let url = format!("sqlite://{}{query}", dir.path().join("s.db").display());
+            let db = Db::connect(&url).await.expect("open");
+            let pool: i64 = on!(db.writer(), |c| sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(c)
+                .await)
+            .expect("pragma");
+            let mut writer = db.connect_writer().await.expect("writer");
+            let own: i64 = on!(writer.ex(), |c| sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(c)
+                .await)
+            .expect("pragma");
+            assert_eq!((pool, own), (expected, expected), "{query}");
+            writer.close().await;
+            db.close().await;
+        }
+    }
 
     #[test]
     fn timestamps_are_fixed_width_so_text_order_is_time_order() {
