@@ -110,9 +110,11 @@ impl session_store::SessionStore for SessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        // An update, never an insert: a session deleted meanwhile (signed
+        // out from another tab) stays deleted. New sessions go through
+        // `create`.
         self.write(
-            "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
+            "UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1",
             vec![
                 Arg::Text(record.id.to_string()),
                 Arg::Bytes(encode(record)?),
@@ -120,8 +122,11 @@ impl session_store::SessionStore for SessionStore {
             ],
         )
         .await?;
+        // Forgotten, not replaced: a save and a delete answered from the
+        // same batch may finish in either order, and the next load reads
+        // what the database kept.
         if let Some(kept) = &self.kept {
-            kept.put(record.id, record.clone());
+            kept.forget(&record.id);
         }
         Ok(())
     }
@@ -182,5 +187,46 @@ impl ExpiredDeletion for SessionStore {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tower_sessions::SessionStore as _;
+    use tower_sessions::session::{Id, Record};
+
+    use super::SessionStore;
+    use crate::db::Db;
+    use crate::ledger::Ledger;
+
+    /// A save that comes after a delete (a page saving its session while
+    /// another tab signs out) does not bring the session back, neither in
+    /// the database nor in what this server keeps.
+    #[tokio::test]
+    async fn a_session_deleted_stays_deleted_whatever_is_saved_after() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let db = Db::connect(&url).await.expect("database");
+        let ledger = Ledger::new(db.clone()).await.expect("ledger");
+        let store = SessionStore::new(db.clone(), ledger.writer().clone());
+        let mut record = Record {
+            id: Id::default(),
+            data: Default::default(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+        };
+        store.create(&mut record).await.expect("create");
+        assert!(store.load(&record.id).await.expect("load").is_some());
+        store.delete(&record.id).await.expect("delete");
+        record
+            .data
+            .insert("seen_day".into(), serde_json::json!(20_000));
+        store.save(&record).await.expect("save");
+        assert_eq!(store.load(&record.id).await.expect("load"), None);
+        let fresh = SessionStore::new(db, ledger.writer().clone());
+        assert_eq!(
+            fresh.load(&record.id).await.expect("load"),
+            None,
+            "nor stored"
+        );
     }
 }

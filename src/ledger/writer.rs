@@ -207,10 +207,20 @@ async fn run_batch(
         err => err,
     };
     match result {
-        Ok(()) => on!(conn, |c| sqlx::raw_sql("COMMIT")
-            .execute(c)
-            .await
-            .map(|_| ())),
+        Ok(()) => {
+            let committed = on!(conn, |c| sqlx::raw_sql("COMMIT")
+                .execute(c)
+                .await
+                .map(|_| ()));
+            if committed.is_err() {
+                // A transaction left open would fail every later BEGIN.
+                let _ = on!(conn, |c| sqlx::raw_sql("ROLLBACK")
+                    .execute(c)
+                    .await
+                    .map(|_| ()));
+            }
+            committed
+        }
         Err(err) => {
             let _ = on!(conn, |c| sqlx::raw_sql("ROLLBACK")
                 .execute(c)

@@ -4,11 +4,12 @@
 //! then removed by the page that shows it), each queued behind the ledger's
 //! writer; a cookie costs none.
 //!
-//! The cookie holds the message and an HMAC of it under a key derived from
-//! the instance secret, so nobody who can plant a cookie (a sibling
-//! subdomain, say) can make the app's pages say something it never said.
-//! It lives for five minutes at most and is cleared by the page that shows
-//! it.
+//! The cookie holds the message, its expiry and an HMAC of both and of the
+//! browser's session cookie, under a key derived from the instance secret:
+//! nobody who can plant a cookie (a sibling subdomain, say) can make the
+//! app's pages say something it never said to that browser, nor replay a
+//! message sealed for another. It lives five minutes at most and is
+//! cleared by the page that shows it.
 
 use std::sync::{Arc, Mutex};
 
@@ -55,30 +56,54 @@ impl Keys {
         Self(hash.finalize().into())
     }
 
-    fn mac(&self) -> HmacSha256 {
+    fn mac_key(&self) -> HmacSha256 {
         // HMAC takes a key of any length.
         <HmacSha256 as KeyInit>::new_from_slice(&self.0).expect("HMAC accepts 32-byte keys")
     }
 
-    /// The cookie value for `message`: `message.mac`, both base64url.
-    fn seal(&self, message: &str) -> String {
-        let mut mac = self.mac();
-        mac.update(message.as_bytes());
+    /// The MAC of a message for one session until `expires`.
+    fn mac(&self, session: &str, expires: i64, message: &[u8]) -> HmacSha256 {
+        let mut mac = self.mac_key();
+        for part in [session.as_bytes(), expires.to_string().as_bytes(), message] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac
+    }
+
+    /// The cookie value for `message`, good for `session` (the session
+    /// cookie's value, empty without one) until `expires` (Unix seconds):
+    /// `message.expires.mac`, message and MAC in base64url.
+    fn seal(&self, session: &str, expires: i64, message: &str) -> String {
         format!(
-            "{}.{}",
+            "{}.{expires}.{}",
             URL_SAFE_NO_PAD.encode(message),
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            URL_SAFE_NO_PAD.encode(
+                self.mac(session, expires, message.as_bytes())
+                    .finalize()
+                    .into_bytes()
+            )
         )
     }
 
-    /// The message of a cookie value this instance sealed, else `None`.
-    fn open(&self, value: &str) -> Option<String> {
-        let (message, tag) = value.split_once('.')?;
+    /// The message of a cookie value this instance sealed for `session`,
+    /// unless expired at `now`; else `None`. So a sealed message cannot be
+    /// replayed into another browser, nor later.
+    fn open(&self, session: &str, now: i64, value: &str) -> Option<String> {
+        let mut parts = value.split('.');
+        let (message, expires, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let expires: i64 = expires.parse().ok()?;
+        if expires <= now {
+            return None;
+        }
         let message = URL_SAFE_NO_PAD.decode(message).ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        let mut mac = self.mac();
-        mac.update(&message);
-        mac.verify_slice(&tag).ok()?;
+        self.mac(session, expires, &message)
+            .verify_slice(&tag)
+            .ok()?;
         String::from_utf8(message).ok()
     }
 }
@@ -137,30 +162,73 @@ impl<S: Send + Sync> FromRequestParts<S> for Flash {
     }
 }
 
-/// The middleware: reads the request's flash cookie, and sets (a message
-/// left) or clears (a message shown) it on the response.
-pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let arrived = request
+/// How long a message waits for the page that shows it.
+const LIFETIME: i64 = 5 * 60;
+
+/// The values of the request's cookies named `name`.
+fn cookies<'a>(request: &'a Request, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    request
         .headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == COOKIE)
-        .map(|c| c.value().to_string());
+        .filter(move |c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
+/// The session a response leaves the browser with: the session cookie it
+/// sets (a new session, or a new id at sign-in; empty when it ends one), else
+/// the request's.
+fn session_after(response: &Response, before: &str) -> String {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| Cookie::parse(v).ok())
+        .find(|c| c.name() == super::SESSION_COOKIE)
+        .map_or_else(
+            || before.to_string(),
+            |c| {
+                let ended = c.max_age().is_some_and(|age| age.is_zero());
+                if ended {
+                    String::new()
+                } else {
+                    c.value().to_string()
+                }
+            },
+        )
+}
+
+/// The middleware: reads the request's flash cookie, and sets (a message
+/// left) or clears (a message shown) it on the response.
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let session = cookies(&request, super::SESSION_COOKIE)
+        .next()
+        .unwrap_or_default();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // A browser may hold several (one planted with another path, say): the
+    // first this instance sealed for this session counts.
+    let arrived: Vec<String> = cookies(&request, COOKIE).collect();
     let flash = Flash::default();
-    flash.slot().arrived = arrived.as_deref().and_then(|v| state.flash.open(v));
+    flash.slot().arrived = arrived
+        .iter()
+        .find_map(|v| state.flash.open(&session, now, v));
     request.extensions_mut().insert(flash.clone());
     let mut response = next.run(request).await;
     let slot = std::mem::take(&mut *flash.slot());
     let cookie = match slot.leave {
-        Some(message) => Some(
-            Cookie::build((COOKIE, state.flash.seal(&message)))
-                .max_age(cookie::time::Duration::minutes(5)),
-        ),
+        Some(message) => {
+            let session = session_after(&response, &session);
+            Some(
+                Cookie::build((COOKIE, state.flash.seal(&session, now + LIFETIME, &message)))
+                    .max_age(cookie::time::Duration::seconds(LIFETIME)),
+            )
+        }
         // A message shown, or a cookie this instance cannot read: gone.
-        None if arrived.is_some() && (slot.taken || slot.arrived.is_none()) => {
+        None if !arrived.is_empty() && (slot.taken || slot.arrived.is_none()) => {
             Some(Cookie::build((COOKIE, "")).max_age(cookie::time::Duration::ZERO))
         }
         None => None,
@@ -184,23 +252,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sealed_message_opens_only_unaltered_and_under_its_key() {
+    fn a_sealed_message_opens_only_unaltered_for_its_session_and_in_time() {
         let keys = Keys::new(&[7; 32]);
-        let sealed = keys.seal("Your stance is recorded. Ünïcode; \"quotes\"");
-        assert_eq!(
-            keys.open(&sealed).as_deref(),
-            Some("Your stance is recorded. Ünïcode; \"quotes\"")
-        );
+        let text = "Your stance is recorded. Ünïcode; \"quotes\"";
+        let sealed = keys.seal("session-a", 1_000, text);
+        assert_eq!(keys.open("session-a", 999, &sealed).as_deref(), Some(text));
         assert!(
             sealed
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
             "cookie-safe: {sealed}"
         );
-        let (message, tag) = sealed.split_once('.').expect("two parts");
-        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("You were signed out."));
-        assert_eq!(keys.open(&forged), None);
-        assert_eq!(keys.open(message), None);
-        assert_eq!(Keys::new(&[8; 32]).open(&sealed), None);
+        assert_eq!(keys.open("session-a", 1_000, &sealed), None, "expired");
+        assert_eq!(
+            keys.open("session-b", 999, &sealed),
+            None,
+            "another browser"
+        );
+        assert_eq!(keys.open("", 999, &sealed), None);
+        let mut parts = sealed.split('.');
+        let (message, _, tag) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let later = format!("{message}.2000.{tag}");
+        assert_eq!(
+            keys.open("session-a", 999, &later),
+            None,
+            "expiry is signed"
+        );
+        let forged = format!("{}.1000.{tag}", URL_SAFE_NO_PAD.encode("Signed out."));
+        assert_eq!(keys.open("session-a", 999, &forged), None);
+        assert_eq!(Keys::new(&[8; 32]).open("session-a", 999, &sealed), None);
     }
 }

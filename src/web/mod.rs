@@ -252,6 +252,9 @@ impl App {
     }
 }
 
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "settled_session";
+
 /// Largest request body accepted (a long proposal plus form overhead).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -261,7 +264,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; s
 /// The whole app with its layers.
 pub fn router(state: AppState, store: SessionStore) -> Router {
     let sessions = SessionManagerLayer::new(store)
-        .with_name("settled_session")
+        .with_name(SESSION_COOKIE)
         .with_secure(state.secure_cookies)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

@@ -1161,7 +1161,7 @@ const PAGE_ROWS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 struct CachedRows<V> {
     log_size: i64,
-    profiles: u64,
+    generation: u64,
     loaded: std::time::Instant,
     rows: std::sync::Arc<V>,
 }
@@ -1240,16 +1240,17 @@ impl TeamRows {
     }
 }
 
-/// Rows of proposal pages by (team, number) and of dashboards by team, each
-/// valid for the team's log size it was read at (and the instance's profile
-/// generation), so a view costs no query while nothing changes.
+/// Rows of proposal pages by (team, number), of dashboards and decision
+/// logs by team, each valid for the team's log size it was read at (and the
+/// cache's generation), so a view costs no query while nothing changes.
 #[derive(Clone)]
 pub struct PageCache {
     rows: Kept<(i64, i64), PageRows>,
     teams: Kept<i64, TeamRows>,
     logs: Kept<i64, LogRows>,
-    /// Bumped when anyone's display name changes.
-    profiles: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Bumped when anyone's display name changes and on every erasure;
+    /// rows read under an older generation are neither served nor kept.
+    generation: std::sync::Arc<std::sync::Mutex<u64>>,
 }
 
 impl std::fmt::Debug for PageCache {
@@ -1266,7 +1267,7 @@ impl Default for PageCache {
             rows: std::sync::Arc::new(quick_cache::sync::Cache::new(512)),
             teams: std::sync::Arc::new(quick_cache::sync::Cache::new(256)),
             logs: std::sync::Arc::new(quick_cache::sync::Cache::new(256)),
-            profiles: std::sync::Arc::default(),
+            generation: std::sync::Arc::default(),
         }
     }
 }
@@ -1325,37 +1326,49 @@ impl PageCache {
         K: Eq + std::hash::Hash + Clone,
         F: std::future::Future<Output = Result<V>>,
     {
-        use std::sync::atomic::Ordering;
-        let profiles = self.profiles.load(Ordering::Acquire);
+        let generation = *self.generation();
         if let Some(hit) = kept.get(&key)
             && hit.log_size == log_size
-            && hit.profiles == profiles
+            && hit.generation == generation
             && hit.loaded.elapsed() < PAGE_ROWS_TTL
         {
             return Ok(hit.rows.clone());
         }
         let rows = std::sync::Arc::new(load().await?);
-        kept.insert(
-            key,
-            std::sync::Arc::new(CachedRows {
-                log_size,
-                profiles,
-                loaded: std::time::Instant::now(),
-                rows: rows.clone(),
-            }),
-        );
+        // Kept only if nothing was renamed or erased while they were read
+        // (checked and inserted under the lock that `clear` takes).
+        let current = self.generation();
+        if *current == generation {
+            kept.insert(
+                key,
+                std::sync::Arc::new(CachedRows {
+                    log_size,
+                    generation,
+                    loaded: std::time::Instant::now(),
+                    rows: rows.clone(),
+                }),
+            );
+        }
         Ok(rows)
+    }
+
+    fn generation(&self) -> std::sync::MutexGuard<'_, u64> {
+        // A counter stays valid whatever a panicking holder did.
+        self.generation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Someone's display name changed: no kept rows hold.
     pub fn profiles_changed(&self) {
-        self.profiles
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        *self.generation() += 1;
     }
 
     /// Forgets every kept row (after an erasure, the erased text must not
-    /// linger in memory).
+    /// linger in memory, nor be kept by a view that read it before).
     pub fn clear(&self) {
+        let mut generation = self.generation();
+        *generation += 1;
         self.rows.clear();
         self.teams.clear();
         self.logs.clear();

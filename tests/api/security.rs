@@ -254,34 +254,56 @@ async fn neither_page_views_nor_flash_messages_rewrite_the_session() {
         "the flash left the session as it was"
     );
 
-    // Only a cookie this instance sealed is shown; another is cleared.
+    // Only a cookie this instance sealed for this browser is shown: the
+    // same value replayed into another browser, a forged one, or one
+    // without its MAC is not, and is cleared.
     let sealed = set
         .split(';')
         .next()
         .and_then(|pair| pair.strip_prefix("settled_flash="))
         .expect("a value")
         .to_string();
-    let (message, tag) = sealed.split_once('.').expect("message.tag");
+    let parts: Vec<&str> = sealed.split('.').collect();
+    let [message, expires, tag] = parts[..] else {
+        panic!("message.expires.mac: {sealed}")
+    };
     let forged = format!(
-        "{}.{tag}",
+        "{}.{expires}.{tag}",
         base64_url("You were signed out; sign in at evil.example.")
     );
-    for (value, shown) in [
-        (sealed.clone(), true),
-        (forged, false),
-        (message.to_string(), false),
-    ] {
-        let r = reqwest::Client::new()
-            .get(format!("{}/sign-in", app.base))
-            .header(reqwest::header::COOKIE, format!("settled_flash={value}"))
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let bob = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    app.sign_up(&bob, "bob@example.com", "Bob").await;
+    let url: reqwest::Url = app.base.parse().expect("base URL");
+    for value in [sealed.clone(), forged, format!("{message}.{expires}")] {
+        jar.add_cookie_str(&format!("settled_flash={value}; Path=/"), &url);
+        let r = bob
+            .get(format!("{}/settings", app.base))
             .send()
             .await
             .expect("GET");
-        assert!(set_cookie(&r, "settled_flash=").contains("Max-Age=0"));
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            set_cookie(&r, "settled_flash=").contains("Max-Age=0"),
+            "{value}"
+        );
         let page = r.text().await.expect("body");
-        assert_eq!(page.contains("Settings saved."), shown, "{value}");
+        assert!(!page.contains("Settings saved."), "{value}");
         assert!(!page.contains("evil.example"));
     }
+    // Nor into a browser without a session.
+    let r = reqwest::Client::new()
+        .get(format!("{}/sign-in", app.base))
+        .header(reqwest::header::COOKIE, format!("settled_flash={sealed}"))
+        .send()
+        .await
+        .expect("GET");
+    assert!(set_cookie(&r, "settled_flash=").contains("Max-Age=0"));
+    assert!(!r.text().await.expect("body").contains("Settings saved."));
 }
 
 fn base64_url(text: &str) -> String {
