@@ -20,12 +20,15 @@ pub struct Application {
     address: SocketAddr,
     state: AppState,
     store: SessionStore,
+    /// This server's claim on a SQLite file, held while it runs.
+    claim: Option<std::fs::File>,
 }
 
 impl Application {
     /// Opens the database (running migrations) and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url).await?;
+        let claim = db.claim_for_serving()?;
         let listener = TcpListener::bind(config.bind).await?;
         let address = listener.local_addr()?;
         let base_url = config
@@ -74,6 +77,7 @@ impl Application {
             address,
             store: SessionStore::new(db, state.ledger.writer().clone()),
             state,
+            claim,
         })
     }
 
@@ -89,6 +93,7 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let claim = self.claim;
         let store = self.store.clone();
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -138,6 +143,8 @@ impl Application {
         mail.abort();
         forgetter.abort();
         db.close().await;
+        // Another server may take the file once this one has closed it.
+        drop(claim);
         Ok(())
     }
 }

@@ -386,6 +386,46 @@ impl Db {
         }
     }
 
+    /// Claims a SQLite database file for this server until the returned
+    /// file is dropped (or the process ends, however it ends): a second
+    /// server on the same file is refused with a clear error, since a server
+    /// keeps what it reads in memory as the file's only writer. `None` for
+    /// PostgreSQL (several instances share it) and in-memory databases.
+    ///
+    /// The claim is an advisory lock on `FILE-serve.lock` beside the
+    /// database, not on the database file, which SQLite locks its own way;
+    /// other commands (`verify`, `backup`) never take it.
+    pub fn claim_for_serving(&self) -> anyhow::Result<Option<std::fs::File>> {
+        let Pools::Lite { options, .. } = &*self.inner else {
+            return Ok(None);
+        };
+        let file = options.get_filename();
+        if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
+            return Ok(None);
+        }
+        let mut name = file.as_os_str().to_owned();
+        name.push("-serve.lock");
+        let path = std::path::PathBuf::from(name);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => Ok(Some(lock)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+                "another settled server is serving {} already (it holds {}); \
+                 one server serves a SQLite database, several need PostgreSQL",
+                file.display(),
+                path.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(anyhow::anyhow!("cannot lock {}: {e}", path.display()))
+            }
+        }
+    }
+
     /// Opens a connection for the ledger's writer task.
     pub async fn connect_writer(&self) -> Result<Connection, sqlx::Error> {
         use sqlx::ConnectOptions;

@@ -35,6 +35,21 @@ pub async fn spawn_beside(other: &TestApp) -> TestApp {
     start(Some(other.db_url.clone()), |_| {}).await
 }
 
+/// Tries to build a second server on `other`'s database; the error if it is
+/// refused.
+pub async fn build_beside(other: &TestApp) -> Option<String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::new(
+        other.db_url.clone(),
+        "127.0.0.1:0".parse().expect("address"),
+    );
+    config.mail.folder = dir.path().join("mail");
+    Application::build(config)
+        .await
+        .err()
+        .map(|e| e.to_string())
+}
+
 /// Starts the app with a configuration changed by `adjust`.
 pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     start(None, adjust).await
