@@ -72,18 +72,6 @@ const PROPOSAL_SELECT: &str =
   JOIN users de ON de.id = p.decider_id
   LEFT JOIN areas a ON a.id = p.area_id";
 
-/// [`PROPOSAL_SELECT`] with the role of user `$3` in the team.
-const PROPOSAL_SELECT_AS: &str =
-    "SELECT p.id, p.team_id, p.number, p.title, p.body, p.area_id, a.name AS area_name,
-    p.author_id, au.display_name AS author_name, p.decider_id, de.display_name AS decider_name,
-    p.created_at, p.closes_at, p.status, p.withdrawn_reason, p.supersedes, p.superseded_by,
-    (SELECT m.role FROM memberships m
-     WHERE m.team_id = p.team_id AND m.user_id = $3 AND m.removed_at IS NULL) AS actor_role
-  FROM proposals p
-  JOIN users au ON au.id = p.author_id
-  JOIN users de ON de.id = p.decider_id
-  LEFT JOIN areas a ON a.id = p.area_id";
-
 /// A proposal by team and number.
 pub async fn by_number(
     mut ex: Ex<'_>,
@@ -115,7 +103,10 @@ pub async fn by_number_as(
         actor_role: Option<String>,
     }
     let row: Option<Row> = on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{PROPOSAL_SELECT_AS} WHERE p.team_id = $1 AND p.number = $2"
+        "SELECT q.*, (SELECT m.role FROM memberships m
+                      WHERE m.team_id = q.team_id AND m.user_id = $3 AND m.removed_at IS NULL)
+                     AS actor_role
+         FROM ({PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.number = $2) q"
     )))
     .bind(team_id)
     .bind(number)

@@ -3,10 +3,9 @@
 //! the instance's secret. It works without signing in, changes only that
 //! member's one setting, and cannot be forged or moved to another member.
 
-use hmac::{KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use hmac::Mac;
 
-type HmacSha256 = hmac::Hmac<Sha256>;
+use crate::keys::{HmacSha256, MacKey};
 
 /// What a link turns off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,30 +57,20 @@ impl std::str::FromStr for Scope {
 }
 
 /// The key links are signed with.
-#[derive(Clone)]
-pub struct Keys([u8; 32]);
-
-// By hand, so that the key is never printed.
-impl std::fmt::Debug for Keys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Keys(..)")
-    }
-}
+#[derive(Clone, Debug)]
+pub struct Keys(MacKey);
 
 impl Keys {
-    /// Derives the key from the instance secret (the signing key's seed):
-    /// a separate key, so a link's MAC says nothing about the seed.
+    /// Derives the key from the instance secret (the signing key's seed).
     pub fn new(instance_secret: &[u8; 32]) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(b"settled unsubscribe links v1\0");
-        hash.update(instance_secret);
-        Self(hash.finalize().into())
+        Self(MacKey::derive(
+            b"settled unsubscribe links v1",
+            instance_secret,
+        ))
     }
 
     fn mac(&self, user: i64, scope: Scope) -> HmacSha256 {
-        // A 32-byte key is always accepted.
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = self.0.hmac();
         mac.update(format!("{user}:{}", scope.as_str()).as_bytes());
         mac
     }

@@ -20,14 +20,12 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use hmac::Mac;
 use tower_sessions::cookie::{self, Cookie, SameSite};
 
 use super::AppState;
 use crate::error::Error;
-
-type HmacSha256 = hmac::Hmac<Sha256>;
+use crate::keys::{HmacSha256, MacKey};
 
 /// The cookie's name.
 pub const COOKIE: &str = "settled_flash";
@@ -36,34 +34,21 @@ pub const COOKIE: &str = "settled_flash";
 const MAX_LEN: usize = 1000;
 
 /// The key flash cookies are signed with.
-#[derive(Clone)]
-pub struct Keys([u8; 32]);
-
-// By hand, so that the key is never printed.
-impl std::fmt::Debug for Keys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Keys(..)")
-    }
-}
+#[derive(Clone, Debug)]
+pub struct Keys(MacKey);
 
 impl Keys {
-    /// Derives the key from the instance secret (a separate key, so a
-    /// cookie's MAC says nothing about the secret or other keys).
+    /// Derives the key from the instance secret (the signing key's seed).
     pub fn new(instance_secret: &[u8; 32]) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(b"settled flash messages v1\0");
-        hash.update(instance_secret);
-        Self(hash.finalize().into())
-    }
-
-    fn mac_key(&self) -> HmacSha256 {
-        // HMAC takes a key of any length.
-        <HmacSha256 as KeyInit>::new_from_slice(&self.0).expect("HMAC accepts 32-byte keys")
+        Self(MacKey::derive(
+            b"settled flash messages v1",
+            instance_secret,
+        ))
     }
 
     /// The MAC of a message for one session until `expires`.
     fn mac(&self, session: &str, expires: i64, message: &[u8]) -> HmacSha256 {
-        let mut mac = self.mac_key();
+        let mut mac = self.0.hmac();
         for part in [session.as_bytes(), expires.to_string().as_bytes(), message] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
