@@ -303,17 +303,23 @@ impl TestApp {
 
     /// Runs `settled verify` against this app's database, as an operator would.
     pub fn verify(&self) -> (bool, String) {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
-            .args(["--database", &self.db_url, "verify"])
-            .output()
-            .expect("settled runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.success(), text)
+        verify_at(&self.db_url)
     }
+}
+
+/// Runs `settled verify` on the database at `url`: whether it passed, and
+/// what it printed (blocking).
+pub fn verify_at(url: &str) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
+        .args(["--database", url, "verify"])
+        .output()
+        .expect("settled runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
 }
 
 impl Api {

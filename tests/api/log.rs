@@ -420,25 +420,10 @@ async fn verify_passes_while_the_server_keeps_writing() {
         })
     };
     for _ in 0..4 {
-        let (ok, output) = tokio::task::spawn_blocking({
-            let url = app.db_url.clone();
-            move || {
-                let out = std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
-                    .args(["--database", &url, "verify"])
-                    .output()
-                    .expect("runs");
-                (
-                    out.status.success(),
-                    format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    ),
-                )
-            }
-        })
-        .await
-        .expect("verify ran");
+        let url = app.db_url.clone();
+        let (ok, output) = tokio::task::spawn_blocking(move || crate::helpers::verify_at(&url))
+            .await
+            .expect("verify ran");
         assert!(ok, "{output}");
     }
     writing.store(false, std::sync::atomic::Ordering::Relaxed);
