@@ -38,6 +38,15 @@ pub enum Error {
         /// What to tell the user.
         message: String,
     },
+    /// A request no handler should read, such as one with a NUL byte in
+    /// a field: 400, with a message that names the field.
+    #[error("{message}")]
+    BadRequest {
+        /// The field (or `path`) at fault.
+        field: String,
+        /// What to tell the user, a full sentence.
+        message: String,
+    },
     /// Too many attempts.
     #[error("too many attempts; wait a minute and try again")]
     RateLimited,
@@ -82,6 +91,7 @@ impl Error {
             Self::Unauthorized | Self::SignInRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Rule(Violation::Forbidden) => StatusCode::FORBIDDEN,
             Self::Rule(v) if v.is_conflict() => StatusCode::CONFLICT,
             Self::Rule(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -97,7 +107,7 @@ impl Error {
             Self::NotFound => "not_found",
             Self::Unauthorized | Self::SignInRequired { .. } => "unauthorized",
             Self::Forbidden => "forbidden",
-            Self::Invalid(_) => "invalid_input",
+            Self::Invalid(_) | Self::BadRequest { .. } => "invalid_input",
             Self::Rule(v) => v.code(),
             Self::Taken { .. } => "taken",
             Self::RateLimited => "rate_limited",

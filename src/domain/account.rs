@@ -1,6 +1,6 @@
 //! Account input: email, display name, password, time zone.
 
-use super::{InvalidInput, clean_text};
+use super::{InvalidInput, clean_name};
 
 /// An email address, kept as typed; compared by its lower-cased form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct DisplayName(String);
 impl DisplayName {
     /// Parses a display name.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        clean_text("name", raw, 1, 80, false).map(Self)
+        clean_name("name", raw, 1, 80).map(Self)
     }
 
     /// The name.

@@ -71,5 +71,76 @@ pub fn clean_text(
 
 /// A short label (API token names): 1 to 80 characters.
 pub fn clean_label(raw: &str) -> Result<String, InvalidInput> {
-    clean_text("name", raw, 1, 80, false)
+    clean_name("name", raw, 1, 80)
+}
+
+/// A name (of a person, team, area or token): one line of text as
+/// [`clean_text`] checks it, without the invisible characters that could
+/// make it pass for another name or reorder the page around it.
+pub fn clean_name(
+    field: &'static str,
+    raw: &str,
+    min: usize,
+    max: usize,
+) -> Result<String, InvalidInput> {
+    let name = clean_text(field, raw, min, max, false)?;
+    if name.chars().any(is_invisible_or_bidi) {
+        return Err(InvalidInput::new(
+            field,
+            "contains an invisible formatting character (a direction override, \
+             isolate or zero-width character); type the name without it",
+        ));
+    }
+    Ok(name)
+}
+
+/// Direction embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069), zero-width characters and direction marks
+/// (U+200B–U+200F, U+2060–U+2064, U+FEFF, U+061C): invisible, yet they
+/// change how text around them reads (CVE-2021-42574, "Trojan Source").
+pub fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FEFF}'
+            | '\u{061C}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_refuse_direction_overrides_and_invisible_characters() {
+        for sneaky in [
+            "Ana\u{202E}nimda",
+            "\u{2066}Bob\u{2069}",
+            "Chen\u{200B}",
+            "Dan\u{200F}",
+            "\u{FEFF}Eve",
+        ] {
+            let refused = clean_name("name", sneaky, 1, 80);
+            assert!(refused.is_err(), "{sneaky:?} was accepted");
+        }
+        assert_eq!(
+            clean_name("name", " Zoë Ångström-Nuñez ", 1, 80).as_deref(),
+            Ok("Zoë Ångström-Nuñez")
+        );
+        assert_eq!(clean_name("name", "مريم", 1, 80).as_deref(), Ok("مريم"));
+        assert!(
+            clean_text(
+                "body",
+                "An RTL mark \u{200F} in a body is text",
+                1,
+                80,
+                true
+            )
+            .is_ok(),
+            "only names refuse them"
+        );
+    }
 }

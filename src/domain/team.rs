@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{InvalidInput, clean_text};
+use super::{InvalidInput, clean_name, clean_text};
 
 /// A member's role in a team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,7 +59,7 @@ impl fmt::Display for Role {
 
 /// A team's name: 1 to 80 characters.
 pub fn parse_team_name(raw: &str) -> Result<String, InvalidInput> {
-    clean_text("name", raw, 1, 80, false)
+    clean_name("name", raw, 1, 80)
 }
 
 /// A team's URL slug: lower-case letters, digits and dashes, 2 to 40
@@ -117,7 +117,7 @@ pub fn parse_window_hours(raw: &str) -> Result<i64, InvalidInput> {
 
 /// An area's name: 1 to 80 characters.
 pub fn parse_area_name(raw: &str) -> Result<String, InvalidInput> {
-    clean_text("name", raw, 1, 80, false)
+    clean_name("name", raw, 1, 80)
 }
 
 /// An area's description: up to 2,000 characters, may be empty.

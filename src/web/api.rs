@@ -81,6 +81,9 @@ impl IntoResponse for ApiError {
         if let Error::Taken { field, .. } = &self.0 {
             error["field"] = (*field).into();
         }
+        if let Error::BadRequest { field, .. } = &self.0 {
+            error["field"] = field.as_str().into();
+        }
         (status, Json(json!({ "error": error }))).into_response()
     }
 }

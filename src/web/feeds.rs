@@ -28,7 +28,8 @@ use tower_sessions::Session;
 use super::AppState;
 use super::auth::{CurrentUser, new_secret, session_error};
 use super::flash::Flash;
-use super::pages::{Ctx, When, markdown, see_other, when};
+use super::html::Html;
+use super::pages::{Ctx, When, see_other, when};
 use super::teams::membership;
 use crate::db::feeds::{self, DeadlineItem, DecidedItem, FeedKind};
 use crate::db::teams::Team;
@@ -285,16 +286,16 @@ async fn erasures(
 
 /// What an entry says: the statement, then the rationale, each as
 /// sanitised HTML or, once erased, the notice in its place.
-fn entry_content(d: &DecidedItem, erased: &HashMap<(i64, String), String>) -> String {
+fn entry_content(d: &DecidedItem, erased: &HashMap<(i64, String), String>) -> Html {
     let part = |field: &str, text: &str| match erased.get(&(d.log_idx, field.to_string())) {
-        Some(notice) => format!("<p><em>{notice}</em></p>"),
-        None => markdown(text),
+        Some(notice) => Html::wrap("<p><em>", notice, "</em></p>"),
+        None => Html::markdown(text),
     };
     let mut html = part("statement", &d.statement);
     let rationale_erased = erased.contains_key(&(d.log_idx, "rationale".to_string()));
     if rationale_erased || !d.rationale.trim().is_empty() {
-        html.push_str("<h3>Rationale</h3>");
-        html.push_str(&part("rationale", &d.rationale));
+        html.push(&Html::literal("<h3>Rationale</h3>"));
+        html.push(&part("rationale", &d.rationale));
     }
     html
 }
@@ -328,7 +329,9 @@ async fn decisions_feed(
                 url: format!("{base}/d/{}-{}", team.key, d.number),
                 updated: rfc3339(d.decided_at.0),
                 author: d.decider_name.clone(),
-                content: entry_content(d, &erased),
+                // Atom's `type="html"` content is HTML written as text:
+                // the template escapes it once more.
+                content: entry_content(d, &erased).into_string(),
             }
         })
         .collect();

@@ -59,6 +59,8 @@ pub mod auth;
 pub mod feeds;
 pub mod flash;
 pub mod hooks;
+pub mod html;
+pub mod input;
 pub mod live;
 pub mod mail;
 pub mod pages;
@@ -214,7 +216,7 @@ impl App {
 
     /// After an erasure: no rendering or kept row may still hold the text.
     pub fn forget_texts(&self) {
-        pages::forget_rendered();
+        html::forget_rendered();
         self.pages.clear();
     }
 
@@ -312,6 +314,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(state.clone(), flash::layer))
+        .layer(axum::middleware::from_fn(input::refuse_control_characters))
         .layer(security)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))

@@ -1,7 +1,8 @@
 //! What every page shares: the request context (user, CSRF token, flash),
-//! the error page, time and Markdown formatting.
+//! the error page, time formatting. Markdown and trusted HTML are in
+//! `html`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -191,76 +192,9 @@ fn plural(n: u64, unit: &str) -> String {
     }
 }
 
-/// Weighs a cached rendering by the bytes it holds.
-#[derive(Clone)]
-struct Bytes;
-
-impl quick_cache::Weighter<String, Arc<str>> for Bytes {
-    fn weight(&self, source: &String, html: &Arc<str>) -> u64 {
-        (source.len() + html.len() + 64) as u64
-    }
-}
-
-/// Rendered Markdown by source text. Rendering and sanitising is the
-/// costliest part of a proposal page (50 comments: 50 renderings), and a
-/// text always renders the same, so renderings are kept (up to 16 MiB).
-static RENDERED: LazyLock<quick_cache::sync::Cache<String, Arc<str>, Bytes>> =
-    LazyLock::new(|| quick_cache::sync::Cache::with_weighter(16_384, 16 << 20, Bytes));
-
-/// Drops every kept rendering: after an erasure, the erased text must not
-/// linger in memory either.
-pub fn forget_rendered() {
-    RENDERED.clear();
-}
-
-/// Renders Markdown to HTML, then sanitises it (no script, no event
-/// handlers, no `javascript:` links), so user text is always inert.
-pub fn markdown(source: &str) -> String {
-    if let Some(html) = RENDERED.get(source) {
-        return html.to_string();
-    }
-    let html = render_markdown(source);
-    RENDERED.insert(source.to_string(), Arc::from(html.as_str()));
-    html
-}
-
-fn render_markdown(source: &str) -> String {
-    use pulldown_cmark::{Options, Parser, html};
-    let options =
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
-    let mut rendered = String::new();
-    html::push_html(&mut rendered, Parser::new_ext(source, options));
-    ammonia::Builder::default()
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .clean(&rendered)
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn markdown_keeps_formatting_and_drops_script() {
-        let html = markdown(
-            "**bold** <script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>",
-        );
-        assert!(html.contains("<strong>bold</strong>"), "{html}");
-        assert!(!html.contains("<script"), "{html}");
-        assert!(!html.contains("javascript:"), "{html}");
-        assert!(!html.contains("onerror"), "{html}");
-    }
-
-    #[test]
-    fn a_kept_rendering_is_the_rendering() {
-        let source = "A *kept* text <script>x</script> unique to this test";
-        let first = markdown(source);
-        assert_eq!(first, render_markdown(source));
-        assert_eq!(markdown(source), first, "served from the cache");
-        forget_rendered();
-        assert!(RENDERED.get(source).is_none());
-        assert_eq!(markdown(source), first);
-    }
 
     #[test]
     fn times_read_naturally() {

@@ -18,7 +18,8 @@ use super::AppState;
 use super::accounts::FieldErrors;
 use super::auth::CurrentUser;
 use super::flash::Flash;
-use super::pages::{Ctx, When, markdown, see_other, when};
+use super::html::Html;
+use super::pages::{Ctx, When, see_other, when};
 use super::teams::membership;
 use crate::db::proposals::{self, ListFilter, Proposal};
 use crate::db::teams::{self, Area, Member, Team};
@@ -239,14 +240,14 @@ struct HistoryView {
 
 struct CommentView {
     author: String,
-    html: String,
+    html: Html,
     at: When,
     index: i64,
 }
 
 struct RevisionView {
     revision: i64,
-    html: String,
+    html: Html,
     at: When,
 }
 
@@ -265,15 +266,15 @@ struct Objection {
 
 struct DecisionView {
     outcome: String,
-    statement_html: String,
-    rationale_html: String,
+    statement_html: Html,
+    rationale_html: Html,
     decided_by: String,
     at: When,
     log_idx: i64,
     leaf_hash: String,
     tree_size: i64,
     root: String,
-    responses: Vec<(String, String)>,
+    responses: Vec<(String, Html)>,
 }
 
 /// The stance table and history of a proposal page.
@@ -303,10 +304,10 @@ struct CommentsPart<'a> {
 /// shown to the minute) and kept with the page's rows.
 #[derive(Debug)]
 pub struct Parts {
-    stances_html: std::sync::Arc<str>,
+    stances_html: Html,
     /// The comments, cut where the viewer's CSRF token goes (admin views'
     /// erase forms; a member's view is one piece).
-    comments_html: std::sync::Arc<[Box<str>]>,
+    comments_html: std::sync::Arc<[Html]>,
 }
 
 /// Which rendering of the parts a view can use.
@@ -332,9 +333,13 @@ fn csrf_slot() -> &'static str {
 /// pieces (admins' erase forms), straight into the page: no copy of the
 /// comments per view.
 struct CommentsHtml {
-    pieces: std::sync::Arc<[Box<str>]>,
-    csrf: String,
+    pieces: std::sync::Arc<[Html]>,
+    /// The viewer's CSRF token, escaped.
+    csrf: Html,
 }
+
+/// Pieces of trusted HTML joined by an escaped token are trusted HTML.
+impl askama::filters::HtmlSafe for CommentsHtml {}
 
 impl CommentsHtml {
     fn len(&self) -> usize {
@@ -346,9 +351,9 @@ impl std::fmt::Display for CommentsHtml {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (i, piece) in self.pieces.iter().enumerate() {
             if i > 0 {
-                f.write_str(&self.csrf)?;
+                f.write_str(self.csrf.as_str())?;
             }
-            f.write_str(piece)?;
+            f.write_str(piece.as_str())?;
         }
         Ok(())
     }
@@ -363,7 +368,7 @@ struct ProposalPage {
     live_after: i64,
     id: String,
     proposal: Proposal,
-    body_html: String,
+    body_html: Html,
     title_erased: Option<String>,
     created: When,
     closes: When,
@@ -416,6 +421,13 @@ impl IntoResponse for ProposalPage {
 }
 
 impl ProposalPage {
+    /// A code host's web address, if it is one a browser may follow: a
+    /// webhook payload could carry a `javascript:` or `data:` URL.
+    fn web_link<'u>(&self, url: &'u str) -> Option<&'u str> {
+        let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+        (lower.starts_with("https://") || lower.starts_with("http://")).then_some(url)
+    }
+
     /// What the viewer typed into `field` of `form` before it was refused.
     fn typed(&self, form: &str, field: &str) -> &str {
         self.draft.get(form, field).unwrap_or_default()
@@ -484,10 +496,10 @@ impl Erased {
     }
 
     /// The Markdown of a text, or the erasure notice in its place.
-    fn html(&self, index: i64, field: &str, markdown_text: &str) -> String {
+    fn html(&self, index: i64, field: &str, markdown_text: &str) -> Html {
         match self.0.get(&(index, field.to_string())) {
-            Some(notice) => format!("<p class=\"erased\">{notice}</p>"),
-            None => markdown(markdown_text),
+            Some(notice) => Html::wrap("<p class=\"erased\">", notice, "</p>"),
+            None => Html::markdown(markdown_text),
         }
     }
 
@@ -586,12 +598,12 @@ async fn page(
     let parts = rows.parts(tz, is_admin_view, now, &team.slug, &id, &erased)?;
     let comments_html = CommentsHtml {
         pieces: parts.comments_html.clone(),
-        csrf: ctx.csrf.clone(),
+        csrf: Html::escape(&ctx.csrf),
     };
     let revision_rows = rows.revisions.clone();
     let body_html = match revision_rows.last() {
         Some(r) => erased.html(r.log_idx, "body", &p.body),
-        None => markdown(&p.body),
+        None => Html::markdown(&p.body),
     };
     let title_erased = revision_rows
         .first()
@@ -619,7 +631,7 @@ async fn page(
         Some(d) => Some(DecisionView {
             statement_html: erased.html(d.log_idx, "statement", &d.statement),
             rationale_html: if d.rationale.is_empty() {
-                String::new()
+                Html::default()
             } else {
                 erased.html(d.log_idx, "rationale", &d.rationale)
             },
@@ -1095,27 +1107,23 @@ impl PageRows {
             .collect();
         let render = |e: askama::Error| Error::Internal(anyhow::anyhow!("template: {e}"));
         let parts = std::sync::Arc::new(Parts {
-            stances_html: StancesPart {
+            stances_html: Html::render(&StancesPart {
                 stances,
                 history,
                 history_total,
                 team_slug,
-            }
-            .render()
-            .map_err(render)?
-            .into(),
-            comments_html: CommentsPart {
+            })
+            .map_err(render)?,
+            comments_html: Html::render(&CommentsPart {
                 comments,
                 is_admin_view,
                 team_slug,
                 id,
                 csrf: csrf_slot(),
-            }
-            .render()
+            })
             .map_err(render)?
             .split(csrf_slot())
-            .map(Box::from)
-            .collect(),
+            .into(),
         });
         if let Ok(mut list) = self.parts.lock() {
             if list.len() >= PARTS_KEPT {

@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 
 use super::AppState;
 use super::auth::CurrentUser;
+use super::html::Html;
 use super::pages::{Ctx, When, when};
 use crate::db::search::{
     self, AreaChoice, DateField, Filter, Hit, MARK_END, MARK_START, MatchQuery,
@@ -116,14 +117,14 @@ struct ResultItem {
     /// Permalink, with an anchor for records and comments.
     href: String,
     /// Title, escaped, with `<mark>` around matched words.
-    title_html: String,
+    title_html: Html,
     status: String,
     team_name: String,
     area: Option<String>,
     decider: String,
     author: Option<String>,
     /// Words around the match, escaped, with `<mark>`.
-    snippet_html: String,
+    snippet_html: Html,
     /// "opened" or "decided".
     date_label: &'static str,
     date: When,
@@ -407,7 +408,7 @@ fn item(hit: Hit, tz: Tz, now: DateTime<Utc>) -> ResultItem {
         _ => ("opened", hit.created_at),
     };
     let title_html = if hit.title.is_empty() {
-        "(title erased)".to_string()
+        Html::literal("(title erased)")
     } else {
         marked_html(&hit.title)
     };
@@ -428,36 +429,9 @@ fn item(hit: Hit, tz: Tz, now: DateTime<Utc>) -> ResultItem {
 }
 
 /// Escapes `text` for HTML, then turns the match marks FTS5 put in into
-/// `<mark>` elements. Marks are paired here (a stray one, say typed by a
-/// user, is dropped), so the result is always well-formed; line breaks
-/// become spaces (a snippet is one line).
-pub fn marked_html(text: &str) -> String {
-    let mut html = String::with_capacity(text.len() + 32);
-    let mut open = false;
-    for c in text.chars() {
-        match c {
-            MARK_START if !open => {
-                html.push_str("<mark>");
-                open = true;
-            }
-            MARK_END if open => {
-                html.push_str("</mark>");
-                open = false;
-            }
-            MARK_START | MARK_END => {}
-            '&' => html.push_str("&amp;"),
-            '<' => html.push_str("&lt;"),
-            '>' => html.push_str("&gt;"),
-            '"' => html.push_str("&quot;"),
-            '\'' => html.push_str("&#39;"),
-            '\n' | '\r' | '\t' => html.push(' '),
-            c => html.push(c),
-        }
-    }
-    if open {
-        html.push_str("</mark>");
-    }
-    html
+/// `<mark>` elements (see [`Html::marked`]).
+pub fn marked_html(text: &str) -> Html {
+    Html::marked(text, MARK_START, MARK_END)
 }
 
 /// What to try when nothing matched.
@@ -559,7 +533,7 @@ mod tests {
     fn marks_become_mark_elements_and_text_stays_inert() {
         let text = format!("<script>alert('x')</script> {MARK_START}deploy{MARK_END} & \"go\"");
         assert_eq!(
-            marked_html(&text),
+            marked_html(&text).as_str(),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; <mark>deploy</mark> &amp; &quot;go&quot;"
         );
     }
@@ -567,7 +541,7 @@ mod tests {
     #[test]
     fn stray_marks_cannot_unbalance_the_html() {
         let text = format!("{MARK_END}a{MARK_START}b{MARK_START}c");
-        assert_eq!(marked_html(&text), "a<mark>bc</mark>");
+        assert_eq!(marked_html(&text).as_str(), "a<mark>bc</mark>");
     }
 
     #[test]

@@ -133,17 +133,29 @@ fn color(status: &str) -> &'static str {
 
 /// A flat badge: "decision | KEY-N status". Text widths are estimated
 /// (monospace-ish 7 px per character) since no font metrics are at hand.
-fn svg(id: &str, status: &str) -> String {
+/// Askama escapes the text, as anywhere else.
+#[derive(askama::Template)]
+#[template(path = "status/badge.svg")]
+struct Badge<'a> {
+    left: &'static str,
+    right: String,
+    lw: usize,
+    rw: usize,
+    color: &'a str,
+}
+
+fn svg(id: &str, status: &str) -> Result<String> {
     let left = "decision";
     let right = format!("{id} {status}");
-    let lw = 10 + 7 * left.len();
-    let rw = 10 + 7 * right.chars().count();
-    let w = lw + rw;
-    format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{left}: {right}"><title>{left}: {right}</title><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{rw}" height="20" fill="{c}"/><g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11"><text x="5" y="14">{left}</text><text x="{rx}" y="14">{right}</text></g></svg>"##,
-        c = color(status),
-        rx = lw + 5,
-    )
+    let badge = Badge {
+        lw: 10 + 7 * left.len(),
+        rw: 10 + 7 * right.chars().count(),
+        left,
+        right,
+        color: color(status),
+    };
+    askama::Template::render(&badge)
+        .map_err(|e| crate::error::Error::Internal(anyhow::anyhow!("badge template: {e}")))
 }
 
 async fn badge(
@@ -162,7 +174,7 @@ async fn badge(
             (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        svg(&s.id, &s.status),
+        svg(&s.id, &s.status)?,
     )
         .into_response())
 }
@@ -173,8 +185,17 @@ mod tests {
 
     #[test]
     fn badges_name_the_decision_and_its_status() {
-        let b = svg("ARCH-7", "accepted");
+        let b = svg("ARCH-7", "accepted").unwrap_or_default();
         assert!(b.starts_with("<svg") && b.contains("ARCH-7 accepted") && b.contains("#1e7a46"));
-        assert!(svg("ARCH-8", "open").contains("#1f5fbf"));
+        assert!(
+            svg("ARCH-8", "open")
+                .unwrap_or_default()
+                .contains("#1f5fbf")
+        );
+        let typed = svg("<b>", "open").unwrap_or_default();
+        assert!(
+            !typed.contains("<b>") && typed.contains("&#60;b&#62;"),
+            "{typed}"
+        );
     }
 }
