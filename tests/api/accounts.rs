@@ -469,7 +469,7 @@ async fn an_invitation_opened_signed_out_comes_back_after_signing_in() {
     assert_eq!(location(&r), invite, "back to the invitation");
     let (status, html) = app.get(&client, &invite).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("Join Team INV"), "{html}");
+    assert!(html.contains("Join <bdi>Team INV</bdi>"), "{html}");
     let r = app.post_form(&client, &invite, &invite, &[]).await;
     assert_eq!(location(&r), "/t/team-inv");
 }
@@ -541,7 +541,7 @@ async fn an_invitation_opened_signed_out_comes_back_after_signing_up() {
     let (status, html) = app.get(&client, &invite).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Welcome, Bob."), "the welcome shows there");
-    assert!(html.contains("Join Team INV"), "{html}");
+    assert!(html.contains("Join <bdi>Team INV</bdi>"), "{html}");
 }
 
 #[tokio::test]

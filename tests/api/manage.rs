@@ -624,8 +624,11 @@ async fn a_kept_proposal_page_shows_every_change_at_once() {
         .await;
     assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
     let (_, renamed) = app.get(&ana.browser, &page).await;
-    assert!(renamed.contains("<td>Robert</td>"), "the new name shows");
-    assert!(!renamed.contains("<td>Bob</td>"));
+    assert!(
+        renamed.contains("<td><bdi>Robert</bdi></td>"),
+        "the new name shows"
+    );
+    assert!(!renamed.contains("<td><bdi>Bob</bdi></td>"));
 
     // An erased comment is gone from the next view.
     let (status, body) = ana
@@ -668,9 +671,9 @@ async fn a_long_stance_history_shows_its_latest_changes_and_says_so() {
     let (_, html) = app.get(&ana.browser, &format!("/d/{id}")).await;
     assert!(html.contains("Stance history (105)"), "the whole count");
     assert!(html.contains("The latest 100 changes; all 105 are in the"));
-    assert!(html.contains("(change 104)") && html.contains("(change 5)"));
+    assert!(html.contains("(<bdi>change 104</bdi>)") && html.contains("(<bdi>change 5</bdi>)"));
     assert!(
-        !html.contains("(change 4)"),
+        !html.contains("(<bdi>change 4</bdi>)"),
         "the oldest are left to the log"
     );
 }

@@ -440,7 +440,7 @@ async fn the_whole_flow_works_in_the_browser_without_javascript() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, html) = app.get(&ana, "/t/platform/areas").await;
-    assert!(html.contains("Decided by <strong>Bob</strong>"));
+    assert!(html.contains("Decided by <strong><bdi>Bob</bdi></strong>"));
     let area_id: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
         "SELECT id FROM areas"
     )
@@ -465,7 +465,7 @@ async fn the_whole_flow_works_in_the_browser_without_javascript() {
     assert_eq!(crate::helpers::location(&r), "/d/PLAT-1");
     let (_, html) = app.get(&ana, "/d/PLAT-1").await;
     assert!(
-        html.contains("<strong>Bob</strong>"),
+        html.contains("<strong><bdi>Bob</bdi></strong>"),
         "the area's decider is named"
     );
     assert!(html.contains("<em>scale</em>"));
