@@ -1045,13 +1045,16 @@ async fn a_pull_request_linked_only_through_a_comment_follows_its_state() {
             html.contains(&format!("{repo}#2")) && html.contains(">merged<"),
             "{host}: the merge reached the decision the comment linked"
         );
-        // A comment on the merged PR links a decision as merged too.
+        // A comment on another PR, merged before this server heard of it,
+        // links a decision as merged: the comment's payload says so.
+        let url3 = format!("https://{host}.example/org/{host}/pull/3");
+        comment["issue"]["number"] = json!(3);
         comment["issue"]["state"] = json!("closed");
         comment["issue"]["updated_at"] = json!("2019-05-15T15:25:00Z");
         comment["issue"]["pull_request"] = if host == "github" {
-            json!({ "html_url": url, "merged_at": "2019-05-15T15:21:18Z" })
+            json!({ "html_url": url3, "merged_at": "2019-05-15T15:21:18Z" })
         } else {
-            json!({ "html_url": url, "merged": true, "merged_at": "2019-05-15T15:21:18Z" })
+            json!({ "html_url": url3, "merged": true, "merged_at": "2019-05-15T15:21:18Z" })
         };
         comment["comment"]["body"] = json!(format!("Follow-up in {d2}."));
         send("issue_comment", comment, format!("{host}-4")).await;
