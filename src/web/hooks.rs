@@ -538,6 +538,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn host_times_are_read_as_each_host_writes_them() {
+        let at = |s: &str| host_time(Some(s)).map(|t| t.to_rfc3339());
+        let utc = Some("2024-03-12T09:41:07+00:00".to_string());
+        assert_eq!(at("2024-03-12T09:41:07Z"), utc, "GitHub");
+        assert_eq!(at("2024-03-12 09:41:07 UTC"), utc, "GitLab");
+        assert_eq!(at("2024-03-12T10:41:07+01:00"), utc, "Gitea");
+        assert_eq!(at("2024-03-12 10:41:07 +0100"), utc, "GitLab, older");
+        assert_eq!(at("yesterday"), None);
+        assert_eq!(host_time(None), None);
+    }
+
+    #[test]
     fn githubs_published_signature_example_verifies() {
         let good = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
         assert!(signature_valid(
