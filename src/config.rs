@@ -19,8 +19,11 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Sign-in attempts allowed per client address per minute.
     pub sign_in_per_minute: u32,
-    /// Webhook deliveries accepted per team per minute.
+    /// Verified webhook deliveries accepted per team per minute.
     pub webhooks_per_minute: u32,
+    /// Webhook deliveries that could not be verified, answered per client
+    /// address per minute before it is told to wait.
+    pub unverified_webhooks_per_minute: u32,
     /// Invitations one member may have mailed per minute.
     pub invitation_mails_per_minute: u32,
     /// Benchmarks only: a page served as is at `/bench/ceiling`, through
@@ -41,6 +44,7 @@ impl Config {
             secure_cookies: false,
             sign_in_per_minute: 10,
             webhooks_per_minute: 600,
+            unverified_webhooks_per_minute: 60,
             invitation_mails_per_minute: 10,
             bench_ceiling: None,
             mail: crate::mail::MailConfig::default(),

@@ -62,6 +62,7 @@ impl Application {
             secure_cookies: config.secure_cookies,
             sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
             webhook_limiter: web::auth::Limiter::new(config.webhooks_per_minute),
+            webhook_attempt_limiter: web::auth::Limiter::new(config.unverified_webhooks_per_minute),
             invitation_mail_limiter: web::auth::Limiter::new(config.invitation_mails_per_minute),
             mailer,
             pages: web::proposals::PageCache::default(),

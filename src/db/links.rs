@@ -159,6 +159,35 @@ pub struct Secret {
     pub created_at: Timestamp,
 }
 
+/// A team's secrets for `host`, named by the team's slug, each with the
+/// team's id: one query whether or not the team exists, so a webhook caller
+/// cannot tell an unknown team from a wrong secret by the time it takes.
+pub async fn secrets_by_slug(
+    mut ex: Ex<'_>,
+    slug: &str,
+    host: &str,
+) -> Result<Vec<(i64, Secret)>, sqlx::Error> {
+    let rows: Vec<SlugSecret> = on!(ex, |c| {
+        sqlx::query_as(
+            "SELECT t.id AS team_id, s.id, s.secret, s.created_by, s.created_at
+             FROM webhook_secrets s JOIN teams t ON t.id = s.team_id
+             WHERE t.slug = $1 AND s.host = $2 ORDER BY s.id DESC",
+        )
+        .bind(slug)
+        .bind(host)
+        .fetch_all(c)
+        .await
+    })?;
+    Ok(rows.into_iter().map(|r| (r.team_id, r.secret)).collect())
+}
+
+#[derive(FromRow)]
+struct SlugSecret {
+    team_id: i64,
+    #[sqlx(flatten)]
+    secret: Secret,
+}
+
 /// A team's secrets for `host`, newest first.
 pub async fn secrets(mut ex: Ex<'_>, team_id: i64, host: &str) -> Result<Vec<Secret>, sqlx::Error> {
     on!(ex, |c| {
@@ -226,4 +255,53 @@ pub async fn first_delivery(
     .await.map(|r| r.rows_affected())
     })?;
     Ok(done == 1)
+}
+
+/// The newest time the code host stamped on a pull request among the
+/// deliveries applied so far (`None`: none said).
+pub async fn host_updated_at(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    host: &str,
+    repo: &str,
+    pr: i64,
+) -> Result<Option<Timestamp>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_scalar(
+            "SELECT host_updated_at FROM pr_host_times WHERE team_id = $1 AND host = $2 AND repo = $3 AND pr = $4",
+        )
+        .bind(team_id)
+        .bind(host)
+        .bind(repo)
+        .bind(pr)
+        .fetch_optional(c)
+        .await
+    })
+}
+
+/// Sets the newest host time of a pull request (the caller checked that `at`
+/// is not older than the one kept).
+pub async fn set_host_updated_at(
+    mut conn: Ex<'_>,
+    team_id: i64,
+    host: &str,
+    repo: &str,
+    pr: i64,
+    at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    on!(conn, |c| {
+        sqlx::query(
+            "INSERT INTO pr_host_times (team_id, host, repo, pr, host_updated_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (team_id, host, repo, pr) DO UPDATE SET host_updated_at = excluded.host_updated_at",
+        )
+        .bind(team_id)
+        .bind(host)
+        .bind(repo)
+        .bind(pr)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
 }

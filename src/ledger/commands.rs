@@ -695,9 +695,13 @@ pub struct PullRequest {
     pub url: String,
     /// Title.
     pub title: String,
-    /// open, closed or merged; `None` keeps what is known (comments do not
-    /// say whether a PR was merged).
+    /// open, closed or merged; `None` keeps what is known (a comment payload
+    /// that does not say whether the PR was merged).
     pub state: Option<String>,
+    /// When the host last changed the pull request, as this payload says
+    /// (`None`: it does not say). Orders deliveries, which arrive in any
+    /// order and may be resent.
+    pub updated_at: Option<DateTime<Utc>>,
     /// The texts to search for references (title, body, or a comment).
     pub texts: Vec<String>,
     /// Whether the texts are a comment (whose mentions stay) rather than
@@ -708,6 +712,12 @@ pub struct PullRequest {
 impl Ledger {
     /// Records the decisions a pull request references (a webhook delivery,
     /// handled once per delivery id). Returns how many entries were written.
+    ///
+    /// The pull request's title and state reach every decision it is
+    /// linked to, however the link was made. A delivery older (by the
+    /// host's own time) than one already applied changes no state or title,
+    /// and a merged pull request stays merged: hosts cannot reopen one, so
+    /// anything saying otherwise is an old delivery.
     pub async fn record_pull_request(
         &self,
         team_id: i64,
@@ -730,6 +740,25 @@ impl Ledger {
                 {
                     return Ok(0);
                 }
+                let newest =
+                    db::links::host_updated_at(tx.re(), team_id, pr.host, &pr.repo, pr.pr).await?;
+                let stale = matches!((pr.updated_at, newest), (Some(t), Some(n)) if t < n.0);
+                if stale && !pr.from_comment {
+                    // An older picture of the title, body and state than
+                    // one already applied: nothing in it is news.
+                    return Ok(0);
+                }
+                if let (false, Some(_), Some(t)) = (stale, &pr.state, pr.updated_at) {
+                    db::links::set_host_updated_at(
+                        tx.re(),
+                        team_id,
+                        pr.host,
+                        &pr.repo,
+                        pr.pr,
+                        Timestamp(db::truncate(t)),
+                    )
+                    .await?;
+                }
                 let team = teams::by_id(tx.re(), team_id)
                     .await?
                     .ok_or(Error::NotFound)?;
@@ -744,45 +773,64 @@ impl Ledger {
                         numbers.extend(crate::domain::refs::references(text, key));
                     }
                 }
+                let links = db::links::for_pr(tx.re(), team_id, pr.host, &pr.repo, pr.pr).await?;
+                let merged = links.iter().any(|l| l.state == "merged");
                 let mut written = 0;
-                if !pr.from_comment {
-                    // Mentions the title and body no longer make are undone.
-                    for link in
-                        db::links::for_pr(tx.re(), team_id, pr.host, &pr.repo, pr.pr).await?
-                    {
-                        if link.via == "pr" && !numbers.contains(&link.number) {
-                            let event = Event::PrUnreferenced {
-                                number: link.number,
-                                host: pr.host.to_string(),
-                                repo: pr.repo.clone(),
-                                pr: pr.pr,
-                            };
-                            apply(tx.re(), team_id, actor, now, event).await?;
-                            written += 1;
-                        }
+                let mut targets = std::collections::BTreeMap::new();
+                for link in links {
+                    if !pr.from_comment && link.via == "pr" && !numbers.contains(&link.number) {
+                        // Mentions the title and body no longer make are undone.
+                        let event = Event::PrUnreferenced {
+                            number: link.number,
+                            host: pr.host.to_string(),
+                            repo: pr.repo.clone(),
+                            pr: pr.pr,
+                        };
+                        apply(tx.re(), team_id, actor, now, event).await?;
+                        written += 1;
+                    } else {
+                        targets.insert(link.number, Some(link));
                     }
                 }
-                for number in numbers {
-                    if proposals::by_number(tx.re(), team_id, number)
-                        .await?
-                        .is_none()
+                for &number in &numbers {
+                    if !targets.contains_key(&number)
+                        && proposals::by_number(tx.re(), team_id, number)
+                            .await?
+                            .is_some()
                     {
-                        continue;
+                        targets.insert(number, None);
                     }
-                    let known =
-                        db::links::find(tx.re(), team_id, number, pr.host, &pr.repo, pr.pr).await?;
-                    let state = pr
-                        .state
-                        .clone()
-                        .or_else(|| known.as_ref().map(|k| k.state.clone()))
-                        .unwrap_or_else(|| "open".into());
-                    let via = match (&known, pr.from_comment) {
-                        (Some(k), _) if k.via == "comment" => "comment",
-                        (_, true) => "comment",
-                        _ => "pr",
+                }
+                // What the PR's other links know, for a link this delivery
+                // cannot say more about.
+                let known_state = targets.values().flatten().map(|k| k.state.clone()).next();
+                for (number, known) in targets {
+                    let state = if merged {
+                        "merged".to_string()
+                    } else if let (false, Some(s)) = (stale, &pr.state) {
+                        s.clone()
+                    } else {
+                        known
+                            .as_ref()
+                            .map(|k| k.state.clone())
+                            .or_else(|| known_state.clone())
+                            .unwrap_or_else(|| "open".into())
+                    };
+                    let (title, url) = match (&known, stale) {
+                        (Some(k), true) => (k.title.clone(), k.url.clone()),
+                        _ => (pr.title.clone(), pr.url.clone()),
+                    };
+                    // A comment's mention is kept for good; links it does
+                    // not mention keep how they were made.
+                    let via = if known.as_ref().is_some_and(|k| k.via == "comment")
+                        || (pr.from_comment && numbers.contains(&number))
+                    {
+                        "comment"
+                    } else {
+                        "pr"
                     };
                     if known.as_ref().is_some_and(|k| {
-                        k.title == pr.title && k.state == state && k.url == pr.url && k.via == via
+                        k.title == title && k.state == state && k.url == url && k.via == via
                     }) {
                         continue;
                     }
@@ -791,8 +839,8 @@ impl Ledger {
                         host: pr.host.to_string(),
                         repo: pr.repo.clone(),
                         pr: pr.pr,
-                        url: pr.url.clone(),
-                        title: Content::new(pr.title.clone())?,
+                        url,
+                        title: Content::new(title)?,
                         state,
                         via: via.into(),
                     };

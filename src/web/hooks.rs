@@ -5,19 +5,28 @@
 //! before anything is parsed. Missing headers answer 400, a bad signature
 //! 401, unknown events 202 and are ignored; a redelivery (same delivery id)
 //! changes nothing.
+//!
+//! An unknown team is answered exactly like a bad signature, so the
+//! endpoint does not tell which team slugs exist. Only verified deliveries
+//! count against a team's quota; attempts that prove nothing are limited
+//! per client address instead, so strangers cannot use up a team's quota.
+//! Deliveries are ordered by the host's own time of the pull request in
+//! the payload, not by arrival (see `Ledger::record_pull_request`).
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use hmac::{KeyInit, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
+use std::net::SocketAddr;
 
 use super::AppState;
-use crate::db::{links, teams};
+use crate::db::links;
 use crate::ledger::commands::PullRequest;
 
 /// Routes of this module.
@@ -38,6 +47,64 @@ fn problem(status: StatusCode, message: &str) -> Response {
         status,
         json!({ "error": { "code": status.as_u16(), "message": message } }),
     )
+}
+
+/// The team whose secret for `host` `proves` the delivery accepts, with that
+/// secret; otherwise the answer to send. A team that does not exist, has no
+/// secret for the host, or whose secrets all fail gets one and the same
+/// answer (`header` names what failed), and the attempt counts against the
+/// client's address, not against any team.
+async fn verify(
+    state: &AppState,
+    slug: &str,
+    host: &str,
+    peer: SocketAddr,
+    header: &str,
+    proves: impl Fn(&str) -> bool,
+) -> Result<(i64, links::Secret), Response> {
+    let mut pool = state.db.reader();
+    let secrets = links::secrets_by_slug(pool.re(), slug, host)
+        .await
+        .map_err(|err| super::api::ApiError(err.into()).into_response())?;
+    let Some(found) = secrets.into_iter().find(|(_, s)| proves(&s.secret)) else {
+        if state.webhook_attempt_limiter.check(&peer.ip()).is_err() {
+            return Err(problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "You sent too many deliveries that could not be verified; wait a minute and try again.",
+            ));
+        }
+        return Err(problem(
+            StatusCode::UNAUTHORIZED,
+            &format!(
+                "The {header} header does not match a webhook secret of this team: check the secret you set up on the code host."
+            ),
+        ));
+    };
+    if state.webhook_limiter.check(&found.0).is_err() {
+        return Err(problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "This team received too many deliveries this minute; retry later.",
+        ));
+    }
+    Ok(found)
+}
+
+/// A time as code hosts write it: RFC 3339 (GitHub, Gitea, Forgejo) or
+/// `2015-05-17 18:21:36 UTC` (GitLab). `None` for anything else, which then
+/// orders nothing.
+fn host_time(text: Option<&str>) -> Option<DateTime<Utc>> {
+    let text = text?.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Some(utc) = text.strip_suffix(" UTC") {
+        return NaiveDateTime::parse_from_str(utc, "%Y-%m-%d %H:%M:%S")
+            .ok()
+            .map(|t| t.and_utc());
+    }
+    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S %z")
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Whether `signature` (hex) is the HMAC-SHA256 of `body` under `secret`.
@@ -67,6 +134,7 @@ struct GhPull {
     state: String,
     #[serde(default)]
     merged: bool,
+    updated_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +147,33 @@ struct PullRequestEvent {
 #[derive(Deserialize)]
 struct IssueLink {
     html_url: Option<String>,
+    /// Gitea and Forgejo say whether the PR was merged.
+    merged: Option<bool>,
+    /// GitHub (and Gitea) say when it was merged, null if not; older GitHub
+    /// payloads leave it out, and then a closed PR may or may not be merged.
+    #[serde(default, deserialize_with = "present")]
+    merged_at: Option<Option<String>>,
+}
+
+/// `Some` for a field that is there, even as null (`Option<Option<_>>`
+/// alone reads null as absent).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl IssueLink {
+    /// The state of the PR a comment was made on, where the payload tells.
+    fn state(&self, issue_state: &str) -> Option<&'static str> {
+        let merged = self
+            .merged
+            .or_else(|| self.merged_at.as_ref().map(Option::is_some));
+        match (merged, issue_state) {
+            (Some(true), _) => Some("merged"),
+            (_, "open") => Some("open"),
+            (Some(false), _) => Some("closed"),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -86,6 +181,9 @@ struct Issue {
     number: i64,
     title: String,
     html_url: String,
+    #[serde(default)]
+    state: String,
+    updated_at: Option<String>,
     pull_request: Option<IssueLink>,
 }
 
@@ -136,35 +234,39 @@ const FORGEJO: Signed = Signed {
 
 async fn github(
     state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
     slug: Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    signed(state, slug, headers, body, &GITHUB).await
+    signed(state, peer, slug, headers, body, &GITHUB).await
 }
 
 async fn gitea(
     state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
     slug: Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    signed(state, slug, headers, body, &GITEA).await
+    signed(state, peer, slug, headers, body, &GITEA).await
 }
 
 async fn forgejo(
     state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
     slug: Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    signed(state, slug, headers, body, &FORGEJO).await
+    signed(state, peer, slug, headers, body, &FORGEJO).await
 }
 
 /// GitHub, Gitea and Forgejo: HMAC-SHA256 of the body, and payloads of the
 /// same shape for pull requests and their comments.
 async fn signed(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -182,31 +284,14 @@ async fn signed(
             &format!("missing {} or {}", spec.event, spec.signature),
         );
     };
-    let mut pool = state.db.reader();
-    let team = match teams::by_slug(pool.re(), &slug).await {
-        Ok(Some(team)) => team,
-        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such team"),
-        Err(err) => return super::api::ApiError(err.into()).into_response(),
-    };
-    if state.webhook_limiter.check(&team.id).is_err() {
-        return problem(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many deliveries for this team; retry later",
-        );
-    }
-    let secrets = match links::secrets(pool.re(), team.id, spec.host).await {
-        Ok(s) => s,
-        Err(err) => return super::api::ApiError(err.into()).into_response(),
-    };
     let hex_signature = signature.strip_prefix(spec.prefix).unwrap_or("");
-    let Some(secret) = secrets
-        .iter()
-        .find(|s| signature_valid(&s.secret, &body, hex_signature))
-    else {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "signature does not match any secret of this team",
-        );
+    let (team_id, secret) = match verify(&state, &slug, spec.host, peer, spec.signature, |s| {
+        signature_valid(s, &body, hex_signature)
+    })
+    .await
+    {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let pr = match event.as_str() {
         "ping" => return answer(StatusCode::OK, json!({ "ok": true })),
@@ -214,7 +299,9 @@ async fn signed(
             Ok(e)
                 if matches!(
                     e.action.as_str(),
-                    "opened" | "edited" | "closed" | "reopened" | "synchronize"
+                    // Gitea and Forgejo say `synchronized` where GitHub
+                    // says `synchronize`.
+                    "opened" | "edited" | "closed" | "reopened" | "synchronize" | "synchronized"
                 ) =>
             {
                 let p = e.pull_request;
@@ -234,6 +321,7 @@ async fn signed(
                     from_comment: false,
                     title: p.title,
                     state: Some(state.into()),
+                    updated_at: host_time(p.updated_at.as_deref()),
                 }
             }
             Ok(_) => return answer(StatusCode::ACCEPTED, json!({ "ignored": true })),
@@ -249,17 +337,18 @@ async fn signed(
                 if e.issue.pull_request.is_some()
                     && matches!(e.action.as_str(), "created" | "edited") =>
             {
+                let link = e.issue.pull_request;
                 PullRequest {
                     host: spec.host,
                     repo: e.repository.full_name,
                     pr: e.issue.number,
-                    url: e
-                        .issue
-                        .pull_request
-                        .and_then(|l| l.html_url)
-                        .unwrap_or(e.issue.html_url),
+                    state: link
+                        .as_ref()
+                        .and_then(|l| l.state(&e.issue.state))
+                        .map(str::to_string),
+                    updated_at: host_time(e.issue.updated_at.as_deref()),
+                    url: link.and_then(|l| l.html_url).unwrap_or(e.issue.html_url),
                     title: e.issue.title,
-                    state: None,
                     texts: vec![e.comment.body.unwrap_or_default()],
                     from_comment: true,
                 }
@@ -276,7 +365,7 @@ async fn signed(
     };
     match state
         .ledger
-        .record_pull_request(team.id, secret.created_by, header(spec.delivery), pr)
+        .record_pull_request(team_id, secret.created_by, header(spec.delivery), pr)
         .await
     {
         Ok(written) => answer(StatusCode::OK, json!({ "recorded": written })),
@@ -287,6 +376,15 @@ async fn signed(
 #[derive(Deserialize)]
 struct GlProject {
     path_with_namespace: String,
+    web_url: Option<String>,
+}
+
+impl GlProject {
+    /// The address of merge request `iid`, for payloads that do not give it.
+    fn merge_request_url(&self, iid: i64) -> Option<String> {
+        let base = self.web_url.as_deref()?.trim_end_matches('/');
+        Some(format!("{base}/-/merge_requests/{iid}"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -295,7 +393,10 @@ struct GlMergeRequest {
     title: String,
     description: Option<String>,
     state: String,
-    url: String,
+    /// In Merge Request Hooks; the merge request of a Note Hook has none in
+    /// GitLab's documented payload.
+    url: Option<String>,
+    updated_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -308,6 +409,8 @@ struct GlMergeRequestHook {
 struct GlNote {
     note: Option<String>,
     noteable_type: String,
+    /// The comment's own address: the merge request's, with `#note_N`.
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -329,6 +432,7 @@ fn gitlab_state(state: &str) -> &'static str {
 /// time with each of the team's GitLab secrets.
 async fn gitlab(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -346,30 +450,13 @@ async fn gitlab(
             "missing X-Gitlab-Event or X-Gitlab-Token",
         );
     };
-    let mut pool = state.db.reader();
-    let team = match teams::by_slug(pool.re(), &slug).await {
-        Ok(Some(team)) => team,
-        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such team"),
-        Err(err) => return super::api::ApiError(err.into()).into_response(),
-    };
-    if state.webhook_limiter.check(&team.id).is_err() {
-        return problem(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many deliveries for this team; retry later",
-        );
-    }
-    let secrets = match links::secrets(pool.re(), team.id, "gitlab").await {
-        Ok(s) => s,
-        Err(err) => return super::api::ApiError(err.into()).into_response(),
-    };
-    let Some(secret) = secrets
-        .iter()
-        .find(|s| bool::from(s.secret.as_bytes().ct_eq(token.as_bytes())))
-    else {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "token does not match any secret of this team",
-        );
+    let (team_id, secret) = match verify(&state, &slug, "gitlab", peer, "X-Gitlab-Token", |s| {
+        bool::from(s.as_bytes().ct_eq(token.as_bytes()))
+    })
+    .await
+    {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let pr = match event.as_str() {
         "Merge Request Hook" => match serde_json::from_slice::<GlMergeRequestHook>(&body) {
@@ -377,13 +464,17 @@ async fn gitlab(
                 let mr = e.object_attributes;
                 PullRequest {
                     host: "gitlab",
+                    url: mr
+                        .url
+                        .or_else(|| e.project.merge_request_url(mr.iid))
+                        .unwrap_or_default(),
                     repo: e.project.path_with_namespace,
                     pr: mr.iid,
-                    url: mr.url,
                     texts: vec![mr.title.clone(), mr.description.unwrap_or_default()],
                     from_comment: false,
                     title: mr.title,
                     state: Some(gitlab_state(&mr.state).into()),
+                    updated_at: host_time(mr.updated_at.as_deref()),
                 }
             }
             Err(err) => {
@@ -400,11 +491,24 @@ async fn gitlab(
                 project,
             }) if note.noteable_type == "MergeRequest" => PullRequest {
                 host: "gitlab",
+                // The note's address less its `#note_N` is the merge
+                // request's: the same for every comment, so comments do not
+                // change the link's address back and forth.
+                url: mr
+                    .url
+                    .or_else(|| {
+                        note.url
+                            .as_deref()
+                            .and_then(|u| u.split('#').next())
+                            .map(str::to_string)
+                    })
+                    .or_else(|| project.merge_request_url(mr.iid))
+                    .unwrap_or_default(),
                 repo: project.path_with_namespace,
                 pr: mr.iid,
-                url: mr.url,
                 title: mr.title,
                 state: Some(gitlab_state(&mr.state).into()),
+                updated_at: host_time(mr.updated_at.as_deref()),
                 texts: vec![note.note.unwrap_or_default()],
                 from_comment: true,
             },
@@ -421,7 +525,7 @@ async fn gitlab(
     let delivery = header("x-gitlab-event-uuid").or_else(|| header("x-gitlab-webhook-uuid"));
     match state
         .ledger
-        .record_pull_request(team.id, secret.created_by, delivery, pr)
+        .record_pull_request(team_id, secret.created_by, delivery, pr)
         .await
     {
         Ok(written) => answer(StatusCode::OK, json!({ "recorded": written })),
@@ -432,6 +536,18 @@ async fn gitlab(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_times_are_read_as_each_host_writes_them() {
+        let at = |s: &str| host_time(Some(s)).map(|t| t.to_rfc3339());
+        let utc = Some("2024-03-12T09:41:07+00:00".to_string());
+        assert_eq!(at("2024-03-12T09:41:07Z"), utc, "GitHub");
+        assert_eq!(at("2024-03-12 09:41:07 UTC"), utc, "GitLab");
+        assert_eq!(at("2024-03-12T10:41:07+01:00"), utc, "Gitea");
+        assert_eq!(at("2024-03-12 10:41:07 +0100"), utc, "GitLab, older");
+        assert_eq!(at("yesterday"), None);
+        assert_eq!(host_time(None), None);
+    }
 
     #[test]
     fn githubs_published_signature_example_verifies() {

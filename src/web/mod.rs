@@ -124,8 +124,11 @@ pub struct App {
     pub secure_cookies: bool,
     /// Sign-in attempts per client address.
     pub sign_in_limiter: auth::SignInLimiter,
-    /// Webhook deliveries per team.
+    /// Verified webhook deliveries per team.
     pub webhook_limiter: auth::Limiter<i64>,
+    /// Webhook deliveries that could not be verified (unknown team, wrong
+    /// signature), per client address: they must not use up a team's quota.
+    pub webhook_attempt_limiter: auth::Limiter<std::net::IpAddr>,
     /// Invitations mailed per inviting member (anyone can make a team and
     /// invite, so mail to strangers is limited).
     pub invitation_mail_limiter: auth::Limiter<i64>,
