@@ -13,6 +13,7 @@ mod live;
 mod log;
 mod mail;
 mod manage;
+mod renamed;
 mod rules;
 mod search;
 mod security;
