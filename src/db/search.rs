@@ -1,6 +1,6 @@
-//! Full-text search over the read tables (FTS5, migration 0008): what a
-//! member may find across their teams, and the "who decides" lookup of an
-//! areas page.
+//! Full-text search over the read tables (FTS5 or tsvector, migrations 0008
+//! and 0012): what a member may find across their teams, and the "who
+//! decides" lookup of an areas page.
 //!
 //! User input never reaches FTS5 as syntax: [`MatchQuery::parse`] turns it
 //! into quoted phrases joined by operators it writes itself, so no input can
@@ -275,7 +275,8 @@ pub struct Filter {
 /// One match.
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct Hit {
-    /// `proposal`, `decision` or `comment`.
+    /// `proposal`, `decision`, `comment`, `stance` (a stance's reason) or
+    /// `response` (a response to an objection, in the decision record).
     pub kind: String,
     /// Team key (for `KEY-N`).
     pub team_key: String,
@@ -291,9 +292,10 @@ pub struct Hit {
     pub area_name: Option<String>,
     /// Decider's name.
     pub decider_name: String,
-    /// The comment's entry (comments), else 0.
+    /// The comment's or stance's entry (comments, stances), else 0.
     pub log_idx: i64,
-    /// Comment author's name (comments).
+    /// Who wrote the comment or took the stance; for a response, who
+    /// objected (the decider wrote the response).
     pub author_name: Option<String>,
     /// Some words around the best match, with marks.
     pub snippet: String,
@@ -346,7 +348,10 @@ pub async fn search(
          LEFT JOIN areas a ON a.id = p.area_id
          LEFT JOIN decisions d ON d.proposal_id = p.id
          LEFT JOIN comments c ON s.kind = 'comment' AND c.proposal_id = s.proposal_id AND c.log_idx = s.log_idx
-         LEFT JOIN users au ON au.id = c.author_id
+         LEFT JOIN stances st ON s.kind = 'stance' AND st.proposal_id = s.proposal_id AND st.log_idx = s.log_idx
+         LEFT JOIN users au ON au.id = CASE s.kind WHEN 'comment' THEN c.author_id
+                                                   WHEN 'stance' THEN st.user_id
+                                                   WHEN 'response' THEN s.user_id END
          WHERE MATCHES
            AND ($3 IS NULL OR t.slug = $3)
            AND ($4 IS NULL OR p.area_id = $4)
@@ -354,7 +359,7 @@ pub async fn search(
            AND ($6 IS NULL OR p.decider_id = $6)
            AND ($7 IS NULL OR (CASE $8 WHEN 'decided' THEN d.decided_at ELSE p.created_at END) >= $7)
            AND ($9 IS NULL OR (CASE $8 WHEN 'decided' THEN d.decided_at ELSE p.created_at END) < $9)
-         ORDER BY score, t.key, p.number, s.log_idx
+         ORDER BY score, t.key, p.number, s.log_idx, s.id
          LIMIT $10 OFFSET $11";
     let sql = if ex.is_pg() {
         format!("{PG}{}", REST.replace("MATCHES", "s.document @@ q"))

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -161,6 +161,22 @@ async fn proposal_for(
     super::proposals::find(state, id, user)
         .await
         .map_err(ApiError)
+}
+
+/// What a decision route answers when its id names no decision the caller
+/// can see: for a member of a team that renamed its key, a 308 to the same
+/// route under the current key (query kept; a 308 repeats the method and
+/// body), as `/d/` answers; for everyone else the 404 an unknown id gets.
+async fn moved(
+    state: &AppState,
+    id: &str,
+    user: &User,
+    suffix: &str,
+    query: Option<&str>,
+) -> ApiResult<Response> {
+    super::proposals::renamed(state, id, user, "/api/v1/decisions/", suffix, query)
+        .await?
+        .ok_or(ApiError(Error::NotFound))
 }
 
 fn first_error(errors: FieldErrors, fields: &[&'static str]) -> ApiError {
@@ -412,10 +428,12 @@ async fn show_decision(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let (team, _, _, rows) = super::proposals::rows_for(&state, &id, &user)
-        .await
-        .map_err(ApiError)?;
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let (team, _, _, rows) = match super::proposals::rows_for(&state, &id, &user).await {
+        Err(Error::NotFound) => return moved(&state, &id, &user, "", query.as_deref()).await,
+        found => found?,
+    };
     let p = &rows.proposal;
     let email_of = |id: i64| {
         rows.members
@@ -485,7 +503,7 @@ async fn show_decision(
     if let (Some(target), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
         target.extend(more);
     }
-    Ok(Json(body))
+    Ok(Json(body).into_response())
 }
 
 fn appended_json(a: &crate::ledger::Appended) -> serde_json::Value {
@@ -502,9 +520,15 @@ async fn take_stance(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let (team, _, p) = proposal_for(&state, &id, &user).await?;
+    let (team, _, p) = match proposal_for(&state, &id, &user).await {
+        Err(ApiError(Error::NotFound)) => {
+            return moved(&state, &id, &user, "/stances", query.as_deref()).await;
+        }
+        found => found?,
+    };
     let input: StanceInput = parse_json(&body)?;
     let stance = Stance::parse(&input.position, input.reason.as_deref())?;
     let appended = state
@@ -523,9 +547,15 @@ async fn add_comment(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let (team, _, p) = proposal_for(&state, &id, &user).await?;
+    let (team, _, p) = match proposal_for(&state, &id, &user).await {
+        Err(ApiError(Error::NotFound)) => {
+            return moved(&state, &id, &user, "/comments", query.as_deref()).await;
+        }
+        found => found?,
+    };
     let input: CommentInput = parse_json(&body)?;
     let text = parse_comment(&input.body)?;
     let appended = state
@@ -548,9 +578,15 @@ async fn record_decision(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let (team, _, p) = proposal_for(&state, &id, &user).await?;
+    let (team, _, p) = match proposal_for(&state, &id, &user).await {
+        Err(ApiError(Error::NotFound)) => {
+            return moved(&state, &id, &user, "/decision", query.as_deref()).await;
+        }
+        found => found?,
+    };
     let input: DecisionInput = parse_json(&body)?;
     let members = teams::members(state.db.reader(), team.id).await?;
     let mut responses = Vec::new();
@@ -725,8 +761,14 @@ async fn decision_proof(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let (team, _, p) = proposal_for(&state, &id, &user).await?;
+    let (team, _, p) = match proposal_for(&state, &id, &user).await {
+        Err(ApiError(Error::NotFound)) => {
+            return moved(&state, &id, &user, "/proof", query.as_deref()).await;
+        }
+        found => found?,
+    };
     let decision = proposals::decision(state.db.reader(), p.id)
         .await?
         .ok_or(Error::NotFound)?;

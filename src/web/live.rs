@@ -12,14 +12,20 @@
 //! falls far behind (or asks from an index the log never had) gets one
 //! `resync` event instead, and the page reloads its parts from the database.
 //! Only members get a stream; a member removed while watching gets `end`.
+//!
+//! A browser watches with its session; an API client with its personal API
+//! token (`Authorization: Bearer …`), as the JSON API takes it, and then
+//! gets the API's JSON errors (401 for a bad token, 404 for a team it is not
+//! in).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,8 +34,10 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
 use super::AppState;
+use super::api::{ApiError, ApiUser};
 use super::auth::CurrentUser;
 use super::teams::membership;
+use crate::db::users::User;
 use crate::db::{log, teams};
 use crate::error::Result;
 use crate::ledger::live::{Batch, Notice};
@@ -73,15 +81,60 @@ fn resume_point(headers: &HeaderMap, after: Option<&str>) -> Result<Option<i64>,
     }
 }
 
+/// Who watches: the holder of a personal API token, or the browser's
+/// signed-in user (without either, a browser is sent to sign in).
+enum Viewer {
+    Token(User),
+    Browser(User),
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return ApiUser::from_request_parts(parts, state)
+                .await
+                .map(|ApiUser(user)| Self::Token(user))
+                .map_err(IntoResponse::into_response);
+        }
+        CurrentUser::from_request_parts(parts, state)
+            .await
+            .map(|CurrentUser(user)| Self::Browser(user))
+            .map_err(IntoResponse::into_response)
+    }
+}
+
 async fn stream(
     State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
+    viewer: Viewer,
     Path(slug): Path<String>,
     Query(since): Query<Since>,
     headers: HeaderMap,
+) -> Response {
+    match viewer {
+        Viewer::Token(user) => open(state, &user, &slug, since, &headers)
+            .await
+            .unwrap_or_else(|err| ApiError(err).into_response()),
+        Viewer::Browser(user) => open(state, &user, &slug, since, &headers)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+    }
+}
+
+/// The stream of team `slug` for `user`, from the resume point asked for.
+async fn open(
+    state: AppState,
+    user: &User,
+    slug: &str,
+    since: Since,
+    headers: &HeaderMap,
 ) -> Result<Response> {
-    let (team, _) = membership(&state, &slug, &user).await?;
-    let resume = match resume_point(&headers, since.after.as_deref()) {
+    let (team, _) = membership(&state, slug, user).await?;
+    let resume = match resume_point(headers, since.after.as_deref()) {
         Ok(resume) => resume,
         Err(what) => {
             let message = format!("{what} must be a log index: a whole number, -1 or more");

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -705,6 +705,7 @@ async fn show_proposal(
     CurrentUser(user): CurrentUser,
     ctx: Ctx,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response> {
     match page(
         &state,
@@ -718,31 +719,81 @@ async fn show_proposal(
     {
         Ok(page) => Ok(page.into_response()),
         // Not under a current key: perhaps under a former one.
-        Err(Error::NotFound) => match renamed(&state, &id, "").await? {
-            Some(moved) => Ok(moved),
-            None => Err(Error::NotFound),
-        },
+        Err(Error::NotFound) => {
+            match renamed(&state, &id, &user, "/d/", "", query.as_deref()).await? {
+                Some(moved) => Ok(moved),
+                None => Err(Error::NotFound),
+            }
+        }
         Err(e) => Err(e),
     }
 }
 
-/// A permanent redirect from an id under a team's former key (`ARCH-12`)
-/// to the same decision under its current key, keeping `suffix`
-/// (`/status.json`, …). `None` when the id is not under a former key.
-pub async fn renamed(state: &AppState, raw_id: &str, suffix: &str) -> Result<Option<Response>> {
-    let Ok(id) = raw_id.parse::<DecisionId>() else {
+/// A decision id under a team's former key (`ARCH-12` once ARCH became
+/// PLAT): the team that had the key, and the proposal's number.
+///
+/// Finding one says nothing about who may follow it: the redirect names the
+/// team's current key, so it must only reach someone who may read the
+/// decision, and anyone else gets what an unknown id gets. [`renamed`] does
+/// that for members; the status endpoints check their own readers.
+pub struct FormerId {
+    /// The team, under its current key.
+    pub team: Team,
+    number: i64,
+}
+
+impl FormerId {
+    /// `None` when `raw_id` is not a decision id under a former key (a
+    /// current key wins, should a former one ever be taken again).
+    pub async fn find(state: &AppState, raw_id: &str) -> Result<Option<Self>> {
+        let Ok(id) = raw_id.parse::<DecisionId>() else {
+            return Ok(None);
+        };
+        let mut pool = state.db.reader();
+        if teams::by_key(pool.re(), id.key.as_str()).await?.is_some() {
+            return Ok(None);
+        }
+        Ok(teams::by_alias(pool.re(), id.key.as_str())
+            .await?
+            .map(|team| Self {
+                team,
+                number: id.number,
+            }))
+    }
+
+    /// A permanent redirect to `{prefix}{KEY-N}{suffix}` under the current
+    /// key, with the request's query (`?token=` of a status reader, say).
+    pub fn redirect(&self, prefix: &str, suffix: &str, query: Option<&str>) -> Response {
+        let query = query
+            .filter(|q| !q.is_empty())
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        axum::response::Redirect::permanent(&format!(
+            "{prefix}{}-{}{suffix}{query}",
+            self.team.key, self.number
+        ))
+        .into_response()
+    }
+}
+
+/// The permanent redirect from an id under a team's former key to
+/// `{prefix}{KEY-N}{suffix}` under its current key (query kept), for a
+/// member of the team. `None` when the id is not under a former key or
+/// `user` is not a member, so a non-member learns nothing a made-up id
+/// would not tell them.
+pub async fn renamed(
+    state: &AppState,
+    raw_id: &str,
+    user: &User,
+    prefix: &str,
+    suffix: &str,
+    query: Option<&str>,
+) -> Result<Option<Response>> {
+    let Some(former) = FormerId::find(state, raw_id).await? else {
         return Ok(None);
     };
-    let mut pool = state.db.reader();
-    if teams::by_key(pool.re(), id.key.as_str()).await?.is_some() {
-        return Ok(None);
-    }
-    Ok(teams::by_alias(pool.re(), id.key.as_str())
-        .await?
-        .map(|team| {
-            axum::response::Redirect::permanent(&format!("/d/{}-{}{suffix}", team.key, id.number))
-                .into_response()
-        }))
+    let role = teams::role_of(state.db.reader(), former.team.id, user.id).await?;
+    Ok(role.map(|_| former.redirect(prefix, suffix, query)))
 }
 
 /// After a POST of the `draft`'s form on the proposal page: 303 back on

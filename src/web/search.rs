@@ -110,11 +110,12 @@ struct AreaGroup {
 
 /// One match as shown.
 struct ResultItem {
-    /// "Proposal", "Decision record", "Comment".
+    /// "Proposal", "Decision record", "Comment", "Stance reason", "Response
+    /// to an objection".
     kind: &'static str,
     /// `KEY-N`.
     id: String,
-    /// Permalink, with an anchor for records and comments.
+    /// Permalink, with an anchor for records, stances and comments.
     href: String,
     /// Title, escaped, with `<mark>` around matched words.
     title_html: Html,
@@ -401,10 +402,15 @@ fn item(hit: Hit, tz: Tz, now: DateTime<Utc>) -> ResultItem {
     let (kind, href) = match hit.kind.as_str() {
         "decision" => ("Decision record", format!("/d/{id}#record-heading")),
         "comment" => ("Comment", format!("/d/{id}#c{}", hit.log_idx)),
+        "stance" => ("Stance reason", format!("/d/{id}#stances-heading")),
+        "response" => (
+            "Response to an objection",
+            format!("/d/{id}#record-heading"),
+        ),
         _ => ("Proposal", format!("/d/{id}")),
     };
     let (date_label, date) = match hit.decided_at {
-        Some(t) if hit.kind == "decision" => ("decided", t),
+        Some(t) if matches!(hit.kind.as_str(), "decision" | "response") => ("decided", t),
         _ => ("opened", hit.created_at),
     };
     let title_html = if hit.title.is_empty() {

@@ -4,7 +4,7 @@
 //! anyone when the team made status public. Everyone else gets 404.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -39,19 +39,17 @@ struct Status {
     url: String,
 }
 
-/// Finds the decision if this request may read its status.
-async fn readable(
+/// Whether this request may read the status of `team`'s decisions: the team
+/// made status public, or the request carries a status token of the team or
+/// a member's API token (header or `?token=`), or a member's session.
+async fn may_read(
     state: &AppState,
-    raw_id: &str,
+    team: &teams::Team,
     headers: &HeaderMap,
     query: &TokenQuery,
     session: &Session,
-) -> Result<Status> {
-    let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
+) -> Result<bool> {
     let mut pool = state.db.reader();
-    let team = teams::by_key(pool.re(), id.key.as_str())
-        .await?
-        .ok_or(Error::NotFound)?;
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -78,7 +76,23 @@ async fn readable(
             allowed = teams::role_of(pool.re(), team.id, user).await?.is_some();
         }
     }
-    if !allowed {
+    Ok(allowed)
+}
+
+/// Finds the decision if this request may read its status.
+async fn readable(
+    state: &AppState,
+    raw_id: &str,
+    headers: &HeaderMap,
+    query: &TokenQuery,
+    session: &Session,
+) -> Result<Status> {
+    let id: DecisionId = raw_id.parse().map_err(|_| Error::NotFound)?;
+    let mut pool = state.db.reader();
+    let team = teams::by_key(pool.re(), id.key.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
+    if !may_read(state, &team, headers, query, session).await? {
         return Err(Error::NotFound);
     }
     let p = proposals::by_number(pool.re(), team.id, id.number)
@@ -95,18 +109,51 @@ async fn readable(
     })
 }
 
+/// What a status request gets: the status, or for an id under the team's
+/// former key, the redirect to the same `suffix` under the current key.
+enum Answer {
+    Status(Status),
+    Moved(Response),
+}
+
+/// The status if this request may read it; else, for an id under a former
+/// key, the redirect (query kept: `?token=` must follow), but only to a
+/// request that may read the status. Everyone else gets the 404 of an
+/// unknown id and does not learn the new key. Current ids are tried first:
+/// they are what CI polls.
+async fn answer(
+    state: &AppState,
+    raw_id: &str,
+    suffix: &str,
+    headers: &HeaderMap,
+    query: &TokenQuery,
+    raw_query: Option<&str>,
+    session: &Session,
+) -> Result<Answer> {
+    match readable(state, raw_id, headers, query, session).await {
+        Err(Error::NotFound) => {}
+        found => return found.map(Answer::Status),
+    }
+    let Some(former) = super::proposals::FormerId::find(state, raw_id).await? else {
+        return Err(Error::NotFound);
+    };
+    if !may_read(state, &former.team, headers, query, session).await? {
+        return Err(Error::NotFound);
+    }
+    Ok(Answer::Moved(former.redirect("/d/", suffix, raw_query)))
+}
+
 async fn status_json(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
+    RawQuery(raw): RawQuery,
     Path(id): Path<String>,
 ) -> Response {
-    if let Ok(Some(moved)) = super::proposals::renamed(&state, &id, "/status.json").await {
-        return moved;
-    }
-    match readable(&state, &id, &headers, &query, &session).await {
-        Ok(s) => (
+    let raw = raw.as_deref();
+    match answer(&state, &id, "/status.json", &headers, &query, raw, &session).await {
+        Ok(Answer::Status(s)) => (
             [(header::CACHE_CONTROL, "no-store")],
             axum::Json(json!({
                 "id": s.id,
@@ -118,6 +165,7 @@ async fn status_json(
             })),
         )
             .into_response(),
+        Ok(Answer::Moved(moved)) => moved,
         Err(err) => super::api::ApiError(err).into_response(),
     }
 }
@@ -163,12 +211,14 @@ async fn badge(
     session: Session,
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
+    RawQuery(raw): RawQuery,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    if let Some(moved) = super::proposals::renamed(&state, &id, "/badge.svg").await? {
-        return Ok(moved);
-    }
-    let s = readable(&state, &id, &headers, &query, &session).await?;
+    let raw = raw.as_deref();
+    let s = match answer(&state, &id, "/badge.svg", &headers, &query, raw, &session).await? {
+        Answer::Status(s) => s,
+        Answer::Moved(moved) => return Ok(moved),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),

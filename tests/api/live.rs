@@ -254,6 +254,47 @@ async fn only_members_get_a_stream() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
+/// A client that sends `token` as a bearer token and no cookie.
+fn with_token(token: &str) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn an_api_client_watches_with_its_personal_api_token() {
+    let app = spawn().await;
+    let (ana, bob, id) = team_with_proposal(&app, "TOKEN").await;
+    let mut stream = Stream::open(&with_token(&bob.token), &url(&app, "team-token"), None).await;
+    let index = comment(&ana, &id, "Heard by a script.").await;
+    let event = stream.next().await.expect("an event");
+    assert_eq!(event.index(), index);
+    assert_eq!(event.json()["kind"], "comment_added");
+
+    // As on the API: another team's token gets 404, a bad token 401.
+    let (eve, _, _) = team_with_proposal(&app, "ELSE").await;
+    for (token, expected, code) in [
+        (eve.token.as_str(), StatusCode::NOT_FOUND, "not_found"),
+        ("stl_not-a-token", StatusCode::UNAUTHORIZED, "unauthorized"),
+    ] {
+        let r = with_token(token)
+            .get(url(&app, "team-token"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), expected, "{token}");
+        let body: Value = r.json().await.expect("a JSON error");
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+}
+
 #[tokio::test]
 async fn a_bad_resume_point_is_refused_and_one_ahead_of_the_log_resyncs() {
     let app = spawn().await;

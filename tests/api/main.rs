@@ -15,6 +15,7 @@ mod log;
 mod mail;
 mod manage;
 mod markup;
+mod renamed;
 mod rules;
 mod search;
 mod security;

@@ -373,6 +373,85 @@ async fn an_erased_comment_can_no_longer_be_found() {
 }
 
 #[tokio::test]
+async fn stance_reasons_and_responses_to_objections_are_found_until_erased() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("OBJ", &ana, &[&bob], &[]).await;
+    let bob_id = app.user_id("bob@example.com").await;
+    let id = propose(
+        &ana,
+        "OBJ",
+        json!({"title": "Shared build cache", "body": "One cache for all of us."}),
+    )
+    .await;
+    let (status, answer) = bob
+        .stance(
+            &id,
+            "object",
+            Some("Flamingo mirrors would slow the runners"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let stance_index = answer["log_index"].as_i64().expect("log index");
+    let (status, answer) = ana.stance(&id, "agree", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+
+    let (_, html) = search(&app, &ana, &[("q", "flamingo")]).await;
+    assert_eq!(result_ids(&html), vec![id.clone()], "{html}");
+    assert!(
+        html.contains(&format!("href=\"/d/{id}#stances-heading\"")),
+        "a stance reason links to the proposal's stances: {html}"
+    );
+    assert!(html.contains("Stance reason by Bob"), "{html}");
+    assert!(html.contains("<mark>Flamingo</mark> mirrors"), "{html}");
+
+    let (status, answer) = ana
+        .post(
+            &format!("/api/v1/decisions/{id}/decision"),
+            json!({"outcome": "accepted", "statement": "We share one cache.",
+                   "responses": {"bob@example.com": "A pelican proxy sits in front of the mirrors."}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let decision_index = answer["log_index"].as_i64().expect("log index");
+    let (_, html) = search(&app, &bob, &[("q", "pelican")]).await;
+    assert_eq!(result_ids(&html), vec![id.clone()], "{html}");
+    assert!(
+        html.contains(&format!("href=\"/d/{id}#record-heading\"")),
+        "a response links to the decision record: {html}"
+    );
+    assert!(html.contains("Response to an objection by Bob"), "{html}");
+    index_is_consistent(&app).await;
+
+    // Erasing either text takes it out of the index; the rest stays.
+    for (index, field, word) in [
+        (stance_index, "reason".to_string(), "flamingo"),
+        (decision_index, format!("responses.{bob_id}"), "pelican"),
+    ] {
+        let (status, body) = ana
+            .post(
+                "/api/v1/teams/OBJ/erasures",
+                json!({"index": index, "field": field}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        for who in [&ana, &bob] {
+            let (status, html) = search(&app, who, &[("q", word)]).await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(result_ids(&html).is_empty(), "{word}: {html}");
+        }
+        index_is_consistent(&app).await;
+    }
+    let (_, html) = search(&app, &ana, &[("q", "runners OR mirrors")]).await;
+    assert!(result_ids(&html).is_empty(), "{html}");
+    let (_, html) = search(&app, &ana, &[("q", "cache")]).await;
+    assert_eq!(result_ids(&html), vec![id.clone(), id.clone()], "{html}");
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
+}
+
+#[tokio::test]
 async fn a_revised_body_is_found_by_its_new_words_only() {
     let app = spawn().await;
     let ana = app.api_user("ana@example.com", "Ana").await;
@@ -625,6 +704,134 @@ async fn the_migration_indexes_rows_that_were_already_there() {
         .expect("areas");
     assert_eq!(areas.len(), 1);
     assert_eq!(areas[0].name, "Hedgehogs");
+}
+
+#[tokio::test]
+async fn the_upgrade_indexes_stance_reasons_and_responses_already_there() {
+    // A database as the release before migration 0012 left it, with a
+    // stance reason and a response in it; opening it runs 0012.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).expect("dir");
+    let (folder, url) = if crate::helpers::on_postgres() {
+        let server = std::env::var("SETTLED_TEST_DATABASE_URL").expect("server");
+        (
+            "migrations/postgres",
+            crate::helpers::fresh_postgres(&server).await,
+        )
+    } else {
+        (
+            "migrations/sqlite",
+            format!("sqlite://{}", dir.path().join("old.db").display()),
+        )
+    };
+    for entry in std::fs::read_dir(folder).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        if name.as_str() < "0012" {
+            std::fs::copy(&path, old.join(&name)).expect("copy");
+        }
+    }
+    let hash = if crate::helpers::on_postgres() {
+        "decode('00', 'hex')"
+    } else {
+        "x'00'"
+    };
+    let rows = [
+        "INSERT INTO users (id, email, email_norm, display_name, password_hash, created_at)
+         VALUES (1, 'ana@example.com', 'ana@example.com', 'Ana', '', '2026-01-01T00:00:00.000000Z'),
+                (2, 'bob@example.com', 'bob@example.com', 'Bob', '', '2026-01-01T00:00:00.000000Z')"
+            .to_string(),
+        "INSERT INTO teams (id, name, slug, key, window_hours, created_at, created_by)
+         VALUES (1, 'Old', 'old', 'OLD', 72, '2026-01-01T00:00:00.000000Z', 1)"
+            .to_string(),
+        "INSERT INTO memberships (team_id, user_id, role, joined_at, log_idx)
+         VALUES (1, 1, 'admin', '2026-01-01T00:00:00.000000Z', 0),
+                (1, 2, 'member', '2026-01-01T00:00:00.000000Z', 1)"
+            .to_string(),
+        "INSERT INTO proposals (id, team_id, number, title, body, author_id, decider_id, created_at, closes_at, status, log_idx)
+         VALUES (1, 1, 1, 'Hedgehog house', 'Build one.', 1, 1, '2026-01-01T00:00:00.000000Z', '2026-01-04T00:00:00.000000Z', 'accepted', 2)"
+            .to_string(),
+        "INSERT INTO stances (proposal_id, log_idx, user_id, position, reason, created_at)
+         VALUES (1, 3, 2, 'object', 'Foxes dig under pine', '2026-01-02T00:00:00.000000Z'),
+                (1, 4, 1, 'agree', NULL, '2026-01-02T00:00:00.000000Z')"
+            .to_string(),
+        format!(
+            "INSERT INTO decisions (proposal_id, outcome, statement, rationale, decided_by, decided_at, log_idx, leaf_hash, tree_size, root_hash)
+             VALUES (1, 'accepted', 'We build a hut.', '', 1, '2026-01-05T00:00:00.000000Z', 5, {hash}, 6, {hash})"
+        ),
+        "INSERT INTO decision_responses (proposal_id, user_id, response)
+         VALUES (1, 2, 'A wire mesh floor keeps them out')"
+            .to_string(),
+    ];
+    if crate::helpers::on_postgres() {
+        let pool = sqlx::PgPool::connect(&url).await.expect("open");
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .expect("old migrations")
+            .run(&pool)
+            .await
+            .expect("migrate to 11");
+        for sql in &rows {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .expect("row");
+        }
+        pool.close().await;
+    } else {
+        use std::str::FromStr;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .expect("old migrations")
+            .run(&pool)
+            .await
+            .expect("migrate to 11");
+        for sql in &rows {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .expect("row");
+        }
+        pool.close().await;
+    }
+
+    let db = settled::db::Db::connect(&url).await.expect("upgrade");
+    for (word, kind) in [
+        ("hedgehog", "proposal"),
+        ("foxes", "stance"),
+        ("mesh", "response"),
+    ] {
+        let q = settled::db::search::MatchQuery::parse(word);
+        let expression = q.expression_for(&db.reader()).expect("expression");
+        let hits = settled::db::search::search(
+            db.reader(),
+            &expression,
+            &settled::db::search::Filter {
+                user_id: 2,
+                ..Default::default()
+            },
+            10,
+            0,
+        )
+        .await
+        .expect("search");
+        assert_eq!(
+            hits.iter()
+                .map(|h| (h.kind.as_str(), h.author_name.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![(kind, (kind != "proposal").then_some("Bob"))],
+            "{word}"
+        );
+    }
 }
 
 #[tokio::test]

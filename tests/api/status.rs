@@ -209,6 +209,7 @@ async fn a_renamed_key_keeps_old_ids_working() {
         .build()
         .expect("client")
         .get(format!("{}/d/OLD-1/status.json", app.base))
+        .bearer_auth(&ana.token)
         .send()
         .await
         .expect("GET");
