@@ -403,7 +403,7 @@ async fn stance_reasons_and_responses_to_objections_are_found_until_erased() {
         html.contains(&format!("href=\"/d/{id}#stances-heading\"")),
         "a stance reason links to the proposal's stances: {html}"
     );
-    assert!(html.contains("Stance reason by Bob"), "{html}");
+    assert!(html.contains("Stance reason by <bdi>Bob</bdi>"), "{html}");
     assert!(html.contains("<mark>Flamingo</mark> mirrors"), "{html}");
 
     let (status, answer) = ana
@@ -421,7 +421,7 @@ async fn stance_reasons_and_responses_to_objections_are_found_until_erased() {
         html.contains(&format!("href=\"/d/{id}#record-heading\"")),
         "a response links to the decision record: {html}"
     );
-    assert!(html.contains("Response to an objection by Bob"), "{html}");
+    assert!(html.contains("Response to an objection by <bdi>Bob</bdi>"), "{html}");
     index_is_consistent(&app).await;
 
     // Erasing either text takes it out of the index; the rest stays.
