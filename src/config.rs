@@ -19,6 +19,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Sign-in attempts allowed per client address per minute.
     pub sign_in_per_minute: u32,
+    /// Sign-up attempts allowed per client address per hour.
+    pub sign_ups_per_hour: u32,
     /// Webhook deliveries accepted per team per minute.
     pub webhooks_per_minute: u32,
     /// Invitations one member may have mailed per minute.
@@ -40,6 +42,7 @@ impl Config {
             base_url: None,
             secure_cookies: false,
             sign_in_per_minute: 10,
+            sign_ups_per_hour: 20,
             webhooks_per_minute: 600,
             invitation_mails_per_minute: 10,
             bench_ceiling: None,
