@@ -19,6 +19,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Sign-in attempts allowed per client address per minute.
     pub sign_in_per_minute: u32,
+    /// Sign-up attempts allowed per client address per hour.
+    pub sign_ups_per_hour: u32,
     /// Verified webhook deliveries accepted per team per minute.
     pub webhooks_per_minute: u32,
     /// Webhook deliveries that could not be verified, answered per client
@@ -43,6 +45,7 @@ impl Config {
             base_url: None,
             secure_cookies: false,
             sign_in_per_minute: 10,
+            sign_ups_per_hour: 20,
             webhooks_per_minute: 600,
             unverified_webhooks_per_minute: 60,
             invitation_mails_per_minute: 10,

@@ -15,7 +15,7 @@ use tower_sessions::Session;
 use super::AppState;
 use super::auth::{CurrentUser, USER_KEY, local_path, session_error, with_next};
 use super::flash::Flash;
-use super::pages::{Ctx, see_other};
+use super::pages::{Ctx, FormCtx, see_other};
 use crate::db::{self, Timestamp, users};
 use crate::domain::InvalidInput;
 use crate::domain::account::{DisplayName, Email, NewPassword, normalize_email, parse_time_zone};
@@ -162,7 +162,7 @@ struct SignUpForm {
 
 async fn sign_up_form(
     State(state): State<AppState>,
-    ctx: Ctx,
+    FormCtx(ctx): FormCtx,
     Query(query): Query<NextQuery>,
 ) -> Result<SignUpPage> {
     Ok(SignUpPage {
@@ -178,11 +178,38 @@ async fn sign_up_form(
 
 async fn sign_up(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     flash: Flash,
     ctx: Ctx,
     Form(form): Form<SignUpForm>,
 ) -> Result<Response> {
+    // Every attempt counts, made or refused: each can cost a password hash,
+    // and anyone can send them.
+    if let Err(wait) = state.sign_up_limiter.wait(&peer.ip()) {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "form",
+            "You have sent too many sign-ups from your network address in a short time. \
+             Wait a few minutes, then try again.",
+        );
+        let page = SignUpPage {
+            ctx,
+            first_run: !users::any(&state.db).await?,
+            next: return_path(&form.next),
+            email: form.email,
+            name: form.name,
+            time_zone: form.time_zone,
+            errors,
+        };
+        let retry_after = wait.as_secs().max(1).to_string();
+        return Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, retry_after)],
+            page,
+        )
+            .into_response());
+    }
     let mut errors = FieldErrors::default();
     let email = errors.check(Email::parse(&form.email));
     let name = errors.check(DisplayName::parse(&form.name));
@@ -248,7 +275,7 @@ struct SignInForm {
 
 async fn sign_in_form(
     State(state): State<AppState>,
-    ctx: Ctx,
+    FormCtx(ctx): FormCtx,
     Query(query): Query<NextQuery>,
 ) -> Result<Response> {
     let next = return_path(&query.next);

@@ -199,9 +199,24 @@ impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
         Self(Arc::new(RateLimiter::keyed(quota)))
     }
 
+    /// Allows `per_hour` attempts per key per hour (bursts included).
+    pub fn per_hour(per_hour: u32) -> Self {
+        let quota = Quota::per_hour(NonZeroU32::new(per_hour).unwrap_or(NonZeroU32::MIN));
+        Self(Arc::new(RateLimiter::keyed(quota)))
+    }
+
     /// Counts an attempt; `Err` when over the limit.
     pub fn check(&self, key: &K) -> Result<(), Error> {
         self.0.check_key(key).map_err(|_| Error::RateLimited)
+    }
+
+    /// Counts an attempt; when over the limit, how long until the next one
+    /// is allowed.
+    pub fn wait(&self, key: &K) -> Result<(), std::time::Duration> {
+        use governor::clock::{Clock, DefaultClock};
+        self.0
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 }
 

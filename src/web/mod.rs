@@ -68,6 +68,7 @@ pub mod proposals;
 pub mod search;
 pub mod status;
 pub mod teams;
+pub mod trace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,6 +125,9 @@ pub struct App {
     pub secure_cookies: bool,
     /// Sign-in attempts per client address.
     pub sign_in_limiter: auth::SignInLimiter,
+    /// Sign-up attempts per client address: each costs a password hash and
+    /// may create an account, and anyone can send them.
+    pub sign_up_limiter: auth::Limiter<std::net::IpAddr>,
     /// Verified webhook deliveries per team.
     pub webhook_limiter: auth::Limiter<i64>,
     /// Webhook deliveries that could not be verified (unknown team, wrong
@@ -314,23 +318,28 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .merge(mail::router())
         .nest("/api/v1", api::router())
         .fallback(pages::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::csrf_guard,
+        ))
         .layer(sessions)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), flash::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            flash::layer,
+        ))
         .layer(axum::middleware::from_fn(input::refuse_control_characters))
         .layer(security)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        })
-        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(trace::request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }

@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use tower_sessions::Session;
 
 use super::AppState;
-use super::auth::{USER_KEY, csrf_token, session_error, with_next};
+use super::auth::{CSRF_KEY, USER_KEY, csrf_token, session_error, with_next};
 use super::flash::Flash;
 use crate::db::users::User;
 use crate::error::Error;
@@ -25,7 +25,8 @@ use crate::error::Error;
 pub struct Ctx {
     /// The signed-in user, if any.
     pub user: Option<User>,
-    /// The CSRF token to embed in forms.
+    /// The CSRF token to embed in forms; empty for a signed-out visitor
+    /// whose page has no form that needs one (see [`FormCtx`]).
     pub csrf: String,
     /// A one-time message from the previous POST.
     pub flash: Option<String>,
@@ -61,7 +62,18 @@ impl FromRequestParts<AppState> for Ctx {
             (_, Some(id)) => state.user(id).await?,
             (_, None) => None,
         };
-        let csrf = csrf_token(&session).await?;
+        // A new token must be stored, and storing it creates a session row:
+        // only for a signed-in user (whose row exists anyway) or a page
+        // with a form (`FormCtx`). Other signed-out views store nothing.
+        let csrf = if user.is_some() {
+            csrf_token(&session).await?
+        } else {
+            session
+                .get(CSRF_KEY)
+                .await
+                .map_err(session_error)?
+                .unwrap_or_default()
+        };
         let flash = Flash::from_request_parts(parts, state).await?.take();
         // The inactivity expiry moves only when the session is written:
         // touch it once a day while its user is active.
@@ -76,6 +88,30 @@ impl FromRequestParts<AppState> for Ctx {
             }
         }
         Ok(Self { user, csrf, flash })
+    }
+}
+
+/// The context of a page that shows a signed-out visitor a form that
+/// posts back here (sign in, sign up): its CSRF token must exist, so the
+/// session is stored even without a user.
+#[derive(Debug, Clone)]
+pub struct FormCtx(pub Ctx);
+
+impl FromRequestParts<AppState> for FormCtx {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut ctx = Ctx::from_request_parts(parts, state).await?;
+        if ctx.csrf.is_empty() {
+            let session = Session::from_request_parts(parts, state)
+                .await
+                .map_err(|_| Error::Internal(anyhow::anyhow!("session layer missing")))?;
+            ctx.csrf = csrf_token(&session).await?;
+        }
+        Ok(Self(ctx))
     }
 }
 

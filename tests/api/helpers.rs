@@ -74,6 +74,8 @@ async fn start(db_url: Option<String>, adjust: impl FnOnce(&mut Config)) -> Test
     config.mail.poll = std::time::Duration::from_millis(50);
     config.mail.retry_base = std::time::Duration::from_millis(200);
     config.mail.schedule_every = std::time::Duration::from_millis(200);
+    // Every account of a test signs up from the one test address.
+    config.sign_ups_per_hour = 10_000;
     adjust(&mut config);
     let mail_dir = config.mail.folder.clone();
     let app = Application::build(config).await.expect("app builds");

@@ -5,6 +5,7 @@
 mod accounts;
 mod contract;
 mod digest;
+mod edges;
 mod feeds;
 mod helpers;
 mod hooks;

@@ -421,7 +421,10 @@ async fn stance_reasons_and_responses_to_objections_are_found_until_erased() {
         html.contains(&format!("href=\"/d/{id}#record-heading\"")),
         "a response links to the decision record: {html}"
     );
-    assert!(html.contains("Response to an objection by <bdi>Bob</bdi>"), "{html}");
+    assert!(
+        html.contains("Response to an objection by <bdi>Bob</bdi>"),
+        "{html}"
+    );
     index_is_consistent(&app).await;
 
     // Erasing either text takes it out of the index; the rest stays.
