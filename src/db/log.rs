@@ -433,3 +433,94 @@ pub async fn size(mut pool: Ex<'_>, team_id: i64) -> Result<i64, sqlx::Error> {
     .await)?;
     Ok(size.unwrap_or(0))
 }
+
+/// The enabled triggers on `log_entries`: `(name, definition)`, where the
+/// definition is the trigger's SQL (SQLite) or `pg_get_triggerdef` followed
+/// by its function's body (PostgreSQL), so a caller can see both that a
+/// guard exists and that it still refuses the change it is named for.
+pub async fn log_entry_triggers(mut ex: Ex<'_>) -> Result<Vec<(String, String)>, sqlx::Error> {
+    on!(
+        ex,
+        |c| sqlx::query_as(
+            "SELECT name, COALESCE(sql, '') FROM sqlite_master
+             WHERE type = 'trigger' AND tbl_name = 'log_entries'"
+        )
+        .fetch_all(c)
+        .await,
+        // A disabled trigger (ALTER TABLE … DISABLE TRIGGER) guards nothing.
+        sqlx::query_as(
+            "SELECT t.tgname::text, pg_get_triggerdef(t.oid) || ' ' || p.prosrc
+             FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+             WHERE t.tgrelid = 'log_entries'::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D'"
+        )
+        .fetch_all(c)
+        .await
+    )
+}
+
+/// A decision's seal as its record keeps it: the sealing entry's leaf hash
+/// and the tree head right after it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Seal {
+    /// The proposal's number.
+    pub number: i64,
+    /// The sealing entry.
+    pub log_idx: i64,
+    /// Its leaf hash, as recorded.
+    pub leaf_hash: Vec<u8>,
+    /// Tree size right after it.
+    pub tree_size: i64,
+    /// Root at that size, as recorded.
+    pub root_hash: Vec<u8>,
+}
+
+/// A team's decision seals, smallest tree first.
+pub async fn seals(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<Seal>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
+        "SELECT p.number, d.log_idx, d.leaf_hash, d.tree_size, d.root_hash
+         FROM decisions d JOIN proposals p ON p.id = d.proposal_id
+         WHERE p.team_id = $1 ORDER BY d.tree_size, d.log_idx",
+    )
+    .bind(team_id)
+    .fetch_all(c)
+    .await)
+}
+
+/// The first of a team's stored openings that is half erased, by index:
+/// `(idx, field, whether the text is the half left)`. The app erases text
+/// and salt together, so such a row was changed by hand, and what is left
+/// of it still reveals (text) or helps guess (salt) the erased text.
+pub async fn half_erased(
+    mut ex: Ex<'_>,
+    team_id: i64,
+) -> Result<Option<(i64, String, bool)>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
+        "SELECT idx, field, text IS NOT NULL FROM log_contents
+         WHERE team_id = $1 AND (salt IS NULL) <> (text IS NULL)
+         ORDER BY idx, field LIMIT 1",
+    )
+    .bind(team_id)
+    .fetch_optional(c)
+    .await)
+}
+
+/// Copies every committed page from SQLite's write-ahead log into the
+/// database file and empties the log file (`wal_checkpoint(TRUNCATE)`):
+/// after an erasure, the `-wal` file still holds the pages that had the
+/// text, until a checkpoint overwrites them, and a passive checkpoint never
+/// shrinks the file. True if it completed; false if a reader still holds
+/// an older snapshot (the text then stays in the file until a later
+/// checkpoint). PostgreSQL has no such file to clear: nothing to do.
+pub async fn truncate_wal(mut conn: Ex<'_>) -> Result<bool, sqlx::Error> {
+    on!(
+        conn,
+        |c| sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(c)
+            .await
+            .map(|(busy, _, _)| busy == 0),
+        {
+            let _ = c;
+            Ok(true)
+        }
+    )
+}

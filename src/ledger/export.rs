@@ -373,6 +373,11 @@ pub fn verify_file(input: impl BufRead, key: Option<&Verifier>) -> Result<FileRe
             "the entries do not hash to the checkpoint's root",
         ));
     }
+    // After the size and root: a file cut short may have lost the erasures
+    // that explain its missing texts, and the cut is the finding.
+    chain
+        .finish()
+        .map_err(|(i, problem)| failure(&name, Some(i), problem))?;
     Ok(FileReport {
         team,
         entries: size,

@@ -32,6 +32,10 @@ use crate::on;
 /// Most commands committed together on SQLite.
 const MAX_BATCH: usize = 256;
 
+/// The kind of the entries after whose commit SQLite's write-ahead log is
+/// checkpointed and emptied (the erased text is still in its pages).
+const ERASED: &str = "content_erased";
+
 /// The future a job runs on the write connection.
 pub type JobFuture<'c> = Pin<Box<dyn Future<Output = Box<dyn Completion>> + Send + 'c>>;
 
@@ -141,7 +145,19 @@ async fn run(
         // On PostgreSQL the notices went out with the commit (NOTIFY), to
         // every instance, this one included.
         if committed.is_ok() && matches!(conn, Connection::Lite(_)) {
+            let erased = notices.iter().any(|n| n.kind == ERASED);
             live.publish(notices);
+            if erased {
+                // Before the callers hear of it: once an erasure is
+                // acknowledged, its text is in no file of the database.
+                match crate::db::log::truncate_wal(conn.ex()).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        "a reader held the write-ahead log: erased text stays in it until the next checkpoint"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "checkpoint after an erasure failed"),
+                }
+            }
         }
         for completion in completions {
             completion.finish(committed.clone());

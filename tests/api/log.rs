@@ -430,3 +430,269 @@ async fn verify_passes_while_the_server_keeps_writing() {
     let written = writer.await.expect("writer");
     assert!(written > 0, "the writes overlapped the checks");
 }
+
+/// Runs one statement against the app's database as an operator with
+/// direct access would.
+async fn operator(app: &TestApp, sql: &str) {
+    let sql = sql.to_string();
+    on!(app.db.writer(), |c| sqlx::raw_sql(sqlx::AssertSqlSafe(
+        sql.clone()
+    ))
+    .execute(c)
+    .await
+    .map(|_| ()))
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Drops the trigger that refuses updates of log entries, on either backend.
+async fn drop_update_guard(app: &TestApp) {
+    let on_table = if crate::helpers::on_postgres() {
+        " ON log_entries"
+    } else {
+        ""
+    };
+    operator(
+        app,
+        &format!("DROP TRIGGER log_entries_no_update{on_table}"),
+    )
+    .await;
+}
+
+/// The entry index of the comment "Ship it" in the busy team's log.
+async fn comment_index(app: &TestApp) -> i64 {
+    on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT idx FROM log_entries WHERE kind = 'comment_added'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("the comment's entry")
+}
+
+#[tokio::test]
+async fn a_text_deleted_behind_the_logs_back_fails_verify_naming_its_entry() {
+    let app = spawn().await;
+    busy_team(&app).await;
+    let idx = comment_index(&app).await;
+    // Text and salt set to NULL, as an erasure leaves them, and the comment
+    // blanked as the re-projection after an erasure blanks it, but with no
+    // content_erased entry saying who erased what.
+    operator(
+        &app,
+        &format!("UPDATE log_contents SET text = NULL, salt = NULL WHERE idx = {idx}"),
+    )
+    .await;
+    operator(
+        &app,
+        &format!("UPDATE comments SET body = '' WHERE log_idx = {idx}"),
+    )
+    .await;
+    let (ok, output) = app.verify();
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains(&format!(
+            "team LOG entry {idx}: the text of body is missing, and no content_erased entry erased it"
+        )),
+        "{output}"
+    );
+    // Deleting the row instead is the same silent erasure.
+    operator(&app, &format!("DELETE FROM log_contents WHERE idx = {idx}")).await;
+    let (ok, output) = app.verify();
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains(&format!(
+            "team LOG entry {idx}: the text of body is missing"
+        )),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn an_erased_text_whose_text_or_salt_is_still_stored_fails_verify() {
+    let app = spawn().await;
+    let (ana, _) = busy_team(&app).await;
+    let idx = comment_index(&app).await;
+    let (salt, text): (Vec<u8>, String) = on!(app.db.reader(), |c| sqlx::query_as(
+        "SELECT salt, text FROM log_contents WHERE idx = $1 AND field = 'body'"
+    )
+    .bind(idx)
+    .fetch_one(c)
+    .await)
+    .expect("the comment's text");
+    let (status, body) = ana
+        .post(
+            "/api/v1/teams/LOG/erasures",
+            json!({"index": idx, "field": "body"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (ok, output) = app.verify();
+    assert!(ok, "an erasure through the app verifies: {output}");
+    let erasure: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT idx FROM log_entries WHERE kind = 'content_erased'"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("the erasure's entry");
+
+    // The text put back (the comment too, so the tables agree with the
+    // stored text): the log says it is erased, the database still has it.
+    let restore = |salt: Option<Vec<u8>>, text: Option<String>| {
+        let db = app.db.clone();
+        async move {
+            on!(db.writer(), |c| sqlx::query(
+                "UPDATE log_contents SET salt = $1, text = $2 WHERE idx = $3 AND field = 'body'"
+            )
+            .bind(&salt)
+            .bind(&text)
+            .bind(idx)
+            .execute(c)
+            .await
+            .map(|_| ()))
+            .expect("restore");
+            on!(db.writer(), |c| sqlx::query(
+                "UPDATE comments SET body = $1 WHERE log_idx = $2"
+            )
+            .bind(text.unwrap_or_default())
+            .bind(idx)
+            .execute(c)
+            .await
+            .map(|_| ()))
+            .expect("restore the comment");
+        }
+    };
+    restore(Some(salt.clone()), Some(text)).await;
+    let (ok, output) = app.verify();
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains(&format!(
+            "team LOG entry {erasure}: erases body of entry {idx}, but that text is still stored"
+        )),
+        "{output}"
+    );
+    // Only the salt kept: the text is gone but can be guessed and checked
+    // against its commitment.
+    restore(Some(salt), None).await;
+    let (ok, output) = app.verify();
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains(&format!(
+            "team LOG entry {idx}: the salt of body is still stored although its text is gone"
+        )),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn verify_names_an_append_only_trigger_that_was_dropped_or_disabled() {
+    let app = spawn().await;
+    busy_team(&app).await;
+    assert!(app.verify().0);
+    let pg = crate::helpers::on_postgres();
+    let on_table = if pg { " ON log_entries" } else { "" };
+    operator(
+        &app,
+        &format!("DROP TRIGGER log_entries_no_delete{on_table}"),
+    )
+    .await;
+    let (ok, output) = app.verify();
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("the append-only trigger log_entries_no_delete on log_entries is missing"),
+        "{output}"
+    );
+    if pg {
+        operator(
+            &app,
+            "CREATE TRIGGER log_entries_no_delete BEFORE DELETE ON log_entries
+             FOR EACH ROW EXECUTE FUNCTION log_entries_append_only()",
+        )
+        .await;
+        assert!(app.verify().0, "restored");
+        operator(
+            &app,
+            "ALTER TABLE log_entries DISABLE TRIGGER log_entries_no_truncate",
+        )
+        .await;
+        let (ok, output) = app.verify();
+        assert!(!ok, "{output}");
+        assert!(output.contains("log_entries_no_truncate"), "{output}");
+    } else {
+        // Re-created with a body that lets every change through.
+        operator(
+            &app,
+            "CREATE TRIGGER log_entries_no_delete BEFORE DELETE ON log_entries BEGIN SELECT 1; END",
+        )
+        .await;
+        let (ok, output) = app.verify();
+        assert!(!ok, "{output}");
+        assert!(output.contains("log_entries_no_delete"), "{output}");
+    }
+}
+
+#[tokio::test]
+async fn a_payload_rewritten_with_its_leaf_hash_is_named_against_the_seal_and_the_head() {
+    let app = spawn().await;
+    busy_team(&app).await;
+    // Entry 4 is Bob's objection to the first proposal, which decision
+    // LOG-1 sealed later. An operator turns it into agreement and gives it
+    // the matching leaf hash, so the entry checks out on its own.
+    let (idx, payload): (i64, String) = on!(app.db.reader(), |c| sqlx::query_as(
+        "SELECT idx, payload FROM log_entries WHERE idx = 4"
+    )
+    .fetch_one(c)
+    .await)
+    .expect("entry 4");
+    assert!(payload.contains("\"position\":\"object\""), "{payload}");
+    let forged = payload.replace("\"position\":\"object\"", "\"position\":\"agree\"");
+    drop_update_guard(&app).await;
+    on!(app.db.writer(), |c| sqlx::query(
+        "UPDATE log_entries SET payload = $1, leaf_hash = $2 WHERE idx = $3"
+    )
+    .bind(&forged)
+    .bind(merkle::leaf_hash(forged.as_bytes()).to_vec())
+    .bind(idx)
+    .execute(c)
+    .await
+    .map(|_| ()))
+    .expect("rewrite");
+    let (ok, output) = app.verify();
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("team LOG entry 4: the log was changed after it was sealed"),
+        "{output}"
+    );
+    assert!(
+        output.contains("disagrees with the seal of decision LOG-1")
+            && output.contains("the stored head"),
+        "{output}"
+    );
+
+    // The head rewritten too: the decisions' seals still tell.
+    let leaves: Vec<Vec<u8>> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT leaf_hash FROM log_entries ORDER BY idx"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("leaves");
+    let mut frontier = merkle::Frontier::new();
+    for leaf in &leaves {
+        frontier.push(leaf.as_slice().try_into().expect("32 bytes"));
+    }
+    on!(app.db.writer(), |c| sqlx::query(
+        "UPDATE log_heads SET root = $1, frontier = $2"
+    )
+    .bind(frontier.root().to_vec())
+    .bind(frontier.to_bytes())
+    .execute(c)
+    .await
+    .map(|_| ()))
+    .expect("rewrite the head");
+    let (ok, output) = app.verify();
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("team LOG entry 4: the log was changed after it was sealed")
+            && output.contains("disagrees with the seal of decision LOG-1"),
+        "{output}"
+    );
+    assert!(!output.contains("stored head"), "{output}");
+}

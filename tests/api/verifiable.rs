@@ -290,6 +290,16 @@ async fn every_single_change_to_an_export_is_caught_and_named() {
         .expect("statement line");
     m[k] = m[k].replace("We sign checkpoints.", "We never agreed.");
     expect(m, Some(k as i64 - 1), "does not match its commitment");
+    // Leave a stored text out, with no erasure entry to say why.
+    let mut m = good.clone();
+    let mut line: serde_json::Value = serde_json::from_str(&m[k]).expect("entry line");
+    line["contents"] = json!([]);
+    m[k] = line.to_string();
+    expect(
+        m,
+        Some(k as i64 - 1),
+        "is missing, and no content_erased entry erased it",
+    );
     // Drop the checkpoint.
     let mut m = good.clone();
     m.pop();
@@ -491,4 +501,63 @@ async fn erasure_keeps_every_proof_valid_and_the_text_is_gone() {
     .await)
     .expect("q");
     assert_eq!(leftover, 0);
+}
+
+#[tokio::test]
+async fn an_erased_text_is_in_neither_the_database_file_nor_its_write_ahead_log() {
+    // PostgreSQL keeps the old row version until VACUUM and its WAL until
+    // recycled (see the README); this is about SQLite's two files.
+    if crate::helpers::on_postgres() {
+        return;
+    }
+    let app = spawn().await;
+    let (ana, bob, _) = decided_team(&app).await;
+    let id = ana
+        .propose("VER", "Still open", &bob.email, &in_seconds(3600))
+        .await;
+    let secret = "Quokka Fennel my private phone number";
+    let (status, body) = bob
+        .post(
+            &format!("/api/v1/decisions/{id}/comments"),
+            json!({"body": secret}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let path = app
+        .db_url
+        .strip_prefix("sqlite://")
+        .expect("a SQLite URL")
+        .to_string();
+    let files = [path.clone(), format!("{path}-wal")];
+    let holding = || {
+        files
+            .iter()
+            .filter(|f| {
+                std::fs::read(f)
+                    .is_ok_and(|bytes| bytes.windows(secret.len()).any(|w| w == secret.as_bytes()))
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !holding().is_empty(),
+        "the text is stored before the erasure"
+    );
+    let index: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT idx FROM log_contents WHERE text = $1"
+    )
+    .bind(secret)
+    .fetch_one(c)
+    .await)
+    .expect("the comment's entry");
+    let (status, body) = ana
+        .post(
+            "/api/v1/teams/VER/erasures",
+            json!({"index": index, "field": "body"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(holding(), Vec::<String>::new(), "the erased text is gone");
+    let (ok, output) = app.verify();
+    assert!(ok, "{output}");
 }
