@@ -237,6 +237,7 @@ async fn create_invitation(
     .await?;
     Ok((
         StatusCode::CREATED,
+        super::NO_STORE,
         Json(json!({ "url": url, "token": token, "role": role })),
     )
         .into_response())
