@@ -53,6 +53,14 @@ pub enum Error {
     /// A state-changing browser request without a valid CSRF token.
     #[error("the form expired or did not come from this site; reload the page and try again")]
     Csrf,
+    /// The database cannot store anything right now (its disk is full or
+    /// read-only; see `db::is_unwritable`). Nothing of the request was
+    /// written: every write is one transaction.
+    #[error(
+        "Settled cannot save your change right now: the server's disk is full or read-only. \
+         Nothing was saved; please try again later."
+    )]
+    Unwritable,
     /// A bug or an outage: logged, shown as a generic message.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -60,6 +68,11 @@ pub enum Error {
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
+        if crate::db::is_unwritable(&err) {
+            // The operator must hear of it; the user gets the sentence.
+            tracing::error!(error = %err, "the database cannot be written");
+            return Self::Unwritable;
+        }
         Self::Internal(err.into())
     }
 }
@@ -97,6 +110,7 @@ impl Error {
             Self::Rule(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Taken { .. } => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unwritable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -112,6 +126,7 @@ impl Error {
             Self::Taken { .. } => "taken",
             Self::RateLimited => "rate_limited",
             Self::Csrf => "csrf",
+            Self::Unwritable => "unwritable",
             Self::Internal(_) => "internal",
         }
     }

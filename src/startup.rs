@@ -61,6 +61,7 @@ impl Application {
             base_url: Arc::from(base_url),
             secure_cookies: config.secure_cookies,
             sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
+            health: web::health::Probe::default(),
             sign_up_limiter: web::auth::Limiter::per_hour(config.sign_ups_per_hour),
             webhook_limiter: web::auth::Limiter::new(config.webhooks_per_minute),
             webhook_attempt_limiter: web::auth::Limiter::new(config.unverified_webhooks_per_minute),

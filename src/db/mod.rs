@@ -10,6 +10,7 @@
 //! [`on!`](crate::on) macro takes one version per backend, side by side.
 
 pub mod feeds;
+pub mod health;
 pub mod kept;
 pub mod links;
 pub mod log;
@@ -567,6 +568,30 @@ pub async fn lock(mut ex: Ex<'_>, lock: Lock) -> Result<(), sqlx::Error> {
 /// SQLite reports no constraint names).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// Whether `err` says the database cannot store anything right now rather
+/// than that the statement is wrong: its disk is full, read-only or failing
+/// (SQLite `SQLITE_FULL`, `SQLITE_READONLY`, `SQLITE_IOERR` and their
+/// extended codes; PostgreSQL `disk_full`, `read_only_sql_transaction`,
+/// `io_error`). The transaction did not commit; trying later may work.
+pub fn is_unwritable(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended result codes keep the primary code in the low byte.
+        const READONLY: i32 = 8;
+        const IOERR: i32 = 10;
+        const FULL: i32 = 13;
+        code.parse::<i32>()
+            .is_ok_and(|c| matches!(c & 0xff, READONLY | IOERR | FULL))
+    } else {
+        matches!(code.as_ref(), "53100" | "25006" | "58030")
+    }
 }
 
 /// The current time cut to microseconds, the precision both backends keep.

@@ -47,6 +47,12 @@ impl SessionStore {
 
     /// Runs `sql` with `args` in the writer's next batch; rows affected.
     async fn write(&self, sql: &'static str, args: Vec<Arg>) -> session_store::Result<u64> {
+        self.submit(sql, args).await.map_err(backend)
+    }
+
+    /// [`SessionStore::write`] with the app's error, which tells a disk
+    /// that cannot be written from other failures.
+    async fn submit(&self, sql: &'static str, args: Vec<Arg>) -> crate::error::Result<u64> {
         self.writer
             .submit(move |mut conn| {
                 Box::pin(async move {
@@ -64,7 +70,6 @@ impl SessionStore {
                 })
             })
             .await
-            .map_err(backend)
     }
 }
 
@@ -113,15 +118,28 @@ impl session_store::SessionStore for SessionStore {
         // An update, never an insert: a session deleted meanwhile (signed
         // out from another tab) stays deleted. New sessions go through
         // `create`.
-        self.write(
-            "UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1",
-            vec![
-                Arg::Text(record.id.to_string()),
-                Arg::Bytes(encode(record)?),
-                Arg::Int(record.expiry_date.unix_timestamp()),
-            ],
-        )
-        .await?;
+        let saved = self
+            .submit(
+                "UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1",
+                vec![
+                    Arg::Text(record.id.to_string()),
+                    Arg::Bytes(encode(record)?),
+                    Arg::Int(record.expiry_date.unix_timestamp()),
+                ],
+            )
+            .await;
+        match saved {
+            Ok(_) => {}
+            // A page read while the disk is full or read-only must still
+            // show: what a view changes in its session (the daily touch of
+            // the expiry, a secret shown once forgotten) is lost, and the
+            // session stays as it was. A change the user asked for fails
+            // on its own write and says so.
+            Err(crate::error::Error::Unwritable) => {
+                tracing::warn!("a session update was not saved: the database cannot be written");
+            }
+            Err(err) => return Err(backend(err)),
+        }
         // Forgotten, not replaced: a save and a delete answered from the
         // same batch may finish in either order, and the next load reads
         // what the database kept.

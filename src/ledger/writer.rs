@@ -47,7 +47,16 @@ pub trait Completion: Send {
     /// Whether the command succeeded (else its savepoint is rolled back).
     fn succeeded(&self) -> bool;
     /// Answers the caller once the batch committed (or failed to).
-    fn finish(self: Box<Self>, committed: Result<(), String>);
+    fn finish(self: Box<Self>, committed: Result<(), CommitFailed>);
+}
+
+/// Why a batch did not commit, told to each of its callers.
+#[derive(Clone, Debug)]
+pub struct CommitFailed {
+    /// The database's error, for the log.
+    message: String,
+    /// The database cannot be written now (see `db::is_unwritable`).
+    unwritable: bool,
 }
 
 struct Reply<T> {
@@ -60,10 +69,14 @@ impl<T: Send> Completion for Reply<T> {
         self.result.is_ok()
     }
 
-    fn finish(self: Box<Self>, committed: Result<(), String>) {
+    fn finish(self: Box<Self>, committed: Result<(), CommitFailed>) {
         let answer = match (committed, self.result) {
             (Ok(()), result) => result,
-            (Err(err), Ok(_)) => Err(Error::Internal(anyhow::anyhow!("commit failed: {err}"))),
+            (Err(err), Ok(_)) if err.unwritable => Err(Error::Unwritable),
+            (Err(err), Ok(_)) => Err(Error::Internal(anyhow::anyhow!(
+                "commit failed: {}",
+                err.message
+            ))),
             (Err(_), Err(own)) => Err(own),
         };
         // The caller may have gone away (request cancelled): nothing to do.
@@ -139,7 +152,10 @@ async fn run(
         let outcome = run_batch(conn.ex(), batch.drain(..), &mut completions).await;
         let committed = outcome.map_err(|e| {
             tracing::error!(error = %e, "write batch failed");
-            e.to_string()
+            CommitFailed {
+                message: e.to_string(),
+                unwritable: crate::db::is_unwritable(&e),
+            }
         });
         let notices = batch::take();
         // On PostgreSQL the notices went out with the commit (NOTIFY), to

@@ -256,6 +256,7 @@ async fn create_invitation(
     .await?;
     Ok((
         StatusCode::CREATED,
+        super::NO_STORE,
         Json(json!({ "url": url, "token": token, "role": role })),
     )
         .into_response())

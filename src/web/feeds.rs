@@ -90,7 +90,7 @@ async fn feeds_page(
     session: Session,
     ctx: Ctx,
     Path(slug): Path<String>,
-) -> Result<FeedsPage> {
+) -> Result<Response> {
     let (team, role) = membership(&state, &slug, &user).await?;
     let now = Utc::now();
     let feeds = feeds::of_member(state.db.reader(), team.id, user.id)
@@ -109,13 +109,14 @@ async fn feeds_page(
         webcal: url.contains("/feeds/deadlines.ics").then(|| webcal(&url)),
         url,
     });
-    Ok(FeedsPage {
+    let page = FeedsPage {
         ctx,
         team,
         role,
         feeds,
         new_feed,
-    })
+    };
+    Ok((super::NO_STORE, page).into_response())
 }
 
 /// `http(s)://…` as `webcal://…`.

@@ -4,7 +4,7 @@
 //! Routes (browser pages work without JavaScript; POST → 303 → GET):
 //!
 //! ```text
-//! GET  /healthz                         load balancer probe
+//! GET  /healthz                         load balancer probe: 503 when the database cannot be read or written (health.rs)
 //! GET  /bench/ceiling                   only with `serve --bench-ceiling FILE` (benchmarks)
 //! GET  /static/*                        CSS
 //! GET  /search?q=&team=&area=&status=&decider=&date=&from=&to=   full-text search of your teams (search.rs)
@@ -58,6 +58,7 @@ pub mod api;
 pub mod auth;
 pub mod feeds;
 pub mod flash;
+pub mod health;
 pub mod hooks;
 pub mod html;
 pub mod input;
@@ -125,6 +126,8 @@ pub struct App {
     pub secure_cookies: bool,
     /// Sign-in attempts per client address.
     pub sign_in_limiter: auth::SignInLimiter,
+    /// The health check's last answer (see [`health`]).
+    pub health: health::Probe,
     /// Sign-up attempts per client address: each costs a password hash and
     /// may create an account, and anyone can send them.
     pub sign_up_limiter: auth::Limiter<std::net::IpAddr>,
@@ -261,6 +264,12 @@ impl App {
     }
 }
 
+/// Headers of a response that shows a secret once (an invitation link, a
+/// status token, a webhook secret, a feed URL): no cache, the browser's
+/// own included, may keep a copy for the back button or the next user of
+/// a shared computer.
+pub const NO_STORE: [(HeaderName, &str); 1] = [(header::CACHE_CONTROL, "no-store")];
+
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "settled_session";
 
@@ -304,7 +313,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         routes = routes.route("/bench/ceiling", get(move || async move { (html, page) }));
     }
     routes
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
         .route("/static/style.css", get(style))
         .route("/static/live.js", get(live_script))
         .merge(accounts::router())
@@ -342,21 +351,6 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
-}
-
-async fn healthz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> (StatusCode, &'static str) {
-    let ping = async {
-        crate::on!(state.db.reader(), |c| sqlx::raw_sql("SELECT 1")
-            .execute(c)
-            .await
-            .map(|_| ()))
-    };
-    match ping.await {
-        Ok(_) => (StatusCode::OK, "ok"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
-    }
 }
 
 async fn live_script() -> impl axum::response::IntoResponse {

@@ -819,6 +819,8 @@ async fn respond(
         ),
         Err(err @ Error::Rule(_)) => (err.status(), rule_message(&err, ctx.tz())),
         Err(err @ Error::Taken { .. }) => (err.status(), err.to_string()),
+        // What was typed stays in the form, to send again later.
+        Err(err @ Error::Unwritable) => (err.status(), err.to_string()),
         Err(err) => return Err(err),
     };
     let mut errors = FieldErrors::default();

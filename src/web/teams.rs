@@ -516,7 +516,7 @@ async fn settings_page(
     session: Session,
     ctx: Ctx,
     Path(slug): Path<String>,
-) -> Result<SettingsPage> {
+) -> Result<Response> {
     let (team, role) = membership(&state, &slug, &user).await?;
     let mut pool = state.db.reader();
     let now = Utc::now();
@@ -553,7 +553,8 @@ async fn settings_page(
             }
         }
     }
-    Ok(SettingsPage {
+    // The page shows new secrets (see `show_once`).
+    let page = SettingsPage {
         webhook_secrets,
         new_webhook_secret,
         status_public: teams::status_public(pool.re(), team.id).await?,
@@ -567,7 +568,8 @@ async fn settings_page(
         ctx,
         team,
         role,
-    })
+    };
+    Ok((super::NO_STORE, page).into_response())
 }
 
 /// Creates an invitation link for `role` (admins only); returns the URL and token.

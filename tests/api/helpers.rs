@@ -35,6 +35,11 @@ pub async fn spawn_beside(other: &TestApp) -> TestApp {
     start(Some(other.db_url.clone()), |_| {}).await
 }
 
+/// Starts the app on the database at `db_url` (already there or not).
+pub async fn spawn_on(db_url: String) -> TestApp {
+    start(Some(db_url), |_| {}).await
+}
+
 /// Tries to build a second server on `other`'s database; the error if it is
 /// refused.
 pub async fn build_beside(other: &TestApp) -> Option<String> {

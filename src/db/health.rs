@@ -1,0 +1,18 @@
+//! The health check's write probe (see `web::health`).
+
+use super::{Ex, Timestamp};
+use crate::on;
+
+/// Rewrites the probe row: a real write, committed like any other, so it
+/// fails where a change would fail (a full disk, a read-only database).
+pub async fn record(mut ex: Ex<'_>, at: Timestamp) -> Result<(), sqlx::Error> {
+    let at = at.to_text();
+    on!(ex, |c| sqlx::query(
+        "INSERT INTO health_probe (id, checked_at) VALUES (1, $1) \
+         ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"
+    )
+    .bind(&at)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
