@@ -172,7 +172,7 @@ async fn run(name: &str, url: &str, seconds: u64) -> anyhow::Result<()> {
             );
         }
     }
-    ledger.live().close();
+    ledger.bus().close();
     db.close().await;
     Ok(())
 }

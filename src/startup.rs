@@ -9,9 +9,9 @@ use tower_sessions::ExpiredDeletion;
 
 use crate::config::Config;
 use crate::db::Db;
-use crate::db::sessions::SessionStore;
 use crate::ledger::Ledger;
 use crate::password::Hasher;
+use crate::web::sessions::SessionStore;
 use crate::web::{self, AppState};
 
 /// A bound, ready-to-run server.
@@ -50,13 +50,17 @@ impl Application {
         hasher.warm_up();
         let mailer = crate::mail::Mailer::new(config.mail.clone(), &base_url)?;
         // A SQLite database is served by one server, whose writer is its
-        // only writer: rows it reads can be kept (see `db::kept`).
+        // only writer: rows it reads can be kept (see `web::cache`).
         let sole_writer = db.backend() == crate::db::Backend::Sqlite;
+        let ledger = Ledger::new(db.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+        let caches = Arc::new(web::cache::Caches::new(sole_writer));
+        ledger.bus().attach(caches.clone());
+        let store = SessionStore::new(db.clone(), ledger.writer().clone(), caches.clone());
         let state = AppState::new(web::App {
-            db: db.clone(),
-            ledger: Ledger::new(db.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?,
+            db,
+            ledger,
             hasher,
             base_url: Arc::from(base_url),
             secure_cookies: config.secure_cookies,
@@ -67,9 +71,7 @@ impl Application {
             webhook_attempt_limiter: web::auth::Limiter::new(config.unverified_webhooks_per_minute),
             invitation_mail_limiter: web::auth::Limiter::new(config.invitation_mails_per_minute),
             mailer,
-            pages: web::proposals::PageCache::default(),
-            users: sole_writer.then(|| crate::db::kept::Kept::new(10_000, crate::db::kept::TTL)),
-            members: sole_writer.then(|| crate::db::kept::Kept::new(10_000, crate::db::kept::TTL)),
+            caches,
             unsubscribe: crate::mail::unsubscribe::Keys::new(&signer.seed()),
             flash: web::flash::Keys::new(&signer.seed()),
             signer: Arc::new(signer),
@@ -78,7 +80,7 @@ impl Application {
         Ok(Self {
             listener,
             address,
-            store: SessionStore::new(db, state.ledger.writer().clone()),
+            store,
             state,
             claim,
         })
@@ -108,28 +110,8 @@ impl Application {
             }
         });
         let mail = tokio::spawn(self.state.mail_worker().run());
-        // An erasure made through another instance (PostgreSQL) must not
-        // leave the erased text in this one's caches either.
-        let forgetter = {
-            let state = self.state.clone();
-            let mut batches = state.ledger.live().subscribe();
-            tokio::spawn(async move {
-                use tokio::sync::broadcast::error::RecvError;
-                loop {
-                    match batches.recv().await {
-                        Ok(batch) if batch.iter().any(|n| n.kind == "content_erased") => {
-                            state.forget_texts();
-                        }
-                        Ok(_) => {}
-                        // Missed notices may have held an erasure.
-                        Err(RecvError::Lagged(_)) => state.forget_texts(),
-                        Err(RecvError::Closed) => break,
-                    }
-                }
-            })
-        };
         let db = self.state.db.clone();
-        let live = self.state.ledger.live().clone();
+        let bus = self.state.ledger.bus().clone();
         let app = web::router(self.state, self.store);
         axum::serve(
             self.listener,
@@ -139,12 +121,11 @@ impl Application {
             shutdown_signal().await;
             // Live streams never end on their own: end them, or graceful
             // shutdown would wait for every open page.
-            live.close();
+            bus.close();
         })
         .await?;
         sweeper.abort();
         mail.abort();
-        forgetter.abort();
         db.close().await;
         // Another server may take the file once this one has closed it.
         drop(claim);

@@ -4,6 +4,7 @@ use crate::on;
 use sqlx::FromRow;
 
 use super::{Ex, Timestamp};
+use crate::domain::change::{EntryKind, Notice};
 
 /// A stored log entry.
 #[derive(Debug, Clone, FromRow)]
@@ -401,7 +402,7 @@ pub async fn notices(
     after: i64,
     upto: i64,
     limit: i64,
-) -> Result<Vec<crate::ledger::live::Notice>, sqlx::Error> {
+) -> Result<Vec<Notice>, sqlx::Error> {
     let rows: Vec<(i64, String, Option<i64>)> = on!(pool, |c| sqlx::query_as(
         "SELECT idx, kind, proposal_number FROM log_entries
          WHERE team_id = $1 AND idx > $2 AND idx <= $3 ORDER BY idx LIMIT $4",
@@ -412,15 +413,18 @@ pub async fn notices(
     .bind(limit)
     .fetch_all(c)
     .await)?;
-    Ok(rows
-        .into_iter()
-        .map(|(index, kind, proposal)| crate::ledger::live::Notice {
-            team_id,
-            index,
-            kind,
-            proposal,
+    rows.into_iter()
+        .map(|(index, kind, proposal)| {
+            Ok(Notice {
+                team_id,
+                index,
+                kind: kind
+                    .parse::<EntryKind>()
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                proposal,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The number of entries in the team's log (0 for a team without one).

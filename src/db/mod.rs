@@ -11,7 +11,6 @@
 
 pub mod feeds;
 pub mod health;
-pub mod kept;
 pub mod links;
 pub mod log;
 pub mod outbox;
@@ -447,7 +446,7 @@ impl Db {
             .max_connections(1)
             .connect_lazy_with(options.clone());
         let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
-        listener.listen(crate::ledger::live::CHANNEL).await?;
+        listener.listen(CHANGE_CHANNEL).await?;
         Ok(Some(listener))
     }
 
@@ -569,6 +568,10 @@ pub async fn lock(mut ex: Ex<'_>, lock: Lock) -> Result<(), sqlx::Error> {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
+
+/// The PostgreSQL NOTIFY channel on which every instance announces its
+/// committed changes (`ledger::bus`).
+pub const CHANGE_CHANNEL: &str = "settled_live";
 
 /// Whether `err` says the database cannot store anything right now rather
 /// than that the statement is wrong: its disk is full, read-only or failing

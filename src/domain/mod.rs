@@ -6,6 +6,7 @@
 //! [`Violation`] naming the rule.
 
 pub mod account;
+pub mod change;
 pub mod ids;
 pub mod proposal;
 pub mod refs;

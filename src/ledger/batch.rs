@@ -1,9 +1,10 @@
 //! What the writer's current batch has done and not yet committed, held by
 //! the writer task (a task-local, so commands need not carry it).
 //!
-//! - **Notices** of appended entries: the writer drops those of a command
-//!   rolled back to its savepoint and publishes the rest once the batch has
-//!   committed, so a watcher never hears of an entry that is not on disk.
+//! - **Changes** (appended entries and other writes): the writer drops those
+//!   of a command rolled back to its savepoint and publishes the rest on the
+//!   bus once the batch has committed, so nothing hears of a change that is
+//!   not on disk.
 //! - **Log tips**: each team's head (size, frontier) and last entry time,
 //!   read once per batch under the team's lock and then kept here; the
 //!   batch's appends advance them in memory, and the writer writes each
@@ -24,7 +25,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::live::Notice;
+use super::bus::Change;
 use super::merkle::Frontier;
 use crate::db::{self, Ex, Lock};
 use crate::error::Result;
@@ -40,7 +41,7 @@ pub struct Batch(RefCell<State>);
 
 #[derive(Debug, Default)]
 struct State {
-    notices: Vec<Notice>,
+    changes: Vec<Change>,
     tips: HashMap<i64, Tip>,
     /// The tips the current command changed, with their values before.
     undo: Vec<(i64, Option<Tip>)>,
@@ -62,7 +63,7 @@ pub(super) struct Tip {
 /// Where a command starts: what rolling it back returns to.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Mark {
-    notices: usize,
+    changes: usize,
 }
 
 fn with<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
@@ -133,9 +134,9 @@ pub(super) async fn flush(mut conn: Ex<'_>) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Notes an appended entry, to announce once committed.
-pub(super) fn note(notice: Notice) {
-    with(|s| s.notices.push(notice));
+/// Notes a change, to announce once committed.
+pub(super) fn note(change: Change) {
+    with(|s| s.changes.push(change));
 }
 
 /// Remembers the proposal the current command is about.
@@ -163,16 +164,16 @@ pub(super) fn mark() -> Mark {
         s.undo.clear();
         s.proposal = None;
         Mark {
-            notices: s.notices.len(),
+            changes: s.changes.len(),
         }
     })
-    .unwrap_or(Mark { notices: 0 })
+    .unwrap_or(Mark { changes: 0 })
 }
 
 /// Takes back what the command since `mark` did (it was rolled back).
 pub(super) fn rollback_to(mark: Mark) {
     with(|s| {
-        s.notices.truncate(mark.notices);
+        s.changes.truncate(mark.changes);
         while let Some((team_id, before)) = s.undo.pop() {
             match before {
                 Some(tip) => s.tips.insert(team_id, tip),
@@ -183,15 +184,15 @@ pub(super) fn rollback_to(mark: Mark) {
     });
 }
 
-/// The batch's notices so far (sent with the commit on PostgreSQL).
-pub(super) fn notices() -> Vec<Notice> {
-    with(|s| s.notices.clone()).unwrap_or_default()
+/// The batch's changes so far (sent with the commit on PostgreSQL).
+pub(super) fn changes() -> Vec<Change> {
+    with(|s| s.changes.clone()).unwrap_or_default()
 }
 
-/// Ends the batch (committed or not): returns its notices and forgets the
+/// Ends the batch (committed or not): returns its changes and forgets the
 /// rest, so the next batch reads the tips again.
-pub(super) fn take() -> Vec<Notice> {
-    with(|s| std::mem::take(s).notices).unwrap_or_default()
+pub(super) fn take() -> Vec<Change> {
+    with(|s| std::mem::take(s).changes).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::db::Timestamp;
+use crate::domain::change::EntryKind;
 use crate::domain::proposal::{Outcome, Position};
 use crate::domain::team::Role;
 
@@ -388,26 +389,26 @@ pub enum Event {
 
 impl Event {
     /// The entry kind (the serde tag).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> EntryKind {
         match self {
-            Self::TeamCreated { .. } => "team_created",
-            Self::MemberJoined { .. } => "member_joined",
-            Self::RoleChanged { .. } => "role_changed",
-            Self::MemberRemoved { .. } => "member_removed",
-            Self::AreaSaved { .. } => "area_saved",
-            Self::ProposalCreated { .. } => "proposal_created",
-            Self::ProposalRevised { .. } => "proposal_revised",
-            Self::DeciderChanged { .. } => "decider_changed",
-            Self::DeadlineExtended { .. } => "deadline_extended",
-            Self::ProposalWithdrawn { .. } => "proposal_withdrawn",
-            Self::StanceTaken { .. } => "stance_taken",
-            Self::CommentAdded { .. } => "comment_added",
-            Self::DecisionRecorded { .. } => "decision_recorded",
-            Self::ContentErased { .. } => "content_erased",
-            Self::StatusVisibilityChanged { .. } => "status_visibility_changed",
-            Self::PrReferenced { .. } => "pr_referenced",
-            Self::KeyRenamed { .. } => "key_renamed",
-            Self::PrUnreferenced { .. } => "pr_unreferenced",
+            Self::TeamCreated { .. } => EntryKind::TeamCreated,
+            Self::MemberJoined { .. } => EntryKind::MemberJoined,
+            Self::RoleChanged { .. } => EntryKind::RoleChanged,
+            Self::MemberRemoved { .. } => EntryKind::MemberRemoved,
+            Self::AreaSaved { .. } => EntryKind::AreaSaved,
+            Self::ProposalCreated { .. } => EntryKind::ProposalCreated,
+            Self::ProposalRevised { .. } => EntryKind::ProposalRevised,
+            Self::DeciderChanged { .. } => EntryKind::DeciderChanged,
+            Self::DeadlineExtended { .. } => EntryKind::DeadlineExtended,
+            Self::ProposalWithdrawn { .. } => EntryKind::ProposalWithdrawn,
+            Self::StanceTaken { .. } => EntryKind::StanceTaken,
+            Self::CommentAdded { .. } => EntryKind::CommentAdded,
+            Self::DecisionRecorded { .. } => EntryKind::DecisionRecorded,
+            Self::ContentErased { .. } => EntryKind::ContentErased,
+            Self::StatusVisibilityChanged { .. } => EntryKind::StatusVisibilityChanged,
+            Self::PrReferenced { .. } => EntryKind::PrReferenced,
+            Self::KeyRenamed { .. } => EntryKind::KeyRenamed,
+            Self::PrUnreferenced { .. } => EntryKind::PrUnreferenced,
         }
     }
 
@@ -836,7 +837,7 @@ mod tests {
         assert!(!payload.contains("Too costly"));
         let (env, back) = parse_payload(&payload).expect("parses");
         assert_eq!(env, envelope());
-        assert_eq!(back.kind(), "stance_taken");
+        assert_eq!(back.kind(), EntryKind::StanceTaken);
         assert_eq!(
             back.contents()[0].1.commitment,
             commit(&[0u8; 16], "Too costly")

@@ -6,12 +6,12 @@
 //! `settled verify` can rebuild the tables by projecting the log again.
 
 mod batch;
+pub mod bus;
 pub mod canonical;
 pub mod checkpoint;
 pub mod commands;
 pub mod event;
 pub mod export;
-pub mod live;
 pub mod merkle;
 pub mod note;
 pub mod project;
@@ -38,8 +38,8 @@ pub struct Ledger {
     db: Db,
     /// The writer task that batches commands into group commits.
     writer: writer::Writer,
-    /// Where committed entries are announced.
-    live: live::Live,
+    /// Where committed changes are announced.
+    bus: bus::Bus,
 }
 
 /// What an append produced: the entry's place and the tree head after it.
@@ -74,13 +74,13 @@ impl Ledger {
         for _ in 0..writers {
             conns.push(db.connect_writer().await?);
         }
-        let live = live::Live::new();
+        let bus = bus::Bus::new();
         if let Some(listener) = db.pg_listener().await? {
-            tokio::spawn(live::listen(listener, live.clone()));
+            tokio::spawn(bus::listen(listener, bus.clone()));
         }
         Ok(Self {
-            writer: writer::Writer::start(conns, live.clone()),
-            live,
+            writer: writer::Writer::start(conns, bus.clone()),
+            bus,
             db,
         })
     }
@@ -97,10 +97,17 @@ impl Ledger {
         &self.writer
     }
 
-    /// The hub announcing committed entries to live pages.
-    pub fn live(&self) -> &live::Live {
-        &self.live
+    /// The bus announcing every committed change (see [`bus`]).
+    pub fn bus(&self) -> &bus::Bus {
+        &self.bus
     }
+}
+
+/// Notes what a write that is not a log entry changed (a profile, a
+/// password): called inside a writer job, the change is published on the
+/// bus once the job's batch commits, and dropped if the job is rolled back.
+pub fn note_change(change: bus::Change) {
+    batch::note(change);
 }
 
 /// Appends `event` to the team's log: canonical payload, leaf hash, stored
@@ -150,12 +157,12 @@ pub async fn append(
         }
     }
     notify(conn.re(), team_id, index, actor, time, event).await?;
-    batch::note(live::Notice {
+    batch::note(bus::Change::Entry(bus::Notice {
         team_id,
         index,
-        kind: event.kind().to_string(),
+        kind: event.kind(),
         proposal: event.proposal_number(),
-    });
+    }));
     tip.frontier.push(leaf_hash);
     tip.last_time = Some(time);
     let root = tip.frontier.root();

@@ -95,7 +95,7 @@ impl Replay {
 
     /// Applies one event, or says why it cannot follow the history so far.
     pub fn apply(&mut self, envelope: &Envelope, event: &Event) -> Result<(), ReplayError> {
-        let kind = event.kind();
+        let kind = event.kind().as_str();
         let rule = |violation: Violation| ReplayError::Rule { kind, violation };
         let bad = |reason: &str| ReplayError::Inconsistent {
             kind,

@@ -24,17 +24,13 @@ use futures_util::FutureExt;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::batch::{self, Batch};
-use super::live::{self, Live};
+use super::bus::{self, Bus, Change};
 use crate::db::{Connection, Ex};
 use crate::error::{Error, Result};
 use crate::on;
 
 /// Most commands committed together on SQLite.
 const MAX_BATCH: usize = 256;
-
-/// The kind of the entries after whose commit SQLite's write-ahead log is
-/// checkpointed and emptied (the erased text is still in its pages).
-const ERASED: &str = "content_erased";
 
 /// The future a job runs on the write connection.
 pub type JobFuture<'c> = Pin<Box<dyn Future<Output = Box<dyn Completion>> + Send + 'c>>;
@@ -92,8 +88,8 @@ pub struct Writer {
 
 impl Writer {
     /// Starts one writer task per connection (SQLite: exactly one). Each
-    /// committed batch's new log entries are published to `live`.
-    pub fn start(conns: Vec<Connection>, live: Live) -> Self {
+    /// committed batch's changes are published on `bus`.
+    pub fn start(conns: Vec<Connection>, bus: Bus) -> Self {
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
         let jobs = Arc::new(Mutex::new(jobs));
         for conn in conns {
@@ -103,7 +99,7 @@ impl Writer {
             };
             tokio::spawn(batch::BATCH.scope(
                 Batch::default(),
-                run(conn, jobs.clone(), max_batch, live.clone()),
+                run(conn, jobs.clone(), max_batch, bus.clone()),
             ));
         }
         Self { queue }
@@ -139,7 +135,7 @@ async fn run(
     mut conn: Connection,
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
     max_batch: usize,
-    live: Live,
+    bus: Bus,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     loop {
@@ -157,12 +153,17 @@ async fn run(
                 unwritable: crate::db::is_unwritable(&e),
             }
         });
-        let notices = batch::take();
-        // On PostgreSQL the notices went out with the commit (NOTIFY), to
-        // every instance, this one included.
-        if committed.is_ok() && matches!(conn, Connection::Lite(_)) {
-            let erased = notices.iter().any(|n| n.kind == ERASED);
-            live.publish(notices);
+        let changes = batch::take();
+        if committed.is_ok() && matches!(conn, Connection::Pg(_)) {
+            // The changes went out with the commit (NOTIFY) to every
+            // instance's receivers, this one's included; this instance's
+            // caches hear them now, before the callers do.
+            bus.apply(&changes);
+        } else if committed.is_ok() {
+            let erased = changes
+                .iter()
+                .any(|c| matches!(c, Change::Entry(n) if n.kind.erases_text()));
+            bus.publish(changes);
             if erased {
                 // Before the callers hear of it: once an erasure is
                 // acknowledged, its text is in no file of the database.
@@ -263,12 +264,12 @@ async fn run_batch(
     }
 }
 
-/// Sends the batch's notices with its commit (PostgreSQL's NOTIFY is
+/// Sends the batch's changes with its commit (PostgreSQL's NOTIFY is
 /// transactional: delivered on commit, dropped on rollback).
 async fn notify(mut conn: Ex<'_>) -> Result<(), sqlx::Error> {
-    let payloads: Vec<String> = batch::notices()
+    let payloads: Vec<String> = batch::changes()
         .iter()
-        .map(live::Notice::to_payload)
+        .filter_map(Change::to_payload)
         .collect();
     if payloads.is_empty() {
         return Ok(());
@@ -280,7 +281,7 @@ async fn notify(mut conn: Ex<'_>) -> Result<(), sqlx::Error> {
             Ok(())
         },
         sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
-            .bind(live::CHANNEL)
+            .bind(bus::CHANNEL)
             .bind(&payloads)
             .execute(c)
             .await
@@ -311,7 +312,7 @@ mod tests {
             .expect("table");
         let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
         (
-            Writer::start(vec![Connection::Lite(conn)], Live::new()),
+            Writer::start(vec![Connection::Lite(conn)], Bus::new()),
             pool,
             dir,
         )
@@ -361,7 +362,7 @@ mod tests {
             .expect("options")
             .create_if_missing(true);
         let conn = options.connect().await.expect("connect");
-        let hub = Live::new();
+        let hub = Bus::new();
         let mut watcher = hub.subscribe();
         let w = Writer::start(vec![Connection::Lite(conn)], hub.clone());
         let results = futures_util::future::join_all((0..40i64).map(|i| {
@@ -369,12 +370,12 @@ mod tests {
             async move {
                 w.submit(move |_conn| {
                     Box::pin(async move {
-                        batch::note(live::Notice {
+                        batch::note(Change::Entry(bus::Notice {
                             team_id: 1,
                             index: i,
-                            kind: "comment_added".into(),
+                            kind: bus::EntryKind::CommentAdded,
                             proposal: Some(i),
-                        });
+                        }));
                         if i % 4 == 1 {
                             return Err(Error::Forbidden);
                         }
@@ -392,7 +393,10 @@ mod tests {
                 .await
                 .expect("announced")
                 .expect("open");
-            heard.extend(batch.iter().map(|n| n.index));
+            heard.extend(batch.iter().filter_map(|c| match c {
+                Change::Entry(n) => Some(n.index),
+                _ => None,
+            }));
         }
         let expected: Vec<i64> = (0..40).filter(|i| i % 4 != 1).collect();
         assert_eq!(heard, expected, "rolled-back commands are never announced");

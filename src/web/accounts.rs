@@ -20,6 +20,8 @@ use crate::db::{self, Timestamp, users};
 use crate::domain::InvalidInput;
 use crate::domain::account::{DisplayName, Email, NewPassword, normalize_email, parse_time_zone};
 use crate::error::{Error, Result};
+use crate::ledger::bus::{Change, UserPart};
+use crate::ledger::note_change;
 use crate::ledger::writer::Writer;
 use crate::password::Hasher;
 
@@ -398,7 +400,14 @@ async fn update_mail(
     let id = user.id;
     state
         .write(move |conn| {
-            Box::pin(async move { users::set_mail_settings(conn, id, &settings).await })
+            Box::pin(async move {
+                users::set_mail_settings(conn, id, &settings).await?;
+                note_change(Change::User {
+                    user: id,
+                    part: UserPart::MailSettings,
+                });
+                Ok(())
+            })
         })
         .await?;
     flash.set("Mail settings saved.");
@@ -425,12 +434,16 @@ async fn update_profile(
         let (id, name, tz) = (user.id, name.as_str().to_string(), tz.name().to_string());
         state
             .write(move |conn| {
-                Box::pin(async move { users::update_profile(conn, id, &name, &tz).await })
+                Box::pin(async move {
+                    users::update_profile(conn, id, &name, &tz).await?;
+                    note_change(Change::User {
+                        user: id,
+                        part: UserPart::Profile,
+                    });
+                    Ok(())
+                })
             })
             .await?;
-        state.user_changed(id);
-        // Names appear on pages whose rows are kept.
-        state.pages.profiles_changed();
         flash.set("Settings saved.");
         return Ok(see_other("/settings"));
     }
@@ -470,7 +483,14 @@ async fn change_password(
         let id = user.id;
         state
             .write(move |conn| {
-                Box::pin(async move { users::set_password_hash(conn, id, &hash).await })
+                Box::pin(async move {
+                    users::set_password_hash(conn, id, &hash).await?;
+                    note_change(Change::User {
+                        user: id,
+                        part: UserPart::Password,
+                    });
+                    Ok(())
+                })
             })
             .await?;
         session.cycle_id().await.map_err(session_error)?;

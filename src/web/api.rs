@@ -829,6 +829,5 @@ async fn erase_content(
         .ledger
         .erase(user.id, team.id, input.index, &input.field)
         .await?;
-    state.forget_texts();
     Ok((StatusCode::CREATED, Json(appended_json(&appended))).into_response())
 }

@@ -40,7 +40,7 @@ use super::teams::membership;
 use crate::db::users::User;
 use crate::db::{log, teams};
 use crate::error::Result;
-use crate::ledger::live::{Batch, Notice};
+use crate::ledger::bus::{Batch, Change, Notice};
 
 /// Most entries replayed to a watcher; further behind, it resynchronises.
 const REPLAY_LIMIT: i64 = 1000;
@@ -142,7 +142,7 @@ async fn open(
         }
     };
     // Subscribe before reading the log, so nothing falls between the two.
-    let batches = state.ledger.live().subscribe();
+    let batches = state.ledger.bus().subscribe();
     let size = log::size(state.db.reader(), team.id).await?;
     let mut watcher = Watcher {
         state: state.clone(),
@@ -150,7 +150,7 @@ async fn open(
         user_id: user.id,
         seen: size - 1,
         batches,
-        closing: state.ledger.live().closing(),
+        closing: state.ledger.bus().closing(),
         recheck: {
             let mut every =
                 tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
@@ -239,7 +239,12 @@ impl Watcher {
             Ok(batch) => {
                 let mine: Vec<&Notice> = batch
                     .iter()
-                    .filter(|n| n.team_id == self.team_id && n.index > self.seen)
+                    .filter_map(|c| match c {
+                        Change::Entry(n) if n.team_id == self.team_id && n.index > self.seen => {
+                            Some(n)
+                        }
+                        _ => None,
+                    })
                     .collect();
                 let Some(last) = mine.last() else {
                     return Ok(());
@@ -249,7 +254,7 @@ impl Watcher {
                     .enumerate()
                     .all(|(i, n)| n.index == self.seen + 1 + i as i64);
                 if contiguous {
-                    let changes_members = mine.iter().any(|n| changes_membership(&n.kind));
+                    let changes_members = mine.iter().any(|n| n.kind.may_revoke_access());
                     for notice in mine {
                         self.send(notice);
                     }
@@ -289,7 +294,7 @@ impl Watcher {
             REPLAY_LIMIT,
         )
         .await?;
-        let changes_members = missed.iter().any(|n| changes_membership(&n.kind));
+        let changes_members = missed.iter().any(|n| n.kind.may_revoke_access());
         for notice in &missed {
             self.send(notice);
         }
@@ -326,10 +331,6 @@ impl Watcher {
         }
         Ok(())
     }
-}
-
-fn changes_membership(kind: &str) -> bool {
-    matches!(kind, "member_removed" | "role_changed")
 }
 
 #[cfg(test)]

@@ -112,7 +112,16 @@ async fn unsubscribe(
     };
     let id = user.id;
     let done = state
-        .write(move |conn| Box::pin(async move { users::unsubscribe(conn, id, scope).await }))
+        .write(move |conn| {
+            Box::pin(async move {
+                let done = users::unsubscribe(conn, id, scope).await?;
+                crate::ledger::note_change(crate::ledger::bus::Change::User {
+                    user: id,
+                    part: crate::ledger::bus::UserPart::MailSettings,
+                });
+                Ok(done)
+            })
+        })
         .await;
     match done {
         Ok(_) => {

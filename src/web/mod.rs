@@ -56,6 +56,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod feeds;
 pub mod flash;
 pub mod health;
@@ -66,7 +67,9 @@ pub mod live;
 pub mod mail;
 pub mod pages;
 pub mod proposals;
+pub mod rows;
 pub mod search;
+pub mod sessions;
 pub mod status;
 pub mod teams;
 pub mod trace;
@@ -87,9 +90,9 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::db::Db;
-use crate::db::sessions::SessionStore;
 use crate::ledger::Ledger;
 use crate::password::Hasher;
+use sessions::SessionStore;
 
 /// Everything a handler needs, shared: axum clones the state for every
 /// extractor of every request, so it is one reference count.
@@ -149,17 +152,9 @@ pub struct App {
     pub flash: flash::Keys,
     /// Signs and checks unsubscribe links.
     pub unsubscribe: crate::mail::unsubscribe::Keys,
-    /// Proposal pages' rows, kept per state of the team's log.
-    pub pages: proposals::PageCache,
-    /// Signed-in users' rows, kept where this server is the database's only
-    /// writer (SQLite; see `db::kept`).
-    pub users: Option<crate::db::kept::Kept<i64, crate::db::users::User>>,
-    /// Members' teams and roles, kept likewise (see [`App::as_member`]).
-    pub members: Option<crate::db::kept::Kept<MemberKey, Membership>>,
+    /// Every in-memory cache (see [`cache`]), attached to the ledger's bus.
+    pub caches: Arc<cache::Caches>,
 }
-
-/// A team as a page names it (`true`: by key, else by slug) and a user.
-pub type MemberKey = (bool, String, i64);
 
 /// The team, the member's role and the team's log size then.
 pub type Membership = (crate::db::teams::Team, crate::domain::team::Role, i64);
@@ -167,7 +162,7 @@ pub type Membership = (crate::db::teams::Team, crate::domain::team::Role, i64);
 impl App {
     /// The user with this id (a signed-in user, read once per request).
     pub async fn user(&self, id: i64) -> crate::error::Result<Option<crate::db::users::User>> {
-        let Some(kept) = &self.users else {
+        let Some(kept) = &self.caches.users else {
             return Ok(crate::db::users::by_id(&self.db, id).await?);
         };
         if let Some(user) = kept.get(&id) {
@@ -176,58 +171,47 @@ impl App {
         let version = kept.version();
         let user = crate::db::users::by_id(&self.db, id).await?;
         if let Some(user) = &user {
-            kept.keep(id, user.clone(), version);
+            kept.keep(id, user.clone(), None, version);
         }
         Ok(user)
     }
 
     /// The team, the user's role in it and the size of its log (`None`: no
     /// such team, or not a member): what every team page needs first.
-    ///
     /// Where this server is the database's only writer, a membership read
-    /// once is kept while the team's log has not grown since: every change
-    /// to a team, its members or their roles is a log entry, and the writer
-    /// publishes each batch's entries before acknowledging them, so a kept
-    /// membership whose log size is still the team's is still true.
+    /// once is kept while the team's log does not grow (see [`cache`]).
     pub async fn as_member(
         &self,
         team: crate::db::teams::TeamRef<'_>,
         user_id: i64,
     ) -> crate::error::Result<Option<Membership>> {
         use crate::db::teams::{self, TeamRef};
-        let Some(kept) = &self.members else {
-            return Ok(teams::as_member(self.db.reader(), team, user_id).await?);
+        let Some(kept) = &self.caches.members else {
+            let found = teams::as_member(self.db.reader(), team, user_id).await?;
+            if let Some((team, _, size)) = &found {
+                self.caches.saw_log_size(team.id, *size);
+            }
+            return Ok(found);
         };
         let key = match team {
             TeamRef::Key(k) => (true, k.to_string(), user_id),
             TeamRef::Slug(s) => (false, s.to_string(), user_id),
         };
-        let live = self.ledger.live();
-        if let Some(membership) = kept.get(&key)
-            && live.log_size(membership.0.id) == Some(membership.2)
-        {
-            return Ok(Some(membership));
+        if let Some(m) = kept.get(&key) {
+            return Ok(Some((m.team, m.role, m.log_size)));
         }
         let version = kept.version();
         let found = teams::as_member(self.db.reader(), team, user_id).await?;
-        if let Some(membership) = &found {
-            live.saw_log_size(membership.0.id, membership.2);
-            kept.keep(key, membership.clone(), version);
+        if let Some((team, role, log_size)) = &found {
+            self.caches.saw_log_size(team.id, *log_size);
+            let membership = cache::Membership {
+                team: team.clone(),
+                role: *role,
+                log_size: *log_size,
+            };
+            kept.keep(key, membership, Some((team.id, *log_size)), version);
         }
         Ok(found)
-    }
-
-    /// After a committed change to a user's row.
-    pub fn user_changed(&self, id: i64) {
-        if let Some(kept) = &self.users {
-            kept.forget(&id);
-        }
-    }
-
-    /// After an erasure: no rendering or kept row may still hold the text.
-    pub fn forget_texts(&self) {
-        html::forget_rendered();
-        self.pages.clear();
     }
 
     /// The outbox worker of this app.

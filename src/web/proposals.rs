@@ -20,6 +20,7 @@ use super::auth::CurrentUser;
 use super::flash::Flash;
 use super::html::Html;
 use super::pages::{Ctx, When, see_other, when};
+use super::rows::{PageRows, Parts, PartsKey};
 use super::teams::membership;
 use crate::db::proposals::{self, ListFilter, Proposal};
 use crate::db::teams::{self, Area, Member, Team};
@@ -299,20 +300,6 @@ struct CommentsPart<'a> {
     csrf: &'a str,
 }
 
-/// The heavy, viewer-independent parts of a proposal page, rendered once per
-/// state of the log, time zone, admin view and minute (relative times are
-/// shown to the minute) and kept with the page's rows.
-#[derive(Debug)]
-pub struct Parts {
-    stances_html: Html,
-    /// The comments, cut where the viewer's CSRF token goes (admin views'
-    /// erase forms; a member's view is one piece).
-    comments_html: std::sync::Arc<[Html]>,
-}
-
-/// Which rendering of the parts a view can use.
-type PartsKey = (Tz, bool, i64);
-
 /// Renderings kept per page rows (time zones and admin views in use).
 const PARTS_KEPT: usize = 8;
 
@@ -550,8 +537,8 @@ pub async fn rows_for(
         .await?
         .ok_or(Error::NotFound)?;
     let rows = state
-        .pages
-        .rows(state, team.id, id.number, log_size)
+        .caches
+        .page_rows(&state.db, team.id, id.number, log_size)
         .await?;
     Ok((team, role, log_size, rows))
 }
@@ -1042,51 +1029,8 @@ async fn change_decider(
     respond(&state, &flash, ctx, &user, &id, draft, outcome).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_window_message_reads_as_the_rule_says_with_the_viewers_time() {
-        let closes_at = DateTime::parse_from_rfc3339("2030-07-01T12:00:00Z")
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|_| Utc::now());
-        let rule = Violation::WindowOpen {
-            closes_at,
-            missing: 2,
-        };
-        let shown = rule_message(&Error::Rule(rule.clone()), chrono_tz::Asia::Tokyo);
-        assert_eq!(
-            shown,
-            rule.to_string()
-                .replace(&closes_at.to_string(), "Mon 1 Jul 2030, 21:00 JST"),
-            "same words as the rule, only the time differs"
-        );
-    }
-}
-
 /// Changes of stance shown on a proposal page (the latest).
 const HISTORY_SHOWN: usize = 100;
-
-/// The rows a proposal page is built from, for one state of its team's log
-/// (everything on the page but the viewer's own parts and the clock).
-#[derive(Debug)]
-pub struct PageRows {
-    pub(super) proposal: Proposal,
-    erasures: Vec<crate::db::log::Erasure>,
-    pub(super) table: Vec<proposals::StanceRow>,
-    history: Vec<proposals::StanceHistory>,
-    pub(super) comments: Vec<proposals::Comment>,
-    revisions: Vec<proposals::Revision>,
-    decider_changes: Vec<proposals::DeciderChange>,
-    pub(super) decision: Option<proposals::Decision>,
-    pub(super) responses: Vec<proposals::Response>,
-    pub(super) members: Vec<Member>,
-    replacements: Vec<i64>,
-    pull_requests: Vec<crate::db::links::PrLink>,
-    /// Renderings of the heavy parts made from these rows.
-    parts: std::sync::Mutex<Vec<(PartsKey, std::sync::Arc<Parts>)>>,
-}
 
 impl PageRows {
     /// The stance table, history and comments rendered for time zone `tz`
@@ -1186,252 +1130,27 @@ impl PageRows {
         }
         Ok(parts)
     }
+}
 
-    async fn load(state: &AppState, team_id: i64, number: i64) -> Result<Self> {
-        let mut pool = state.db.reader();
-        let proposal = proposals::by_number(pool.re(), team_id, number)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let decision = proposals::decision(pool.re(), proposal.id).await?;
-        let responses = match decision {
-            Some(_) => proposals::responses(pool.re(), proposal.id).await?,
-            None => Vec::new(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_message_reads_as_the_rule_says_with_the_viewers_time() {
+        let closes_at = DateTime::parse_from_rfc3339("2030-07-01T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| Utc::now());
+        let rule = Violation::WindowOpen {
+            closes_at,
+            missing: 2,
         };
-        Ok(Self {
-            erasures: crate::db::log::erasures(pool.re(), team_id).await?,
-            table: proposals::stance_table(pool.re(), team_id, proposal.id).await?,
-            history: proposals::stance_history(pool.re(), proposal.id).await?,
-            comments: proposals::comments(pool.re(), proposal.id).await?,
-            revisions: proposals::revisions(pool.re(), proposal.id).await?,
-            decider_changes: proposals::decider_changes(pool.re(), proposal.id).await?,
-            members: teams::members(pool.re(), team_id).await?,
-            replacements: proposals::pending_supersessions(pool.re(), team_id, number).await?,
-            pull_requests: crate::db::links::for_decision(pool.re(), team_id, number).await?,
-            decision,
-            responses,
-            proposal,
-            parts: std::sync::Mutex::default(),
-        })
-    }
-}
-
-/// How long rows are trusted at most: the log size covers every change of
-/// the team, but display names live outside the log, and another instance
-/// may rename someone.
-const PAGE_ROWS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-
-struct CachedRows<V> {
-    log_size: i64,
-    generation: u64,
-    loaded: std::time::Instant,
-    rows: std::sync::Arc<V>,
-}
-
-type Kept<K, V> = std::sync::Arc<quick_cache::sync::Cache<K, std::sync::Arc<CachedRows<V>>>>;
-
-/// What a team's dashboard lists, kept like a proposal page's rows.
-#[derive(Debug)]
-pub struct TeamRows {
-    /// Open proposals, soonest window end first.
-    pub open: Vec<OpenProposal>,
-    /// The latest decisions, newest first.
-    pub decided: Vec<Proposal>,
-}
-
-/// An open proposal and the members who took a stance on it.
-#[derive(Debug)]
-pub struct OpenProposal {
-    /// The proposal.
-    pub proposal: Proposal,
-    /// Who took a stance.
-    pub stanced: std::collections::HashSet<i64>,
-}
-
-/// Decisions the dashboard lists.
-const RECENTLY_DECIDED: i64 = 10;
-
-/// Proposals the decision log lists at most.
-pub const LOG_LISTED: i64 = 200;
-
-/// What a team's decision log shows unfiltered, kept like a proposal
-/// page's rows.
-#[derive(Debug)]
-pub struct LogRows {
-    /// The latest proposals, newest first.
-    pub proposals: Vec<Proposal>,
-    /// The team's areas (for the filter).
-    pub areas: Vec<crate::db::teams::Area>,
-}
-
-impl LogRows {
-    async fn load(state: &AppState, team_id: i64) -> Result<Self> {
-        let mut pool = state.db.reader();
-        Ok(Self {
-            proposals: proposals::list(
-                pool.re(),
-                team_id,
-                &proposals::ListFilter::default(),
-                LOG_LISTED,
-            )
-            .await?,
-            areas: teams::areas(pool.re(), team_id).await?,
-        })
-    }
-}
-
-impl TeamRows {
-    async fn load(state: &AppState, team_id: i64) -> Result<Self> {
-        let mut pool = state.db.reader();
-        let mut stanced: std::collections::HashMap<i64, std::collections::HashSet<i64>> =
-            std::collections::HashMap::new();
-        for (proposal, user) in proposals::stanced_open(pool.re(), team_id).await? {
-            stanced.entry(proposal).or_default().insert(user);
-        }
-        Ok(Self {
-            open: proposals::open(pool.re(), team_id)
-                .await?
-                .into_iter()
-                .map(|proposal| OpenProposal {
-                    stanced: stanced.remove(&proposal.id).unwrap_or_default(),
-                    proposal,
-                })
-                .collect(),
-            decided: proposals::recently_decided(pool.re(), team_id, RECENTLY_DECIDED).await?,
-        })
-    }
-}
-
-/// Rows of proposal pages by (team, number), of dashboards and decision
-/// logs by team, each valid for the team's log size it was read at (and the
-/// cache's generation), so a view costs no query while nothing changes.
-#[derive(Clone)]
-pub struct PageCache {
-    rows: Kept<(i64, i64), PageRows>,
-    teams: Kept<i64, TeamRows>,
-    logs: Kept<i64, LogRows>,
-    /// Bumped when anyone's display name changes and on every erasure;
-    /// rows read under an older generation are neither served nor kept.
-    generation: std::sync::Arc<std::sync::Mutex<u64>>,
-}
-
-impl std::fmt::Debug for PageCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageCache")
-            .field("entries", &self.rows.len())
-            .finish()
-    }
-}
-
-impl Default for PageCache {
-    fn default() -> Self {
-        Self {
-            rows: std::sync::Arc::new(quick_cache::sync::Cache::new(512)),
-            teams: std::sync::Arc::new(quick_cache::sync::Cache::new(256)),
-            logs: std::sync::Arc::new(quick_cache::sync::Cache::new(256)),
-            generation: std::sync::Arc::default(),
-        }
-    }
-}
-
-impl PageCache {
-    /// The rows of proposal `number` of `team_id`, whose log has
-    /// `log_size` entries now.
-    pub async fn rows(
-        &self,
-        state: &AppState,
-        team_id: i64,
-        number: i64,
-        log_size: i64,
-    ) -> Result<std::sync::Arc<PageRows>> {
-        self.kept(&self.rows, (team_id, number), log_size, || {
-            PageRows::load(state, team_id, number)
-        })
-        .await
-    }
-
-    /// The dashboard rows of `team_id`, whose log has `log_size` entries now.
-    pub async fn team(
-        &self,
-        state: &AppState,
-        team_id: i64,
-        log_size: i64,
-    ) -> Result<std::sync::Arc<TeamRows>> {
-        self.kept(&self.teams, team_id, log_size, || {
-            TeamRows::load(state, team_id)
-        })
-        .await
-    }
-
-    /// The unfiltered decision log rows of `team_id`, whose log has
-    /// `log_size` entries now.
-    pub async fn log(
-        &self,
-        state: &AppState,
-        team_id: i64,
-        log_size: i64,
-    ) -> Result<std::sync::Arc<LogRows>> {
-        self.kept(&self.logs, team_id, log_size, || {
-            LogRows::load(state, team_id)
-        })
-        .await
-    }
-
-    async fn kept<K, V, F>(
-        &self,
-        kept: &Kept<K, V>,
-        key: K,
-        log_size: i64,
-        load: impl FnOnce() -> F,
-    ) -> Result<std::sync::Arc<V>>
-    where
-        K: Eq + std::hash::Hash + Clone,
-        F: std::future::Future<Output = Result<V>>,
-    {
-        let generation = *self.generation();
-        if let Some(hit) = kept.get(&key)
-            && hit.log_size == log_size
-            && hit.generation == generation
-            && hit.loaded.elapsed() < PAGE_ROWS_TTL
-        {
-            return Ok(hit.rows.clone());
-        }
-        let rows = std::sync::Arc::new(load().await?);
-        // Kept only if nothing was renamed or erased while they were read
-        // (checked and inserted under the lock that `clear` takes).
-        let current = self.generation();
-        if *current == generation {
-            kept.insert(
-                key,
-                std::sync::Arc::new(CachedRows {
-                    log_size,
-                    generation,
-                    loaded: std::time::Instant::now(),
-                    rows: rows.clone(),
-                }),
-            );
-        }
-        Ok(rows)
-    }
-
-    fn generation(&self) -> std::sync::MutexGuard<'_, u64> {
-        // A counter stays valid whatever a panicking holder did.
-        self.generation
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Someone's display name changed: no kept rows hold.
-    pub fn profiles_changed(&self) {
-        *self.generation() += 1;
-    }
-
-    /// Forgets every kept row (after an erasure, the erased text must not
-    /// linger in memory, nor be kept by a view that read it before).
-    pub fn clear(&self) {
-        let mut generation = self.generation();
-        *generation += 1;
-        self.rows.clear();
-        self.teams.clear();
-        self.logs.clear();
+        let shown = rule_message(&Error::Rule(rule.clone()), chrono_tz::Asia::Tokyo);
+        assert_eq!(
+            shown,
+            rule.to_string()
+                .replace(&closes_at.to_string(), "Mon 1 Jul 2030, 21:00 JST"),
+            "same words as the rule, only the time differs"
+        );
     }
 }

@@ -19,7 +19,7 @@ use super::accounts::FieldErrors;
 use super::auth::{CurrentUser, new_secret};
 use super::flash::Flash;
 use super::pages::{Ctx, When, see_other, when};
-use super::proposals::OpenProposal;
+use super::rows::OpenProposal;
 use crate::db::proposals::{ListFilter, Proposal};
 use crate::db::teams::{Area, Member, Team};
 use crate::db::users::{User, token_hash};
@@ -246,7 +246,10 @@ async fn dashboard(
         .await?
         .ok_or(Error::NotFound)?;
     let live_after = log_size - 1;
-    let rows = state.pages.team(&state, team.id, log_size).await?;
+    let rows = state
+        .caches
+        .dashboard_rows(&state.db, team.id, log_size)
+        .await?;
     let now = Utc::now();
     let soon = now + Duration::hours(48);
     let listed = |keep: &dyn Fn(&OpenProposal) -> bool| {
@@ -328,19 +331,11 @@ async fn decision_log(
     };
     // The unfiltered log, the page most often seen, is kept while the
     // team's log does not grow.
-    let kept = state.pages.log(&state, team.id, log_size).await?;
+    let kept = state.caches.log_rows(&state.db, team.id, log_size).await?;
     let filtered = if filter.status.is_none() && filter.area.is_none() && filter.text.is_none() {
         None
     } else {
-        Some(
-            proposals::list(
-                state.db.reader(),
-                team.id,
-                &filter,
-                super::proposals::LOG_LISTED,
-            )
-            .await?,
-        )
+        Some(proposals::list(state.db.reader(), team.id, &filter, super::rows::LOG_LISTED).await?)
     };
     let now = Utc::now();
     Ok(DecisionLogPage {
@@ -898,7 +893,7 @@ async fn erase_content(
             .ledger
             .erase(user.id, team.id, index, form.field.trim())
             .await
-            .map(|_| state.forget_texts()),
+            .map(|_| ()),
         Err(e) => Err(e.into()),
     };
     match outcome {

@@ -216,7 +216,7 @@ async fn story(url: &str) -> Vec<String> {
 
     // As at shutdown: live streams (and, on PostgreSQL, the listener) end
     // first, then every connection closes.
-    ledger.live().close();
+    ledger.bus().close();
     tokio::time::timeout(std::time::Duration::from_secs(10), db.close())
         .await
         .expect("the database closes once the ledger's listener has stopped");
