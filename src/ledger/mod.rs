@@ -7,18 +7,19 @@
 
 mod batch;
 pub mod bus;
-pub mod canonical;
 pub mod checkpoint;
 pub mod commands;
 pub mod event;
 pub mod export;
-pub mod merkle;
-pub mod note;
 pub mod project;
 pub mod proofs;
 pub mod replay;
 pub mod verify;
 pub mod writer;
+
+// The pure log code lives in its own crate so other tools can verify a log
+// without the app; re-exported so `ledger::merkle::…` paths keep working.
+pub use settled_log::{canonical, merkle, note};
 
 use chrono::{DateTime, Utc};
 
