@@ -536,7 +536,10 @@ mod tests {
 
         keep(5);
         caches.saw_log_size(1, 6);
-        assert!(kept.get(&1).is_none(), "a larger size read from the database");
+        assert!(
+            kept.get(&1).is_none(),
+            "a larger size read from the database"
+        );
     }
 
     #[test]
