@@ -9,7 +9,9 @@
 //! Templates never use askama's `|safe` filter (a test below reads them
 //! all); fields meant to hold markup have the type `Html` instead.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
+
+use super::cache::RENDERED;
 
 /// A piece of HTML that is safe to put into a page as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,8 +52,9 @@ impl Html {
         if let Some(html) = RENDERED.get(source) {
             return Self(html.to_string());
         }
+        let version = RENDERED.version();
         let html = render_markdown(source);
-        RENDERED.insert(source.to_string(), Arc::from(html.as_str()));
+        RENDERED.keep(source.to_string(), Arc::from(html.as_str()), None, version);
         Self(html)
     }
 
@@ -145,28 +148,6 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
-/// Weighs a cached rendering by the bytes it holds.
-#[derive(Clone)]
-struct Bytes;
-
-impl quick_cache::Weighter<String, Arc<str>> for Bytes {
-    fn weight(&self, source: &String, html: &Arc<str>) -> u64 {
-        (source.len() + html.len() + 64) as u64
-    }
-}
-
-/// Rendered Markdown by source text. Rendering and sanitising is the
-/// costliest part of a proposal page (50 comments: 50 renderings), and a
-/// text always renders the same, so renderings are kept (up to 16 MiB).
-static RENDERED: LazyLock<quick_cache::sync::Cache<String, Arc<str>, Bytes>> =
-    LazyLock::new(|| quick_cache::sync::Cache::with_weighter(16_384, 16 << 20, Bytes));
-
-/// Drops every kept rendering: after an erasure, the erased text must not
-/// linger in memory either.
-pub fn forget_rendered() {
-    RENDERED.clear();
-}
-
 fn render_markdown(source: &str) -> String {
     use pulldown_cmark::{Options, Parser, html};
     let options =
@@ -201,7 +182,7 @@ mod tests {
         let first = Html::markdown(source);
         assert_eq!(first.as_str(), render_markdown(source));
         assert_eq!(Html::markdown(source), first, "served from the cache");
-        forget_rendered();
+        RENDERED.clear();
         assert!(RENDERED.get(source).is_none());
         assert_eq!(Html::markdown(source), first);
     }
