@@ -361,7 +361,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let ledger = crate::ledger::Ledger::new(db.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
-            let user = crate::web::accounts::register(
+            let user = crate::services::accounts::register(
                 ledger.writer(),
                 &crate::password::Hasher::new(1),
                 Email::parse(&email)?,
@@ -390,8 +390,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
             let label = crate::domain::clean_label(&name)?;
-            let token = crate::web::auth::new_secret("stl_")?;
-            db::users::insert_token(&db, user.id, &label, &token, db::Timestamp(db::now())).await?;
+            let ledger = crate::ledger::Ledger::new(db.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            let token = crate::services::tokens::create_api_token(ledger.writer(), user.id, label)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
             db.close().await;
             println!("{token}");
             eprintln!("Store this token now: it is shown only once.");

@@ -35,7 +35,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
     let mut ids = Vec::new();
     for (email, name, tz) in PEOPLE {
-        let user = crate::web::accounts::register(
+        let user = crate::services::accounts::register(
             ledger.writer(),
             &hasher,
             Email::parse(email)?,
@@ -360,25 +360,17 @@ pub async fn join(
     user: i64,
     role: Role,
 ) -> anyhow::Result<()> {
-    let token = crate::web::auth::new_secret("")?;
-    let now = db::now();
-    let hash = users::token_hash(&token);
-    ledger
-        .writer()
-        .submit(move |conn| {
-            Box::pin(async move {
-                Ok(db::teams::insert_invitation(
-                    conn,
-                    team,
-                    &hash,
-                    role,
-                    admin,
-                    db::Timestamp(now),
-                    db::Timestamp(now + Duration::days(1)),
-                )
-                .await?)
-            })
-        })
+    let admin = crate::services::Actor {
+        user: admin,
+        team,
+        role: Role::Admin,
+    };
+    let invitation = crate::services::invitations::Invitation {
+        role,
+        mail_to: None,
+        inviter_name: String::new(),
+    };
+    let (_, token) = crate::services::invitations::create(ledger.writer(), "", admin, invitation)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
     ledger

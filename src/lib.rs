@@ -14,5 +14,6 @@ pub mod keys;
 pub mod ledger;
 pub mod mail;
 pub mod password;
+pub mod services;
 pub mod startup;
 pub mod web;

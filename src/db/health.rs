@@ -1,4 +1,4 @@
-//! The health check's write probe (see `web::health`).
+//! The health check's probe statements (see `services::health`).
 
 use super::{Ex, Timestamp};
 use crate::on;
@@ -15,4 +15,12 @@ pub async fn record(mut ex: Ex<'_>, at: Timestamp) -> Result<(), sqlx::Error> {
     .execute(c)
     .await
     .map(|_| ()))
+}
+
+/// A read that needs the database to answer (the probe's read half).
+pub async fn read(db: &super::Db) -> Result<(), sqlx::Error> {
+    on!(db.reader(), |c| sqlx::raw_sql("SELECT 1")
+        .execute(c)
+        .await
+        .map(|_| ()))
 }

@@ -167,6 +167,18 @@ pub enum TeamRef<'a> {
     Slug(&'a str),
 }
 
+/// A member's view of a team: the team, their role in it, and the team's
+/// log size when this was read.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    /// The team.
+    pub team: Team,
+    /// The member's role in it.
+    pub role: Role,
+    /// The team's log size when this was read.
+    pub log_size: i64,
+}
+
 /// The team, the user's role in it and the size of its log, in one query
 /// (`None`: no such team, or the user is not a member): what every team
 /// page needs first.
@@ -174,7 +186,7 @@ pub async fn as_member(
     mut ex: Ex<'_>,
     team: TeamRef<'_>,
     user_id: i64,
-) -> Result<Option<(Team, Role, i64)>, sqlx::Error> {
+) -> Result<Option<Membership>, sqlx::Error> {
     #[derive(FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -199,7 +211,11 @@ pub async fn as_member(
     .bind(user_id)
     .fetch_optional(c)
     .await)?;
-    Ok(row.map(|r| (r.team, r.role.0, r.log_size)))
+    Ok(row.map(|r| Membership {
+        team: r.team,
+        role: r.role.0,
+        log_size: r.log_size,
+    }))
 }
 
 /// A user's current role in a team (`None`: not a member, or removed).

@@ -150,18 +150,18 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 
 /// Stores a new API token's hash.
 pub async fn insert_token(
-    db: &Db,
+    mut ex: Ex<'_>,
     user_id: i64,
     label: &str,
-    token: &str,
+    token_hash: &[u8],
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    on!(db.writer(), |c| sqlx::query(
+    on!(ex, |c| sqlx::query(
         "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(user_id)
     .bind(label)
-    .bind(token_hash(token))
+    .bind(token_hash)
     .bind(now)
     .execute(c)
     .await

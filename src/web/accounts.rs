@@ -14,16 +14,14 @@ use tower_sessions::Session;
 
 use super::AppState;
 use super::auth::{CurrentUser, USER_KEY, local_path, session_error, with_next};
+use super::field_errors::FieldErrors;
 use super::flash::Flash;
 use super::pages::{Ctx, FormCtx, see_other};
-use crate::db::{self, Timestamp, users};
+use crate::db::users;
 use crate::domain::InvalidInput;
 use crate::domain::account::{DisplayName, Email, NewPassword, normalize_email, parse_time_zone};
 use crate::error::{Error, Result};
-use crate::ledger::bus::{Change, UserPart};
-use crate::ledger::note_change;
-use crate::ledger::writer::Writer;
-use crate::password::Hasher;
+use crate::services::accounts;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -36,88 +34,6 @@ pub fn router() -> Router<AppState> {
         .route("/settings/password", post(change_password))
         .route("/settings/mail", post(update_mail))
         .route("/settings/digest", get(digest_preview))
-}
-
-/// Field errors shown next to their fields.
-#[derive(Debug, Clone, Default)]
-pub struct FieldErrors(Vec<(&'static str, String)>);
-
-impl FieldErrors {
-    /// The error for `field`, if any.
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
-    }
-
-    /// Adds an error.
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.push((field, message.into()));
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Collects the error of a parse result, returning its value.
-    pub fn check<T>(&mut self, result: Result<T, InvalidInput>) -> Option<T> {
-        result.map_err(|e| self.add(e.field, e.message)).ok()
-    }
-
-    /// Turns an error into field errors where it names a field; other
-    /// errors are returned for the caller to raise.
-    pub fn absorb(&mut self, err: Error, default_field: &'static str) -> Result<()> {
-        match err {
-            Error::Invalid(e) => self.add(e.field, e.message),
-            Error::Taken { field, message } => self.add(field, message),
-            Error::Rule(v) => self.add(default_field, v.to_string()),
-            other => return Err(other),
-        }
-        Ok(())
-    }
-}
-
-/// Creates an account (shared by the form, the CLI and the demo).
-/// Written through the ledger's `writer`, like every write while the app
-/// runs, so a sign-up never competes with the log for SQLite's write lock.
-pub async fn register(
-    writer: &Writer,
-    hasher: &Hasher,
-    email: Email,
-    name: DisplayName,
-    password: NewPassword,
-    tz: chrono_tz::Tz,
-) -> Result<users::User> {
-    let hash = hasher.hash(password.into_inner()).await?;
-    writer
-        .submit(move |conn| {
-            Box::pin(async move {
-                users::insert(
-                    conn,
-                    email.as_str(),
-                    &email.normalized(),
-                    name.as_str(),
-                    &hash,
-                    tz.name(),
-                    Timestamp(db::now()),
-                )
-                .await
-                .map_err(|err| {
-                    if db::is_unique_violation(&err) {
-                        Error::Taken {
-                            field: "email",
-                            message: "an account with this email already exists; sign in instead"
-                                .into(),
-                        }
-                    } else {
-                        err.into()
-                    }
-                })
-            })
-        })
-        .await
 }
 
 /// Where to go after signing in or up: `?next=` on the forms' pages (set by
@@ -224,7 +140,7 @@ async fn sign_up(
     let tz = errors.check(parse_time_zone(tz_raw));
     let next = return_path(&form.next);
     if let (Some(email), Some(name), Some(password), Some(tz)) = (email, name, password, tz) {
-        match register(
+        match accounts::register(
             state.ledger.writer(),
             &state.hasher,
             email,
@@ -397,19 +313,7 @@ async fn update_mail(
         digest,
         digest_hour,
     };
-    let id = user.id;
-    state
-        .write(move |conn| {
-            Box::pin(async move {
-                users::set_mail_settings(conn, id, &settings).await?;
-                note_change(Change::User {
-                    user: id,
-                    part: UserPart::MailSettings,
-                });
-                Ok(())
-            })
-        })
-        .await?;
+    accounts::set_mail_settings(state.ledger.writer(), user.id, settings).await?;
     flash.set("Mail settings saved.");
     Ok(see_other("/settings"))
 }
@@ -431,19 +335,7 @@ async fn update_profile(
     let name = errors.check(DisplayName::parse(&form.name));
     let tz = errors.check(parse_time_zone(&form.time_zone));
     if let (Some(name), Some(tz)) = (name, tz) {
-        let (id, name, tz) = (user.id, name.as_str().to_string(), tz.name().to_string());
-        state
-            .write(move |conn| {
-                Box::pin(async move {
-                    users::update_profile(conn, id, &name, &tz).await?;
-                    note_change(Change::User {
-                        user: id,
-                        part: UserPart::Profile,
-                    });
-                    Ok(())
-                })
-            })
-            .await?;
+        accounts::update_profile(state.ledger.writer(), user.id, name, tz).await?;
         flash.set("Settings saved.");
         return Ok(see_other("/settings"));
     }
@@ -472,27 +364,13 @@ async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response> {
     let mut errors = FieldErrors::default();
-    let stored = users::password_hash(&state.db, user.id).await?;
-    if !state.hasher.verify(form.current, stored).await {
+    if !accounts::password_matches(&state.db, &state.hasher, user.id, form.current).await? {
         errors.add("current", "is not your current password");
     }
     let new = errors
         .check(NewPassword::parse(&form.new).map_err(|e| InvalidInput::new("new", e.message)));
     if let (true, Some(new)) = (errors.is_empty(), new) {
-        let hash = state.hasher.hash(new.into_inner()).await?;
-        let id = user.id;
-        state
-            .write(move |conn| {
-                Box::pin(async move {
-                    users::set_password_hash(conn, id, &hash).await?;
-                    note_change(Change::User {
-                        user: id,
-                        part: UserPart::Password,
-                    });
-                    Ok(())
-                })
-            })
-            .await?;
+        accounts::set_password(state.ledger.writer(), &state.hasher, user.id, new).await?;
         session.cycle_id().await.map_err(session_error)?;
         flash.set("Password changed.");
         return Ok(see_other("/settings"));

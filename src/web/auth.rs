@@ -9,8 +9,6 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
@@ -28,12 +26,7 @@ pub const CSRF_FIELD: &str = "csrf_token";
 /// Header carrying the CSRF token for session-authenticated API writes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// A random secret: `prefix` + 256 bits in URL-safe base64.
-pub fn new_secret(prefix: &str) -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
-}
+pub use crate::services::tokens::new_secret;
 
 /// Constant-time equality of two secrets.
 pub fn secrets_match(a: &str, b: &str) -> bool {

@@ -43,11 +43,11 @@ use std::time::{Duration, Instant};
 
 use tower_sessions::session::{Id, Record};
 
+use super::html::Html;
 use super::rows::{LogRows, PageRows, TeamRows};
 use crate::db::Db;
-use crate::db::teams::Team;
+use crate::db::teams::Membership;
 use crate::db::users::User;
-use crate::domain::team::Role;
 use crate::error::Result;
 use crate::ledger::bus::{Change, Subscriber, UserPart};
 
@@ -61,17 +61,6 @@ pub const PAGE_TTL: Duration = Duration::from_secs(30);
 
 /// A team as a page names it (`true`: by key, else by slug) and a user.
 pub type MemberKey = (bool, String, i64);
-
-/// A member's team and role, read with the team's log size then.
-#[derive(Debug, Clone)]
-pub struct Membership {
-    /// The team.
-    pub team: Team,
-    /// The member's role in it.
-    pub role: Role,
-    /// The team's log size when this was read.
-    pub log_size: i64,
-}
 
 /// Each team's log size as far as this process knows (sizes only grow).
 #[derive(Debug, Default)]
@@ -119,8 +108,8 @@ impl<K, V> quick_cache::Weighter<K, Held<V>> for Unit {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bytes;
 
-impl quick_cache::Weighter<String, Held<Arc<str>>> for Bytes {
-    fn weight(&self, source: &String, html: &Held<Arc<str>>) -> u64 {
+impl quick_cache::Weighter<String, Held<Html>> for Bytes {
+    fn weight(&self, source: &String, html: &Held<Html>) -> u64 {
         (source.len() + html.value.len() + 64) as u64
     }
 }
@@ -234,9 +223,9 @@ where
 
 /// Rendered Markdown by source text (up to 16 MiB): rendering and
 /// sanitising is the costliest part of a proposal page, and a text always
-/// renders the same. A global, so that any template can render; [`Caches`]
-/// clears it on an erasure.
-pub static RENDERED: LazyLock<Kept<String, Arc<str>, Bytes>> = LazyLock::new(|| {
+/// renders the same. A global, so that any page can render through
+/// [`markdown`]; [`Caches`] clears it on an erasure.
+pub static RENDERED: LazyLock<Kept<String, Html, Bytes>> = LazyLock::new(|| {
     Kept::weighted(
         16_384,
         16 << 20,
@@ -245,6 +234,18 @@ pub static RENDERED: LazyLock<Kept<String, Arc<str>, Bytes>> = LazyLock::new(|| 
         &Arc::new(LogSizes::default()),
     )
 });
+
+/// Markdown rendered and sanitised ([`Html::markdown`]), kept in
+/// [`RENDERED`]: how every page renders user text.
+pub fn markdown(source: &str) -> Html {
+    if let Some(html) = RENDERED.get(source) {
+        return html;
+    }
+    let version = RENDERED.version();
+    let html = Html::markdown(source);
+    RENDERED.keep(source.to_string(), html.clone(), None, version);
+    html
+}
 
 /// Every cache (see the module). Attach it to the bus once.
 #[derive(Debug)]
@@ -388,6 +389,8 @@ impl Subscriber for Caches {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::teams::Team;
+    use crate::domain::team::Role;
     use crate::ledger::bus::{EntryKind, Notice};
 
     fn entry(team_id: i64, index: i64, kind: EntryKind) -> Change {
@@ -563,8 +566,13 @@ mod tests {
         let caches = Caches::new(false);
         let source = "rendering kept until an erasure (cache test)";
         // Rendered the way every page renders user text.
-        let html = super::super::html::Html::markdown(source);
-        assert_eq!(RENDERED.get(source).as_deref(), Some(html.as_str()));
+        let html = markdown(source);
+        assert_eq!(RENDERED.get(source), Some(html.clone()));
+        assert_eq!(
+            html,
+            Html::markdown(source),
+            "a kept rendering is the rendering"
+        );
         caches.changed(&[entry(1, 3, EntryKind::CommentAdded)]);
         assert!(RENDERED.get(source).is_some(), "not an erasure");
         caches.changed(&[entry(1, 4, EntryKind::ContentErased)]);

@@ -26,17 +26,18 @@ use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 
 use super::AppState;
-use super::auth::{CurrentUser, new_secret, session_error};
+use super::auth::{CurrentUser, session_error};
+use super::extract::{actor, membership};
 use super::flash::Flash;
 use super::html::Html;
 use super::pages::{Ctx, When, see_other, when};
-use super::teams::membership;
 use crate::db::feeds::{self, DeadlineItem, DecidedItem, FeedKind};
 use crate::db::teams::Team;
 use crate::db::users::{self, token_hash};
-use crate::db::{self, Timestamp};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
+use crate::services;
+use crate::services::feeds::TOKEN_PREFIX;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -51,8 +52,6 @@ pub fn router() -> Router<AppState> {
 pub const DECISIONS_IN_FEED: i64 = 50;
 /// How many deadlines the calendar carries (soonest first).
 pub const DEADLINES_IN_FEED: i64 = 100;
-/// Prefix of feed tokens, so a leaked one is recognisable.
-const TOKEN_PREFIX: &str = "stf_";
 /// Session key holding a new feed URL until the page has shown it once.
 const NEW_FEED_KEY: &str = "new_feed_url";
 
@@ -149,7 +148,7 @@ async fn create_feed(
     Path(slug): Path<String>,
     Form(form): Form<NewFeedForm>,
 ) -> Result<Response> {
-    let (team, _) = membership(&state, &slug, &user).await?;
+    let (team, role) = membership(&state, &slug, &user).await?;
     let back = format!("/t/{}/feeds", team.slug);
     let parsed = form.kind.parse::<FeedKind>().and_then(|kind| {
         let label = crate::domain::clean_label(&form.label)
@@ -166,16 +165,8 @@ async fn create_feed(
             return Ok(see_other(&back));
         }
     };
-    let token = new_secret(TOKEN_PREFIX)?;
-    let (team_id, user_id, hash) = (team.id, user.id, token_hash(&token));
-    state
-        .write(move |conn| {
-            Box::pin(async move {
-                let now = Timestamp(db::now());
-                feeds::insert(conn, team_id, user_id, kind, &label, &hash, now).await
-            })
-        })
-        .await?;
+    let actor = actor(&team, role, &user);
+    let token = services::feeds::create(state.ledger.writer(), actor, kind, label).await?;
     session
         .insert(NEW_FEED_KEY, feed_url(&state.base_url, kind, &token))
         .await
@@ -190,11 +181,9 @@ async fn revoke_feed(
     flash: Flash,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response> {
-    let (team, _) = membership(&state, &slug, &user).await?;
-    let (team_id, user_id) = (team.id, user.id);
-    let revoked = state
-        .write(move |conn| Box::pin(async move { feeds::revoke(conn, team_id, user_id, id).await }))
-        .await?;
+    let (team, role) = membership(&state, &slug, &user).await?;
+    let actor = actor(&team, role, &user);
+    let revoked = services::feeds::revoke(state.ledger.writer(), actor, id).await?;
     let message = if revoked {
         "Feed address revoked: it answers “not found” from now on."
     } else {
@@ -290,7 +279,7 @@ async fn erasures(
 fn entry_content(d: &DecidedItem, erased: &HashMap<(i64, String), String>) -> Html {
     let part = |field: &str, text: &str| match erased.get(&(d.log_idx, field.to_string())) {
         Some(notice) => Html::wrap("<p><em>", notice, "</em></p>"),
-        None => Html::markdown(text),
+        None => crate::web::cache::markdown(text),
     };
     let mut html = part("statement", &d.statement);
     let rationale_erased = erased.contains_key(&(d.log_idx, "rationale".to_string()));

@@ -13,8 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::AppState;
-use crate::db::{self, Timestamp};
-use crate::error::Error;
+use crate::services::health::Health;
 
 /// How long an answer is kept.
 const FRESH: Duration = Duration::from_secs(2);
@@ -27,24 +26,15 @@ const PATIENCE: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub struct Probe(tokio::sync::Mutex<Option<(Instant, Health)>>);
 
-/// What the probe found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Health {
-    Ok,
-    Unreadable,
-    Unwritable,
-}
-
-impl Health {
-    fn answer(self) -> (StatusCode, &'static str) {
-        match self {
-            Self::Ok => (StatusCode::OK, "ok"),
-            Self::Unreadable => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
-            Self::Unwritable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database cannot be written (disk full or read-only)",
-            ),
-        }
+/// What the probe's finding answers.
+fn answer(health: Health) -> (StatusCode, &'static str) {
+    match health {
+        Health::Ok => (StatusCode::OK, "ok"),
+        Health::Unreadable => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+        Health::Unwritable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database cannot be written (disk full or read-only)",
+        ),
     }
 }
 
@@ -54,33 +44,14 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str
     if let Some((at, health)) = *last
         && at.elapsed() < FRESH
     {
-        return health.answer();
+        return answer(health);
     }
-    let health = tokio::time::timeout(PATIENCE, probe(&state))
-        .await
-        .unwrap_or(Health::Unwritable);
+    let health = tokio::time::timeout(
+        PATIENCE,
+        crate::services::health::probe(&state.db, state.ledger.writer()),
+    )
+    .await
+    .unwrap_or(Health::Unwritable);
     *last = Some((Instant::now(), health));
-    health.answer()
-}
-
-async fn probe(state: &AppState) -> Health {
-    let read = crate::on!(state.db.reader(), |c| sqlx::raw_sql("SELECT 1")
-        .execute(c)
-        .await
-        .map(|_| ()));
-    if read.is_err() {
-        return Health::Unreadable;
-    }
-    let now = Timestamp(db::now());
-    let written = state
-        .write(move |conn| Box::pin(async move { db::health::record(conn, now).await }))
-        .await;
-    match written {
-        Ok(()) => Health::Ok,
-        Err(Error::Unwritable) => Health::Unwritable,
-        Err(err) => {
-            tracing::error!(error = %err, "the health check's write failed");
-            Health::Unwritable
-        }
-    }
+    answer(health)
 }

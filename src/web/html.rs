@@ -9,10 +9,6 @@
 //! Templates never use askama's `|safe` filter (a test below reads them
 //! all); fields meant to hold markup have the type `Html` instead.
 
-use std::sync::Arc;
-
-use super::cache::RENDERED;
-
 /// A piece of HTML that is safe to put into a page as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Html(String);
@@ -47,15 +43,10 @@ impl Html {
     }
 
     /// Renders Markdown, then sanitises it (no script, no event handlers,
-    /// no `javascript:` links), so user text is always inert.
+    /// no `javascript:` links), so user text is always inert. Pages
+    /// render through the kept renderings, [`super::cache::markdown`].
     pub fn markdown(source: &str) -> Self {
-        if let Some(html) = RENDERED.get(source) {
-            return Self(html.to_string());
-        }
-        let version = RENDERED.version();
-        let html = render_markdown(source);
-        RENDERED.keep(source.to_string(), Arc::from(html.as_str()), None, version);
-        Self(html)
+        Self(render_markdown(source))
     }
 
     /// Escapes `text`, then turns the match marks a full-text search put
@@ -174,17 +165,6 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
-    }
-
-    #[test]
-    fn a_kept_rendering_is_the_rendering() {
-        let source = "A *kept* text <script>x</script> unique to this test";
-        let first = Html::markdown(source);
-        assert_eq!(first.as_str(), render_markdown(source));
-        assert_eq!(Html::markdown(source), first, "served from the cache");
-        RENDERED.clear();
-        assert!(RENDERED.get(source).is_none());
-        assert_eq!(Html::markdown(source), first);
     }
 
     #[test]

@@ -36,7 +36,7 @@ use tokio::sync::{broadcast, watch};
 use super::AppState;
 use super::api::{ApiError, ApiUser};
 use super::auth::CurrentUser;
-use super::teams::membership;
+use super::extract::membership;
 use crate::db::users::User;
 use crate::db::{log, teams};
 use crate::error::Result;

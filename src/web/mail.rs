@@ -111,18 +111,7 @@ async fn unsubscribe(
         Err(refused) => return refused,
     };
     let id = user.id;
-    let done = state
-        .write(move |conn| {
-            Box::pin(async move {
-                let done = users::unsubscribe(conn, id, scope).await?;
-                crate::ledger::note_change(crate::ledger::bus::Change::User {
-                    user: id,
-                    part: crate::ledger::bus::UserPart::MailSettings,
-                });
-                Ok(done)
-            })
-        })
-        .await;
+    let done = crate::services::accounts::unsubscribe(state.ledger.writer(), id, scope).await;
     match done {
         Ok(_) => {
             tracing::info!(user = id, scope = scope.as_str(), "unsubscribed");

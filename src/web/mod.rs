@@ -1,63 +1,78 @@
 //! HTTP: the router, extractors and pages. Each area owns its routes; this
 //! module only merges them and adds the layers every request passes.
 //!
-//! Routes (browser pages work without JavaScript; POST → 303 → GET):
+//! Routes, every one the app answers (browser pages work without
+//! JavaScript; POST → 303 → GET). `{id}` is a decision id, `KEY-N`; a test
+//! checks that this list names every route the routers declare.
 //!
 //! ```text
 //! GET  /healthz                         load balancer probe: 503 when the database cannot be read or written (health.rs)
 //! GET  /bench/ceiling                   only with `serve --bench-ceiling FILE` (benchmarks)
-//! GET  /static/*                        CSS
-//! GET  /search?q=&team=&area=&status=&decider=&date=&from=&to=   full-text search of your teams (search.rs)
+//! GET  /static/style.css  GET /static/live.js
+//! GET  /search                          ?q=&team=&area=&status=&decider=&date=&from=&to= full-text search of your teams (search.rs)
 //! --- accounts (accounts.rs)
 //! GET  /sign-up  POST /sign-up          create an account (the first is instance admin)
 //! GET  /sign-in  POST /sign-in          sign in (rate limited); `?next=` returns to a local page
 //! POST /sign-out
-//! GET  /settings                        profile, time zone, password
-//! POST /settings/profile  POST /settings/password
-//! --- teams (teams.rs)
-//! GET  /                                your teams, create a team
-//! POST /teams                           create a team
-//! GET  /t/{slug}                        dashboard: needs your stance, closing soon, recently decided
-//! GET  /t/{slug}/decisions              decision log (filters: area, status, text)
-//! GET  /t/{slug}/areas                  who decides what; POST creates an area
-//! POST /t/{slug}/areas/{id}             edit an area
-//! GET  /t/{slug}/settings               members, roles, invitations
-//! POST /t/{slug}/invitations            new invitation link
-//! POST /t/{slug}/members/{user}/role    change a role
-//! POST /t/{slug}/members/{user}/remove  remove a member
-//! GET  /invite/{token}  POST            join a team
-//! GET  /t/{slug}/log                    log size, root hash, entries
-//! --- proposals (proposals.rs)
-//! GET  /t/{slug}/proposals/new  POST /t/{slug}/proposals
-//! GET  /d/{KEY-N}                       the proposal and, once decided, its record (permalink)
-//! POST /d/{KEY-N}/stance | comments | decision | revise | withdraw | extend | decider
+//! GET  /settings                        profile, time zone, password, mail
+//! POST /settings/profile  POST /settings/password  POST /settings/mail
+//! GET  /settings/digest                 a preview of your next digest
+//! --- teams (teams/)
+//! GET  /                                your teams, create a team (home.rs)
+//! POST /teams                           create a team (home.rs)
+//! GET  /t/{slug}                        dashboard: needs your stance, closing soon, recently decided (dashboard.rs)
+//! GET  /t/{slug}/decisions              decision log (filters: area, status, text) (dashboard.rs)
+//! GET  /t/{slug}/areas                  who decides what; POST creates an area (areas.rs)
+//! POST /t/{slug}/areas/{id}             edit an area (areas.rs)
+//! GET  /t/{slug}/settings               members, roles, invitations (settings.rs)
+//! POST /t/{slug}/members/{user}/role    change a role (settings.rs)
+//! POST /t/{slug}/members/{user}/remove  remove a member (settings.rs)
+//! POST /t/{slug}/erase                  erase a text from the projection, keeping its hash (settings.rs)
+//! POST /t/{slug}/key                    rename the team key; old ids redirect (settings.rs)
+//! POST /t/{slug}/invitations            new invitation link, optionally mailed (invitations.rs)
+//! GET  /invite/{token}  POST            join a team (invitations.rs)
+//! GET  /t/{slug}/log                    log size, root hash, entries (log.rs)
+//! --- proposals (proposals/)
+//! GET  /t/{slug}/proposals/new  POST /t/{slug}/proposals      (new.rs)
+//! GET  /d/{id}                          the proposal and, once decided, its record (permalink) (show.rs)
+//! POST /d/{id}/stance  /d/{id}/comments  /d/{id}/decision  /d/{id}/revise
+//! POST /d/{id}/withdraw  /d/{id}/extend  /d/{id}/decider     (actions.rs)
 //! --- status for CI (status.rs): members, status tokens, or public if the team chose
-//! GET  /d/{KEY-N}/status.json  GET /d/{KEY-N}/badge.svg
+//! GET  /d/{id}/status.json  GET /d/{id}/badge.svg
 //! POST /t/{slug}/status-visibility  POST /t/{slug}/status-tokens   (team settings)
-//! --- code-host webhooks (hooks.rs): HMAC-checked, no session, no CSRF
-//! POST /hooks/{slug}/github
+//! --- code-host webhooks (hooks.rs): HMAC- or token-checked, no session, no CSRF
+//! POST /hooks/{slug}/github  /hooks/{slug}/gitlab  /hooks/{slug}/gitea  /hooks/{slug}/forgejo
 //! POST /t/{slug}/webhooks  POST /t/{slug}/webhooks/{id}/remove   (team settings)
 //! --- subscription feeds (feeds.rs): a member's private feed URLs, `?token=stf_…`, no session
 //! GET  /t/{slug}/feeds  POST            your feed URLs for the team; create one (shown once)
 //! POST /t/{slug}/feeds/{id}/revoke      revoke one of yours
-//! GET  /feeds/decisions.atom?token=     recorded decisions, newest first (Atom)
-//! GET  /feeds/deadlines.ics?token=      deadlines still waiting for your stance (iCalendar)
+//! GET  /feeds/decisions.atom            ?token= recorded decisions, newest first (Atom)
+//! GET  /feeds/deadlines.ics             ?token= deadlines still waiting for your stance (iCalendar)
 //! --- live updates (live.rs): Server-Sent Events for members, ids are log indices
-//! GET  /t/{slug}/live?after=N           the team's new entries; resumes from `Last-Event-ID`
-//! GET  /static/live.js                  refreshes a page's parts when its team's log grows
+//! GET  /t/{slug}/live                   ?after=N the team's new entries; resumes from `Last-Event-ID`
 //! --- mail (mail.rs)
-//! GET  /unsubscribe?u=&s=&t=  POST      signed unsubscribe link (no session, no CSRF; RFC 8058 one-click)
-//! GET  /admin/mail?status=              the outbox: queued, sent, failing (instance admins)
-//! POST /settings/mail                   your mail settings (accounts.rs)
-//! --- JSON API (api.rs), see README
-//! /api/v1/...
+//! GET  /unsubscribe  POST               ?u=&s=&t= signed unsubscribe link (no session, no CSRF; RFC 8058 one-click)
+//! GET  /admin/mail                      ?status= the outbox: queued, sent, failing (instance admins)
+//! --- JSON API (api/), nested under /api/v1; see the README
+//! POST /api/v1/teams                                   (teams.rs)
+//! POST /api/v1/teams/{key}/invitations  POST /api/v1/invitations/{token}/accept
+//! GET  /api/v1/teams/{key}/members
+//! GET  /api/v1/teams/{key}/proposals  POST             (decisions.rs)
+//! GET  /api/v1/decisions/{id}
+//! POST /api/v1/decisions/{id}/stances  /api/v1/decisions/{id}/comments  /api/v1/decisions/{id}/decision
+//! GET  /api/v1/teams/{key}/log  GET /api/v1/teams/{key}/checkpoint   (log.rs)
+//! GET  /api/v1/teams/{key}/proofs/inclusion  GET /api/v1/teams/{key}/proofs/consistency
+//! GET  /api/v1/decisions/{id}/proof  GET /api/v1/teams/{key}/export
+//! POST /api/v1/teams/{key}/erasures
 //! ```
 
 pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod extract;
 pub mod feeds;
+pub mod field_errors;
 pub mod flash;
 pub mod health;
 pub mod hooks;
@@ -156,8 +171,7 @@ pub struct App {
     pub caches: Arc<cache::Caches>,
 }
 
-/// The team, the member's role and the team's log size then.
-pub type Membership = (crate::db::teams::Team, crate::domain::team::Role, i64);
+pub use crate::db::teams::Membership;
 
 impl App {
     /// The user with this id (a signed-in user, read once per request).
@@ -188,8 +202,8 @@ impl App {
         use crate::db::teams::{self, TeamRef};
         let Some(kept) = &self.caches.members else {
             let found = teams::as_member(self.db.reader(), team, user_id).await?;
-            if let Some((team, _, size)) = &found {
-                self.caches.saw_log_size(team.id, *size);
+            if let Some(m) = &found {
+                self.caches.saw_log_size(m.team.id, m.log_size);
             }
             return Ok(found);
         };
@@ -198,18 +212,13 @@ impl App {
             TeamRef::Slug(s) => (false, s.to_string(), user_id),
         };
         if let Some(m) = kept.get(&key) {
-            return Ok(Some((m.team, m.role, m.log_size)));
+            return Ok(Some(m));
         }
         let version = kept.version();
         let found = teams::as_member(self.db.reader(), team, user_id).await?;
-        if let Some((team, role, log_size)) = &found {
-            self.caches.saw_log_size(team.id, *log_size);
-            let membership = cache::Membership {
-                team: team.clone(),
-                role: *role,
-                log_size: *log_size,
-            };
-            kept.keep(key, membership, Some((team.id, *log_size)), version);
+        if let Some(m) = &found {
+            self.caches.saw_log_size(m.team.id, m.log_size);
+            kept.keep(key, m.clone(), Some((m.team.id, m.log_size)), version);
         }
         Ok(found)
     }
@@ -225,26 +234,6 @@ impl App {
             mailer: self.mailer.clone(),
             writer: self.ledger.writer().clone(),
         }
-    }
-
-    /// Runs a write that is not a log event (accounts, invitations, tokens,
-    /// secrets) in the ledger writer's next batch: every write of a running
-    /// app goes through the one writer, so none waits for SQLite's write
-    /// lock, and it shares the batch's fsync.
-    pub async fn write<T, F>(&self, statement: F) -> crate::error::Result<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(
-                crate::db::Ex<'c>,
-            ) -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'c>,
-            > + Send
-            + 'static,
-    {
-        self.ledger
-            .writer()
-            .submit(move |conn| Box::pin(async move { Ok(statement(conn).await?) }))
-            .await
     }
 }
 
@@ -355,4 +344,63 @@ async fn style() -> impl axum::response::IntoResponse {
         ],
         include_str!("../../static/style.css"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every path given to `.route(` in the web sources (under `/api/v1`
+    /// for the API's files).
+    fn declared_routes(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                let nested = if path.ends_with("api") {
+                    "/api/v1"
+                } else {
+                    prefix
+                };
+                declared_routes(&path, nested, out);
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            // Tests (this one among them) declare no routes.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for piece in code.split(".route(").skip(1) {
+                let piece = piece.trim_start();
+                if let Some(rest) = piece.strip_prefix('"')
+                    && let Some(end) = rest.find('"')
+                {
+                    out.push(format!("{prefix}{}", &rest[..end]));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_route_list_names_every_route_the_routers_declare() {
+        let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+        let mut routes = Vec::new();
+        declared_routes(&web, "", &mut routes);
+        assert!(routes.len() > 50, "found only {} routes", routes.len());
+        let listed: String = include_str!("mod.rs")
+            .lines()
+            .filter(|l| l.starts_with("//!"))
+            .flat_map(|l| l.split_whitespace().map(|w| format!(" {w} ")))
+            .collect();
+        let missing: Vec<&String> = routes
+            .iter()
+            .filter(|r| !listed.contains(&format!(" {r} ")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "not in the route list at the top of web/mod.rs: {missing:?}"
+        );
+    }
 }

@@ -257,16 +257,10 @@ impl TestApp {
             .await
             .expect("query")
             .expect("user exists");
-        let token = settled::web::auth::new_secret("stl_").expect("random");
-        settled::db::users::insert_token(
-            &self.db,
-            user.id,
-            "tests",
-            &token,
-            settled::db::Timestamp(settled::db::now()),
-        )
-        .await
-        .expect("token stored");
+        let token =
+            settled::services::tokens::create_api_token(&self.writer, user.id, "tests".into())
+                .await
+                .expect("token stored");
         Api {
             base: self.base.clone(),
             token,

@@ -1,0 +1,169 @@
+//! A team's dashboard and its decision log.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+
+use super::{ProposalItem, items};
+use crate::db::proposals::ListFilter;
+use crate::db::teams::{Area, Team};
+use crate::db::{proposals, teams};
+use crate::domain::proposal::Status;
+use crate::domain::team::Role;
+use crate::error::{Error, Result};
+use crate::web::AppState;
+use crate::web::Membership;
+use crate::web::auth::CurrentUser;
+use crate::web::pages::Ctx;
+use crate::web::rows::OpenProposal;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/dashboard.html")]
+pub(super) struct DashboardPage {
+    ctx: Ctx,
+    team: Team,
+    /// The team's last log index when the page was read (live updates resume after it).
+    live_after: i64,
+    role: Role,
+    needs_stance: Vec<ProposalItem>,
+    closing_soon: Vec<ProposalItem>,
+    recently_decided: Vec<ProposalItem>,
+}
+
+/// Proposals a dashboard list shows at most.
+const DASHBOARD_LIST: usize = 50;
+
+pub(super) async fn dashboard(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+) -> Result<DashboardPage> {
+    // The log size before the page's data: whatever it misses, the stream replays.
+    let Membership {
+        team,
+        role,
+        log_size,
+    } = state
+        .as_member(teams::TeamRef::Slug(&slug), user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let live_after = log_size - 1;
+    let rows = state
+        .caches
+        .dashboard_rows(&state.db, team.id, log_size)
+        .await?;
+    let now = Utc::now();
+    let soon = now + Duration::hours(48);
+    let listed = |keep: &dyn Fn(&OpenProposal) -> bool| {
+        rows.open
+            .iter()
+            .filter(|p| keep(p))
+            .take(DASHBOARD_LIST)
+            .map(|p| &p.proposal)
+            .collect::<Vec<_>>()
+    };
+    let needs = if role.can_vote() {
+        listed(&|p| !p.stanced.contains(&user.id))
+    } else {
+        Vec::new()
+    };
+    let closing = listed(&|p| p.proposal.closes_at.0 <= soon);
+    Ok(DashboardPage {
+        needs_stance: items(&team, needs, &ctx, now),
+        closing_soon: items(&team, closing, &ctx, now),
+        recently_decided: items(&team, &rows.decided, &ctx, now),
+        live_after,
+        ctx,
+        team,
+        role,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/decisions.html")]
+pub(super) struct DecisionLogPage {
+    ctx: Ctx,
+    team: Team,
+    areas: Vec<Area>,
+    statuses: Vec<&'static str>,
+    area: Option<i64>,
+    status: String,
+    text: String,
+    proposals: Vec<ProposalItem>,
+}
+
+impl DecisionLogPage {
+    fn is_area(&self, id: &i64) -> bool {
+        self.area == Some(*id)
+    }
+
+    fn is_status(&self, status: &str) -> bool {
+        self.status == status
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LogFilter {
+    #[serde(default)]
+    area: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    q: String,
+}
+
+pub(super) async fn decision_log(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+    Query(filter): Query<LogFilter>,
+) -> Result<DecisionLogPage> {
+    let Membership { team, log_size, .. } = state
+        .as_member(teams::TeamRef::Slug(&slug), user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let area = filter.area.parse::<i64>().ok();
+    let status = filter.status.parse::<Status>().ok();
+    let text = filter.q.trim().to_string();
+    let filter = ListFilter {
+        status,
+        area,
+        text: (!text.is_empty()).then(|| text.clone()),
+    };
+    // The unfiltered log, the page most often seen, is kept while the
+    // team's log does not grow.
+    let kept = state.caches.log_rows(&state.db, team.id, log_size).await?;
+    let filtered = if filter.status.is_none() && filter.area.is_none() && filter.text.is_none() {
+        None
+    } else {
+        Some(
+            proposals::list(
+                state.db.reader(),
+                team.id,
+                &filter,
+                crate::web::rows::LOG_LISTED,
+            )
+            .await?,
+        )
+    };
+    let now = Utc::now();
+    Ok(DecisionLogPage {
+        proposals: items(
+            &team,
+            filtered.as_ref().unwrap_or(&kept.proposals),
+            &ctx,
+            now,
+        ),
+        areas: kept.areas.clone(),
+        statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
+        area,
+        status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        text,
+        ctx,
+        team,
+    })
+}

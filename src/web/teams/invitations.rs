@@ -1,0 +1,163 @@
+//! Invitation links: creating one (and mailing it), and joining a team
+//! through one.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::show_once;
+use crate::db::teams;
+use crate::db::teams::Team;
+use crate::db::users::{User, token_hash};
+use crate::domain::team::Role;
+use crate::error::{Error, Result};
+use crate::web::AppState;
+use crate::web::auth::CurrentUser;
+use crate::web::extract::membership;
+use crate::web::flash::Flash;
+use crate::web::pages::{Ctx, see_other};
+
+/// Creates an invitation link for `role` (admins only), mailed to `email`
+/// if one is given, which counts against the inviter's mail limit; returns
+/// the URL and token. Shared by the settings page and the API.
+pub async fn invite(
+    state: &AppState,
+    team: &Team,
+    role: Role,
+    actor_role: Role,
+    actor: &User,
+    email: Option<&str>,
+) -> Result<(String, String)> {
+    let acting = crate::web::extract::actor(team, actor_role, actor);
+    acting.require_admin()?;
+    // The address is checked before anything is stored.
+    let mail_to = match email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(raw) => {
+            state.invitation_mail_limiter.check(&actor.id)?;
+            let parsed = crate::domain::account::Email::parse(raw)?;
+            raw.parse::<lettre::Address>().map_err(|_| {
+                crate::domain::InvalidInput::new(
+                    "email",
+                    "must be an email address like ana@example.com",
+                )
+            })?;
+            Some(parsed)
+        }
+        None => None,
+    };
+    let invitation = crate::services::invitations::Invitation {
+        role,
+        mail_to,
+        inviter_name: actor.display_name.clone(),
+    };
+    crate::services::invitations::create(state.ledger.writer(), &state.base_url, acting, invitation)
+        .await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct InvitationForm {
+    role: String,
+    /// Optional: mail the link to this address.
+    #[serde(default)]
+    email: String,
+}
+
+pub(super) async fn create_invitation(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    flash: Flash,
+    Path(slug): Path<String>,
+    Form(form): Form<InvitationForm>,
+) -> Result<Response> {
+    let (team, actor_role) = membership(&state, &slug, &user).await?;
+    let role: Role = form.role.parse()?;
+    let email = form.email.trim();
+    let (url, _) = match invite(&state, &team, role, actor_role, &user, Some(email)).await {
+        Ok(created) => created,
+        Err(Error::Invalid(e)) => {
+            flash.set(format!("No invitation created: the email {}.", e.message));
+            return Ok(see_other(&format!("/t/{}/settings", team.slug)));
+        }
+        Err(e) => return Err(e),
+    };
+    let message = if email.is_empty() {
+        format!("Invitation link created (role: {role}). Copy it now: it is shown once.")
+    } else {
+        format!(
+            "Invitation link created (role: {role}) and mailed to {email}. You can also copy it now: it is shown once."
+        )
+    };
+    show_once(&session, &flash, "new_invitation", url, &message).await?;
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "teams/invitation.html")]
+pub(super) struct InvitationPage {
+    ctx: Ctx,
+    token: String,
+    team_name: String,
+    role: String,
+    error: Option<String>,
+}
+
+pub(super) async fn invitation_page(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+    ctx: Ctx,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let invitation = teams::invitation_by_hash(state.db.reader(), &token_hash(&token)).await?;
+    let valid = invitation.filter(|i| i.accepted_by.is_none() && i.expires_at.0 > Utc::now());
+    let Some(invitation) = valid else {
+        let page = InvitationPage {
+            ctx,
+            token,
+            team_name: String::new(),
+            role: String::new(),
+            error: Some("This invitation link is no longer valid: it was used already or has expired. Ask an admin for a new one.".into()),
+        };
+        return Ok((StatusCode::GONE, page).into_response());
+    };
+    let team = teams::by_id(state.db.reader(), invitation.team_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(InvitationPage {
+        ctx,
+        token,
+        team_name: team.name,
+        role: invitation.role.0.to_string(),
+        error: None,
+    }
+    .into_response())
+}
+
+pub(super) async fn accept_invitation(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    flash: Flash,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    match state
+        .ledger
+        .accept_invitation(user.id, &token_hash(&token))
+        .await
+    {
+        Ok(team) => {
+            flash.set(format!("Welcome to {}.", team.name));
+            Ok(see_other(&format!("/t/{}", team.slug)))
+        }
+        Err(Error::Rule(v)) => {
+            flash.set(format!("Could not join: {v}."));
+            Ok(see_other("/"))
+        }
+        Err(err) => Err(err),
+    }
+}
