@@ -10,6 +10,7 @@
 //! Run: `cargo run --release --example bench_seed -- sqlite://bench.db`
 //! (`bash bench/run.sh` does this). `SETTLED_SEED_SCALE=0.1` seeds a tenth.
 
+use settled::domain::ids::{Number, TeamId, UserId};
 use settled::on;
 use std::time::Instant;
 
@@ -144,7 +145,7 @@ async fn seed_team(
     let admin = members[0];
     let created = ledger
         .create_team(
-            admin,
+            UserId(admin),
             NewTeam {
                 name: format!("Bench team {t}"),
                 slug: format!("bench-{t}"),
@@ -189,8 +190,8 @@ async fn seed_proposal(
     let decider = members[(p + 1) % MEMBERS];
     let number = ledger
         .create_proposal(
-            author,
-            team,
+            UserId(author),
+            TeamId(team),
             NewProposal {
                 title: format!("Proposal {p}: move service {p} to the new platform"),
                 body: format!(
@@ -223,7 +224,7 @@ async fn seed_proposal(
             async move {
                 let stance = Stance::parse(position, None)?;
                 ledger
-                    .take_stance(member, team, number, stance)
+                    .take_stance(UserId(member), TeamId(team), Number(number), stance)
                     .await
                     .map_err(err)?;
                 anyhow::Ok(())
@@ -237,7 +238,12 @@ async fn seed_proposal(
         let member = members[c % MEMBERS];
         async move {
             ledger
-                .comment(member, team, number, comment_text(p, c))
+                .comment(
+                    UserId(member),
+                    TeamId(team),
+                    Number(number),
+                    comment_text(p, c),
+                )
                 .await
                 .map_err(err)?;
             anyhow::Ok(())
@@ -248,9 +254,9 @@ async fn seed_proposal(
     if !last && !p.is_multiple_of(5) {
         ledger
             .record(
-                decider,
-                team,
-                number,
+                UserId(decider),
+                TeamId(team),
+                Number(number),
                 DecisionDraft::parse(
                     if p.is_multiple_of(7) {
                         "rejected"

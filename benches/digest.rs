@@ -12,6 +12,7 @@
 //!
 //! `SETTLED_DIGEST_MEMBERS` and `SETTLED_DIGEST_TEAMS` change the size.
 
+use settled::domain::ids::{Number, TeamId, UserId};
 use settled::on;
 use std::time::Instant;
 
@@ -208,7 +209,7 @@ async fn seed_team(ledger: &Ledger, t: usize, members: &[i64]) -> anyhow::Result
     let admin = members[0];
     let team = ledger
         .create_team(
-            admin,
+            UserId(admin),
             NewTeam {
                 name: format!("Digest team {t}"),
                 slug: format!("digest-{t}"),
@@ -230,8 +231,8 @@ async fn seed_team(ledger: &Ledger, t: usize, members: &[i64]) -> anyhow::Result
         let decided = p >= OPEN_PER_TEAM;
         let number = ledger
             .create_proposal(
-                author,
-                team,
+                UserId(author),
+                TeamId(team),
                 NewProposal {
                     title: format!("Proposal {p} of team {t}"),
                     body: "Move the service to the new platform in two steps.".into(),
@@ -254,7 +255,12 @@ async fn seed_team(ledger: &Ledger, t: usize, members: &[i64]) -> anyhow::Result
             let ledger = ledger.clone();
             async move {
                 ledger
-                    .take_stance(m, team, number, Stance::parse("agree", None)?)
+                    .take_stance(
+                        UserId(m),
+                        TeamId(team),
+                        Number(number),
+                        Stance::parse("agree", None)?,
+                    )
                     .await
                     .map_err(err)?;
                 anyhow::Ok(())
@@ -267,9 +273,9 @@ async fn seed_team(ledger: &Ledger, t: usize, members: &[i64]) -> anyhow::Result
             async move {
                 ledger
                     .comment(
-                        member,
-                        team,
-                        number,
+                        UserId(member),
+                        TeamId(team),
+                        Number(number),
                         format!("Comment {c} on proposal {p}."),
                     )
                     .await
@@ -281,9 +287,9 @@ async fn seed_team(ledger: &Ledger, t: usize, members: &[i64]) -> anyhow::Result
         if decided {
             ledger
                 .record(
-                    admin,
-                    team,
-                    number,
+                    UserId(admin),
+                    TeamId(team),
+                    Number(number),
                     DecisionDraft::parse("accepted", "We move it in two steps.", "Less risk.", [])?,
                 )
                 .await

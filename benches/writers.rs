@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use settled::db::{self, Db, Timestamp, teams, users};
+use settled::domain::ids::Number;
 use settled::domain::ids::TeamKey;
+use settled::domain::ids::{TeamId, UserId};
 use settled::domain::proposal::{Position, Stance};
 use settled::domain::team::Role;
 use settled::ledger::Ledger;
@@ -55,7 +57,7 @@ async fn seed(db: &Db, ledger: &Ledger) -> anyhow::Result<Vec<(i64, Vec<i64>)>> 
         let key = format!("W{t}");
         let team = ledger
             .create_team(
-                people[0],
+                UserId(people[0]),
                 NewTeam {
                     name: format!("Writers {t}"),
                     slug: format!("writers-{t}"),
@@ -78,14 +80,14 @@ async fn seed(db: &Db, ledger: &Ledger) -> anyhow::Result<Vec<(i64, Vec<i64>)>> 
             )
             .await?;
             ledger
-                .accept_invitation(*person, &hash)
+                .accept_invitation(UserId(*person), &hash)
                 .await
                 .map_err(err)?;
         }
         ledger
             .create_proposal(
-                people[0],
-                team.id,
+                UserId(people[0]),
+                TeamId(team.id),
                 NewProposal {
                     title: "Measure writes".into(),
                     body: "Stances, as fast as they are acknowledged.".into(),
@@ -130,9 +132,9 @@ async fn measure(
                 let sent = Instant::now();
                 ledger
                     .take_stance(
-                        person,
-                        team,
-                        1,
+                        UserId(person),
+                        TeamId(team),
+                        Number(1),
                         Stance {
                             position,
                             reason: None,

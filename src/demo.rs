@@ -6,6 +6,7 @@ use chrono::Duration;
 use crate::db::{self, Db, users};
 use crate::domain::account::{DisplayName, Email, NewPassword};
 use crate::domain::ids::TeamKey;
+use crate::domain::ids::{Number, TeamId, UserId};
 use crate::domain::proposal::{DecisionDraft, Stance};
 use crate::domain::team::Role;
 use crate::ledger::Ledger;
@@ -53,7 +54,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     let err = |e: crate::error::Error| anyhow::anyhow!("{}", e.public_message());
     let team = ledger
         .create_team(
-            ana,
+            UserId(ana),
             NewTeam {
                 name: "Platform".into(),
                 slug: "platform".into(),
@@ -87,7 +88,12 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
             description: description.into(),
             default_decider: decider,
         };
-        areas.push(ledger.save_area(ana, team.id, input).await.map_err(err)?);
+        areas.push(
+            ledger
+                .save_area(UserId(ana), TeamId(team.id), input)
+                .await
+                .map_err(err)?,
+        );
     }
     let [backend, _hiring, release] = areas[..] else {
         anyhow::bail!("demo areas missing");
@@ -107,8 +113,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     // 1: decided, accepted, with an objection answered in the record.
     let rest = ledger
         .create_proposal(
-            chen,
-            team.id,
+            UserId(chen),
+            TeamId(team.id),
             propose(
                 "Expose a REST API for integrations",
                 "Partners ask for programmatic access.\n\n* JSON over HTTPS\n* Personal tokens\n* Versioned under `/v1`",
@@ -120,27 +126,37 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         .await
         .map_err(err)?;
     ledger
-        .take_stance(ana, team.id, rest, stance("agree", None)?)
+        .take_stance(
+            UserId(ana),
+            TeamId(team.id),
+            Number(rest),
+            stance("agree", None)?,
+        )
         .await
         .map_err(err)?;
     ledger
         .take_stance(
-            bob,
-            team.id,
-            rest,
+            UserId(bob),
+            TeamId(team.id),
+            Number(rest),
             stance("agree", Some("Simple and well understood."))?,
         )
         .await
         .map_err(err)?;
     ledger
-        .take_stance(chen, team.id, rest, stance("agree", None)?)
+        .take_stance(
+            UserId(chen),
+            TeamId(team.id),
+            Number(rest),
+            stance("agree", None)?,
+        )
         .await
         .map_err(err)?;
     ledger
         .take_stance(
-            dana,
-            team.id,
-            rest,
+            UserId(dana),
+            TeamId(team.id),
+            Number(rest),
             stance(
                 "object",
                 Some("We have no rate limiting; one partner could take us down."),
@@ -150,18 +166,18 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         .map_err(err)?;
     ledger
         .comment(
-            olga,
-            team.id,
-            rest,
+            UserId(olga),
+            TeamId(team.id),
+            Number(rest),
             "Support would love this: half our tickets are CSV exports.".into(),
         )
         .await
         .map_err(err)?;
     ledger
         .record(
-            bob,
-            team.id,
-            rest,
+            UserId(bob),
+            TeamId(team.id),
+            Number(rest),
             DecisionDraft::parse(
                 "accepted",
                 "We build a versioned REST API (`/v1`) with personal tokens.",
@@ -175,8 +191,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     // 2: supersedes 1, open, with an objection standing.
     let graphql = ledger
         .create_proposal(
-            chen,
-            team.id,
+            UserId(chen),
+            TeamId(team.id),
             NewProposal {
                 supersedes: Some(rest),
                 ..propose(
@@ -191,36 +207,46 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         .await
         .map_err(err)?;
     ledger
-        .take_stance(chen, team.id, graphql, stance("agree", None)?)
+        .take_stance(
+            UserId(chen),
+            TeamId(team.id),
+            Number(graphql),
+            stance("agree", None)?,
+        )
         .await
         .map_err(err)?;
     ledger
         .take_stance(
-            dana,
-            team.id,
-            graphql,
+            UserId(dana),
+            TeamId(team.id),
+            Number(graphql),
             stance("object", Some("Caching and rate limiting get much harder."))?,
         )
         .await
         .map_err(err)?;
     ledger
-        .take_stance(ana, team.id, graphql, stance("abstain", None)?)
+        .take_stance(
+            UserId(ana),
+            TeamId(team.id),
+            Number(graphql),
+            stance("abstain", None)?,
+        )
         .await
         .map_err(err)?;
     ledger
         .comment(
-            bob,
-            team.id,
-            graphql,
+            UserId(bob),
+            TeamId(team.id),
+            Number(graphql),
             "Could we add a batch endpoint to REST instead?".into(),
         )
         .await
         .map_err(err)?;
     ledger
         .comment(
-            chen,
-            team.id,
-            graphql,
+            UserId(chen),
+            TeamId(team.id),
+            Number(graphql),
             "Batching helps, but the shapes still differ per dashboard.".into(),
         )
         .await
@@ -229,8 +255,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     // 3: open, closing soon, nobody has responded yet.
     ledger
         .create_proposal(
-            dana,
-            team.id,
+            UserId(dana),
+            TeamId(team.id),
             propose(
                 "Deploy on Fridays only with a second reviewer",
                 "Two incidents this quarter came from Friday deploys. Keep Friday deploys, but require a second reviewer on call.",
@@ -245,8 +271,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     // 4: rejected.
     let hire = ledger
         .create_proposal(
-            bob,
-            team.id,
+            UserId(bob),
+            TeamId(team.id),
             propose(
                 "Open a second backend role now",
                 "The on-call rota has four people.",
@@ -264,15 +290,20 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         (dana, "disagree"),
     ] {
         ledger
-            .take_stance(who, team.id, hire, stance(pos, None)?)
+            .take_stance(
+                UserId(who),
+                TeamId(team.id),
+                Number(hire),
+                stance(pos, None)?,
+            )
             .await
             .map_err(err)?;
     }
     ledger
         .record(
-            ana,
-            team.id,
-            hire,
+            UserId(ana),
+            TeamId(team.id),
+            Number(hire),
             DecisionDraft::parse(
                 "rejected",
                 "We do not open a second backend role before the budget review in March.",
@@ -286,8 +317,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     // 5: withdrawn.
     let mono = ledger
         .create_proposal(
-            chen,
-            team.id,
+            UserId(chen),
+            TeamId(team.id),
             propose(
                 "Move to a monorepo",
                 "One repository for all services.",
@@ -300,9 +331,9 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         .map_err(err)?;
     ledger
         .withdraw(
-            chen,
-            team.id,
-            mono,
+            UserId(chen),
+            TeamId(team.id),
+            Number(mono),
             "Superseded by the build tooling work; will come back with numbers.".into(),
         )
         .await
@@ -322,8 +353,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
     ] {
         let number = ledger
             .create_proposal(
-                bob,
-                team.id,
+                UserId(bob),
+                TeamId(team.id),
                 NewProposal {
                     supersedes: previous,
                     ..propose(title, "See the linked discussion.", Some(backend), None, 72)
@@ -333,15 +364,20 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
             .map_err(err)?;
         for who in [ana, bob, chen, dana] {
             ledger
-                .take_stance(who, team.id, number, stance("agree", None)?)
+                .take_stance(
+                    UserId(who),
+                    TeamId(team.id),
+                    Number(number),
+                    stance("agree", None)?,
+                )
                 .await
                 .map_err(err)?;
         }
         ledger
             .record(
-                bob,
-                team.id,
-                number,
+                UserId(bob),
+                TeamId(team.id),
+                Number(number),
                 DecisionDraft::parse("accepted", statement, "", [])?,
             )
             .await
@@ -374,7 +410,7 @@ pub async fn join(
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
     ledger
-        .accept_invitation(user, &users::token_hash(&token))
+        .accept_invitation(UserId(user), &users::token_hash(&token))
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
     Ok(())

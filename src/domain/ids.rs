@@ -53,6 +53,19 @@ impl fmt::Display for TeamKey {
     }
 }
 
+/// A user's id (the key of their account row). The ledger's commands take
+/// ids in these types, so an actor cannot be passed where a team belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+/// A team's id (the key of its row, not its public key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TeamId(pub i64);
+
+/// A proposal's number within its team, from 1 (the N of `KEY-N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Number(pub i64);
+
 /// The public id of a proposal: team key and per-team number, `ARCH-42`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DecisionId {

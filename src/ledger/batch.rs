@@ -200,7 +200,7 @@ mod tests {
     use chrono::Utc;
 
     use crate::db::{self, Db, Timestamp, users};
-    use crate::domain::ids::TeamKey;
+    use crate::domain::ids::{Number, TeamId, TeamKey, UserId};
     use crate::error::Error;
     use crate::ledger::commands::{NewProposal, NewTeam};
     use crate::ledger::event::{Content, Event};
@@ -231,7 +231,7 @@ mod tests {
         .id;
         let team = ledger
             .create_team(
-                user,
+                UserId(user),
                 NewTeam {
                     name: "Batch".into(),
                     slug: "batch".into(),
@@ -243,8 +243,8 @@ mod tests {
             .expect("team");
         ledger
             .create_proposal(
-                user,
-                team.id,
+                UserId(user),
+                TeamId(team.id),
                 NewProposal {
                     title: "Batches".into(),
                     body: "Roll back what failed.".into(),
@@ -288,7 +288,12 @@ mod tests {
         // Entries 0 and 1 are the team and the proposal.
         assert_eq!(kept, (2..62).collect::<Vec<_>>());
         let next = ledger
-            .comment(user, team.id, 1, "after the batch".into())
+            .comment(
+                UserId(user),
+                TeamId(team.id),
+                Number(1),
+                "after the batch".into(),
+            )
             .await
             .expect("comment");
         assert_eq!(next.index, 62);

@@ -9,7 +9,7 @@ use super::event::{Content, Event};
 use super::{Appended, Ledger, append, batch, project};
 use crate::db::{self, Ex, Lock, Timestamp, proposals, teams};
 use crate::domain::Violation;
-use crate::domain::ids::TeamKey;
+use crate::domain::ids::{Number, TeamId, TeamKey, UserId};
 use crate::domain::proposal::{self as rules, DecisionDraft, Stance};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
@@ -136,7 +136,8 @@ impl Ledger {
     }
 
     /// Creates a team with `actor` as its first admin.
-    pub async fn create_team(&self, actor: i64, team: NewTeam) -> Result<teams::Team> {
+    pub async fn create_team(&self, actor: UserId, team: NewTeam) -> Result<teams::Team> {
+        let actor = actor.0;
         self.writer
             .submit(move |mut tx| {
                 Box::pin(async move {
@@ -180,7 +181,8 @@ impl Ledger {
     }
 
     /// Joins a team through an invitation (single use, unexpired).
-    pub async fn accept_invitation(&self, actor: i64, token_hash: &[u8]) -> Result<teams::Team> {
+    pub async fn accept_invitation(&self, actor: UserId, token_hash: &[u8]) -> Result<teams::Team> {
+        let actor = actor.0;
         let token_hash = token_hash.to_vec();
         self.writer
             .submit(move |mut tx| {
@@ -223,11 +225,12 @@ impl Ledger {
     /// Changes a member's role (admins only; a team keeps at least one admin).
     pub async fn change_role(
         &self,
-        actor: i64,
-        team_id: i64,
-        user: i64,
+        actor: UserId,
+        team_id: TeamId,
+        user: UserId,
         new_role: Role,
     ) -> Result<Appended> {
+        let (actor, team_id, user) = (actor.0, team_id.0, user.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin {
@@ -258,7 +261,13 @@ impl Ledger {
     }
 
     /// Removes a member (admins only, or anyone leaving); their history stays.
-    pub async fn remove_member(&self, actor: i64, team_id: i64, user: i64) -> Result<Appended> {
+    pub async fn remove_member(
+        &self,
+        actor: UserId,
+        team_id: TeamId,
+        user: UserId,
+    ) -> Result<Appended> {
+        let (actor, team_id, user) = (actor.0, team_id.0, user.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin && actor != user {
@@ -280,7 +289,8 @@ impl Ledger {
     }
 
     /// Creates or edits an area (admins only).
-    pub async fn save_area(&self, actor: i64, team_id: i64, input: AreaInput) -> Result<i64> {
+    pub async fn save_area(&self, actor: UserId, team_id: TeamId, input: AreaInput) -> Result<i64> {
+        let (actor, team_id) = (actor.0, team_id.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin {
@@ -327,10 +337,11 @@ impl Ledger {
     /// Opens a proposal; returns its number.
     pub async fn create_proposal(
         &self,
-        actor: i64,
-        team_id: i64,
+        actor: UserId,
+        team_id: TeamId,
         input: NewProposal,
     ) -> Result<i64> {
+        let (actor, team_id) = (actor.0, team_id.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let author_role = role(tx.re(), team_id, actor).await?;
@@ -400,11 +411,12 @@ impl Ledger {
     /// Revises the body (author only, while open).
     pub async fn revise(
         &self,
-        actor: i64,
-        team_id: i64,
-        number: i64,
+        actor: UserId,
+        team_id: TeamId,
+        number: Number,
         body: String,
     ) -> Result<Appended> {
+        let (actor, team_id, number) = (actor.0, team_id.0, number.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
@@ -427,11 +439,12 @@ impl Ledger {
     /// Names another decider (author or admin, while open).
     pub async fn change_decider(
         &self,
-        actor: i64,
-        team_id: i64,
-        number: i64,
-        to: i64,
+        actor: UserId,
+        team_id: TeamId,
+        number: Number,
+        to: UserId,
     ) -> Result<Appended> {
+        let (actor, team_id, number, to) = (actor.0, team_id.0, number.0, to.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
@@ -452,11 +465,12 @@ impl Ledger {
     /// Extends the window (decider only, while open).
     pub async fn extend(
         &self,
-        actor: i64,
-        team_id: i64,
-        number: i64,
+        actor: UserId,
+        team_id: TeamId,
+        number: Number,
         closes_at: DateTime<Utc>,
     ) -> Result<Appended> {
+        let (actor, team_id, number) = (actor.0, team_id.0, number.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
@@ -478,11 +492,12 @@ impl Ledger {
     /// Withdraws a proposal (author or decider, while open).
     pub async fn withdraw(
         &self,
-        actor: i64,
-        team_id: i64,
-        number: i64,
+        actor: UserId,
+        team_id: TeamId,
+        number: Number,
         reason: String,
     ) -> Result<Appended> {
+        let (actor, team_id, number) = (actor.0, team_id.0, number.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
@@ -500,11 +515,12 @@ impl Ledger {
     /// Takes or changes the actor's stance (voting members, while open).
     pub async fn take_stance(
         &self,
-        actor: i64,
-        team_id: i64,
-        number: i64,
+        actor: UserId,
+        team_id: TeamId,
+        number: Number,
         stance: Stance,
     ) -> Result<Appended> {
+        let (actor, team_id, number) = (actor.0, team_id.0, number.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
@@ -523,11 +539,12 @@ impl Ledger {
     /// Adds a comment (any member, while open).
     pub async fn comment(
         &self,
-        actor: i64,
-        team_id: i64,
-        number: i64,
+        actor: UserId,
+        team_id: TeamId,
+        number: Number,
         body: String,
     ) -> Result<Appended> {
+        let (actor, team_id, number) = (actor.0, team_id.0, number.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
@@ -545,11 +562,12 @@ impl Ledger {
     /// Records the decision (the decider only; rules 2 and 4).
     pub async fn record(
         &self,
-        actor: i64,
-        team_id: i64,
-        number: i64,
+        actor: UserId,
+        team_id: TeamId,
+        number: Number,
         draft: DecisionDraft,
     ) -> Result<Appended> {
+        let (actor, team_id, number) = (actor.0, team_id.0, number.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 let (_, p) = on_proposal(tx.re(), actor, team_id, number).await?;
@@ -580,11 +598,12 @@ impl Ledger {
     /// what a rebuild from the log would.
     pub async fn erase(
         &self,
-        actor: i64,
-        team_id: i64,
+        actor: UserId,
+        team_id: TeamId,
         index: i64,
         field: &str,
     ) -> Result<Appended> {
+        let (actor, team_id) = (actor.0, team_id.0);
         let field = field.to_string();
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
@@ -656,10 +675,11 @@ impl Ledger {
     /// Makes the status of the team's decisions public or private (admins).
     pub async fn set_status_public(
         &self,
-        actor: i64,
-        team_id: i64,
+        actor: UserId,
+        team_id: TeamId,
         public: bool,
     ) -> Result<Appended> {
+        let (actor, team_id) = (actor.0, team_id.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin {
@@ -720,11 +740,12 @@ impl Ledger {
     /// anything saying otherwise is an old delivery.
     pub async fn record_pull_request(
         &self,
-        team_id: i64,
-        actor: i64,
+        team_id: TeamId,
+        actor: UserId,
         delivery: Option<String>,
         pr: PullRequest,
     ) -> Result<usize> {
+        let (team_id, actor) = (team_id.0, actor.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if !(pr.url.starts_with("https://") || pr.url.starts_with("http://")) {
@@ -856,7 +877,13 @@ impl Ledger {
 
 impl Ledger {
     /// Renames the team's key (admins); old ids keep working as aliases.
-    pub async fn rename_key(&self, actor: i64, team_id: i64, key: TeamKey) -> Result<Appended> {
+    pub async fn rename_key(
+        &self,
+        actor: UserId,
+        team_id: TeamId,
+        key: TeamKey,
+    ) -> Result<Appended> {
+        let (actor, team_id) = (actor.0, team_id.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
                 if role(tx.re(), team_id, actor).await? != Role::Admin {

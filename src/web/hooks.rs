@@ -27,6 +27,7 @@ use std::net::SocketAddr;
 
 use super::AppState;
 use crate::db::links;
+use crate::domain::ids::{TeamId, UserId};
 use crate::ledger::commands::PullRequest;
 
 /// Routes of this module.
@@ -365,7 +366,12 @@ async fn signed(
     };
     match state
         .ledger
-        .record_pull_request(team_id, secret.created_by, header(spec.delivery), pr)
+        .record_pull_request(
+            TeamId(team_id),
+            UserId(secret.created_by),
+            header(spec.delivery),
+            pr,
+        )
         .await
     {
         Ok(written) => answer(StatusCode::OK, json!({ "recorded": written })),
@@ -525,7 +531,7 @@ async fn gitlab(
     let delivery = header("x-gitlab-event-uuid").or_else(|| header("x-gitlab-webhook-uuid"));
     match state
         .ledger
-        .record_pull_request(team_id, secret.created_by, delivery, pr)
+        .record_pull_request(TeamId(team_id), UserId(secret.created_by), delivery, pr)
         .await
     {
         Ok(written) => answer(StatusCode::OK, json!({ "recorded": written })),

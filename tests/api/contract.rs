@@ -5,7 +5,9 @@
 
 use chrono::{TimeZone, Utc};
 use settled::db::{self, Db, Timestamp, outbox, proposals, teams, users};
+use settled::domain::ids::Number;
 use settled::domain::ids::TeamKey;
+use settled::domain::ids::{TeamId, UserId};
 use settled::domain::proposal::{Position, Stance};
 use settled::domain::team::Role;
 use settled::ledger::Ledger;
@@ -67,7 +69,7 @@ async fn story(url: &str) -> Vec<String> {
     // A team through the ledger; the stored time reads back exactly.
     let team = ledger
         .create_team(
-            ana.id,
+            UserId(ana.id),
             NewTeam {
                 name: "Contract".into(),
                 slug: "contract".into(),
@@ -95,7 +97,7 @@ async fn story(url: &str) -> Vec<String> {
     .await
     .expect("invitation");
     ledger
-        .accept_invitation(bob.id, &invitation_hash)
+        .accept_invitation(UserId(bob.id), &invitation_hash)
         .await
         .expect("bob joins");
     let members: Vec<String> = teams::members(db.reader(), team.id)
@@ -110,8 +112,8 @@ async fn story(url: &str) -> Vec<String> {
     for title in ["50% off_sale", "5 of 10", "Adopt PostgreSQL"] {
         ledger
             .create_proposal(
-                ana.id,
-                team.id,
+                UserId(ana.id),
+                TeamId(team.id),
                 NewProposal {
                     title: title.into(),
                     body: "Body.".into(),
@@ -149,9 +151,9 @@ async fn story(url: &str) -> Vec<String> {
     // Stances and comments append to one contiguous log.
     ledger
         .take_stance(
-            bob.id,
-            team.id,
-            1,
+            UserId(bob.id),
+            TeamId(team.id),
+            Number(1),
             Stance {
                 position: Position::Agree,
                 reason: None,
@@ -160,7 +162,12 @@ async fn story(url: &str) -> Vec<String> {
         .await
         .expect("stance");
     ledger
-        .comment(ana.id, team.id, 1, "A comment.".into())
+        .comment(
+            UserId(ana.id),
+            TeamId(team.id),
+            Number(1),
+            "A comment.".into(),
+        )
         .await
         .expect("comment");
     let indices: Vec<i64> = on!(db.reader(), |c| sqlx::query_scalar(
@@ -179,7 +186,11 @@ async fn story(url: &str) -> Vec<String> {
 
     // Keys: the current one first, then former ones.
     ledger
-        .rename_key(ana.id, team.id, TeamKey::parse("NEW").expect("key"))
+        .rename_key(
+            UserId(ana.id),
+            TeamId(team.id),
+            TeamKey::parse("NEW").expect("key"),
+        )
         .await
         .expect("rename");
     seen.push(format!(

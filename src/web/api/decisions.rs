@@ -19,6 +19,7 @@ use crate::db::users::{self};
 use crate::domain::InvalidInput;
 use crate::domain::account::normalize_email;
 use crate::domain::ids::DecisionId;
+use crate::domain::ids::{Number, TeamId, UserId};
 use crate::domain::proposal::{
     DecisionDraft, Stance, Status, parse_body, parse_comment, parse_title,
 };
@@ -140,8 +141,8 @@ pub(super) async fn create_proposal(
     let number = state
         .ledger
         .create_proposal(
-            user.id,
-            team.id,
+            UserId(user.id),
+            TeamId(team.id),
             NewProposal {
                 title,
                 body,
@@ -271,7 +272,7 @@ pub(super) async fn take_stance(
     let stance = Stance::parse(&input.position, input.reason.as_deref())?;
     let appended = state
         .ledger
-        .take_stance(user.id, team.id, p.number, stance)
+        .take_stance(UserId(user.id), TeamId(team.id), Number(p.number), stance)
         .await?;
     Ok((StatusCode::CREATED, Json(appended_json(&appended))).into_response())
 }
@@ -298,7 +299,7 @@ pub(super) async fn add_comment(
     let text = parse_comment(&input.body)?;
     let appended = state
         .ledger
-        .comment(user.id, team.id, p.number, text)
+        .comment(UserId(user.id), TeamId(team.id), Number(p.number), text)
         .await?;
     Ok((StatusCode::CREATED, Json(appended_json(&appended))).into_response())
 }
@@ -346,7 +347,7 @@ pub(super) async fn record_decision(
     )?;
     let appended = state
         .ledger
-        .record(user.id, team.id, p.number, draft)
+        .record(UserId(user.id), TeamId(team.id), Number(p.number), draft)
         .await?;
     Ok((StatusCode::CREATED, Json(appended_json(&appended))).into_response())
 }

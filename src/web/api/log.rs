@@ -12,6 +12,7 @@ use super::decisions::appended_json;
 use super::{ApiError, ApiResult, ApiUser, moved, parse_json, proposal_for, team_for};
 use crate::db::proposals::{self};
 use crate::db::{self};
+use crate::domain::ids::{TeamId, UserId};
 use crate::error::Error;
 use crate::web::AppState;
 
@@ -228,7 +229,7 @@ pub(super) async fn erase_content(
     let input: EraseInput = parse_json(&body)?;
     let appended = state
         .ledger
-        .erase(user.id, team.id, input.index, &input.field)
+        .erase(UserId(user.id), TeamId(team.id), input.index, &input.field)
         .await?;
     Ok((StatusCode::CREATED, Json(appended_json(&appended))).into_response())
 }

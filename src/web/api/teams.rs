@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{ApiResult, ApiUser, first_error, parse_json, team_for};
 use crate::db::teams::{self, Team};
 use crate::db::users::{self};
+use crate::domain::ids::UserId;
 use crate::domain::team::Role;
 use crate::web::AppState;
 use crate::web::field_errors::FieldErrors;
@@ -52,7 +53,7 @@ pub(super) async fn create_team(
     let new =
         crate::web::teams::parse_team(&input.name, &input.key, window.as_deref(), &mut errors)
             .ok_or_else(|| first_error(errors, &["name", "key", "window_hours"]))?;
-    let team = state.ledger.create_team(user.id, new).await?;
+    let team = state.ledger.create_team(UserId(user.id), new).await?;
     Ok((StatusCode::CREATED, Json(TeamJson::from(team))).into_response())
 }
 
@@ -97,7 +98,7 @@ pub(super) async fn accept_invitation(
 ) -> ApiResult<Json<serde_json::Value>> {
     let team = state
         .ledger
-        .accept_invitation(user.id, &users::token_hash(&token))
+        .accept_invitation(UserId(user.id), &users::token_hash(&token))
         .await?;
     let role = teams::role_of(state.db.reader(), team.id, user.id).await?;
     Ok(Json(json!({ "team": TeamJson::from(team), "role": role })))

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::show::{Draft, page};
 use super::{parse_local_datetime, team_of};
 use crate::db::users::User;
+use crate::domain::ids::{Number, TeamId, UserId};
 use crate::domain::proposal::{DecisionDraft, Stance, parse_body, parse_comment};
 use crate::domain::{InvalidInput, Violation};
 use crate::error::{Error, Result};
@@ -90,7 +91,7 @@ pub(super) async fn take_stance(
         let stance = Stance::parse(&form.position, Some(&form.reason))?;
         state
             .ledger
-            .take_stance(user.id, team.id, number, stance)
+            .take_stance(UserId(user.id), TeamId(team.id), Number(number), stance)
             .await?;
         Ok("Your stance is recorded.")
     }
@@ -119,7 +120,10 @@ pub(super) async fn add_comment(
     let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
         let body = parse_comment(&form.body)?;
-        state.ledger.comment(user.id, team.id, number, body).await?;
+        state
+            .ledger
+            .comment(UserId(user.id), TeamId(team.id), Number(number), body)
+            .await?;
         Ok("Comment added.")
     }
     .await;
@@ -149,7 +153,10 @@ pub(super) async fn record_decision(
             field("rationale"),
             responses,
         )?;
-        state.ledger.record(user.id, team.id, number, draft).await?;
+        state
+            .ledger
+            .record(UserId(user.id), TeamId(team.id), Number(number), draft)
+            .await?;
         Ok("Decision recorded. The record is sealed in the log and cannot change.")
     }
     .await;
@@ -174,7 +181,10 @@ pub(super) async fn revise_proposal(
     let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
         let body = parse_body(&form.body)?;
-        state.ledger.revise(user.id, team.id, number, body).await?;
+        state
+            .ledger
+            .revise(UserId(user.id), TeamId(team.id), Number(number), body)
+            .await?;
         Ok("Proposal revised; the earlier text stays in its history.")
     }
     .await;
@@ -201,7 +211,7 @@ pub(super) async fn withdraw_proposal(
         let reason = crate::domain::clean_text("reason", &form.reason, 1, 5_000, true)?;
         state
             .ledger
-            .withdraw(user.id, team.id, number, reason)
+            .withdraw(UserId(user.id), TeamId(team.id), Number(number), reason)
             .await?;
         Ok("Proposal withdrawn.")
     }
@@ -229,7 +239,7 @@ pub(super) async fn extend_deadline(
         let closes_at = parse_local_datetime(&form.closes_at, user.tz(), "closes_at")?;
         state
             .ledger
-            .extend(user.id, team.id, number, closes_at)
+            .extend(UserId(user.id), TeamId(team.id), Number(number), closes_at)
             .await?;
         Ok("Deadline extended.")
     }
@@ -261,7 +271,7 @@ pub(super) async fn change_decider(
             .map_err(|_| InvalidInput::new("decider", "choose a member"))?;
         state
             .ledger
-            .change_decider(user.id, team.id, number, to)
+            .change_decider(UserId(user.id), TeamId(team.id), Number(number), UserId(to))
             .await?;
         Ok("New decider named; the change is in the log.")
     }

@@ -12,6 +12,7 @@ use super::parse_local_datetime;
 use crate::db::proposals::{self, ListFilter, Proposal};
 use crate::db::teams::{self, Area, Member, Team};
 use crate::domain::InvalidInput;
+use crate::domain::ids::{TeamId, UserId};
 use crate::domain::proposal::{Status, parse_body, parse_title};
 use crate::error::{Error, Result};
 use crate::ledger::commands::NewProposal;
@@ -149,7 +150,11 @@ pub(super) async fn create_proposal(
             closes_at,
             supersedes,
         };
-        match state.ledger.create_proposal(user.id, team.id, input).await {
+        match state
+            .ledger
+            .create_proposal(UserId(user.id), TeamId(team.id), input)
+            .await
+        {
             Ok(number) => {
                 flash.set("Proposal opened. Members can now take their stance.");
                 return Ok(see_other(&format!("/d/{}-{number}", team.key)));

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::db::teams;
 use crate::db::teams::{Area, Member, Team};
 use crate::db::users::User;
+use crate::domain::ids::{TeamId, UserId};
 use crate::domain::team::{self, Role};
 use crate::error::Result;
 use crate::ledger::commands::AreaInput;
@@ -113,7 +114,11 @@ pub(super) async fn save_area(
             description,
             default_decider: decider,
         };
-        match state.ledger.save_area(user.id, team.id, input).await {
+        match state
+            .ledger
+            .save_area(UserId(user.id), TeamId(team.id), input)
+            .await
+        {
             Ok(_) => {
                 flash.set("Area saved.");
                 return Ok(see_other(&format!("/t/{}/areas", team.slug)));

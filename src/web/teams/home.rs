@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::db::teams;
 use crate::db::teams::Team;
 use crate::domain::ids::TeamKey;
+use crate::domain::ids::UserId;
 use crate::domain::team::{self, Role};
 use crate::error::Result;
 use crate::ledger::commands::NewTeam;
@@ -83,7 +84,7 @@ pub(super) async fn create_team(
     let mut errors = FieldErrors::default();
     let window = (!form.window_hours.trim().is_empty()).then_some(form.window_hours.as_str());
     if let Some(new) = parse_team(&form.name, &form.key, window, &mut errors) {
-        match state.ledger.create_team(user.id, new).await {
+        match state.ledger.create_team(UserId(user.id), new).await {
             Ok(team) => {
                 flash.set(format!(
                     "Team {} created. Invite your colleagues from its settings.",

@@ -15,6 +15,7 @@ use super::show_once;
 use crate::db::teams;
 use crate::db::teams::Team;
 use crate::db::users::{User, token_hash};
+use crate::domain::ids::UserId;
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
 use crate::web::AppState;
@@ -147,7 +148,7 @@ pub(super) async fn accept_invitation(
 ) -> Result<Response> {
     match state
         .ledger
-        .accept_invitation(user.id, &token_hash(&token))
+        .accept_invitation(UserId(user.id), &token_hash(&token))
         .await
     {
         Ok(team) => {

@@ -14,6 +14,7 @@ use super::show_once;
 use crate::db::teams::{Member, Team};
 use crate::db::{Timestamp, teams};
 use crate::domain::ids::TeamKey;
+use crate::domain::ids::{TeamId, UserId};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
 use crate::services;
@@ -125,7 +126,7 @@ pub(super) async fn change_role(
     let role: Role = form.role.parse()?;
     match state
         .ledger
-        .change_role(user.id, team.id, member, role)
+        .change_role(UserId(user.id), TeamId(team.id), UserId(member), role)
         .await
     {
         Ok(_) => flash.set("Role changed."),
@@ -142,7 +143,11 @@ pub(super) async fn remove_member(
     Path((slug, member)): Path<(String, i64)>,
 ) -> Result<Response> {
     let (team, _) = membership(&state, &slug, &user).await?;
-    match state.ledger.remove_member(user.id, team.id, member).await {
+    match state
+        .ledger
+        .remove_member(UserId(user.id), TeamId(team.id), UserId(member))
+        .await
+    {
         Ok(_) if member == user.id => {
             flash.set(format!("You left {}.", team.name));
             return Ok(see_other("/"));
@@ -185,7 +190,7 @@ pub(super) async fn erase_content(
     let outcome = match index {
         Ok(index) => state
             .ledger
-            .erase(user.id, team.id, index, form.field.trim())
+            .erase(UserId(user.id), TeamId(team.id), index, form.field.trim())
             .await
             .map(|_| ()),
         Err(e) => Err(e.into()),
@@ -215,7 +220,7 @@ pub(super) async fn set_status_visibility(
     let public = form.public == "true";
     match state
         .ledger
-        .set_status_public(user.id, team.id, public)
+        .set_status_public(UserId(user.id), TeamId(team.id), public)
         .await
     {
         Ok(_) if public => flash.set("Decision status is now public (contents stay private)."),
@@ -312,7 +317,7 @@ pub(super) async fn rename_key(
     let outcome = match TeamKey::parse(&form.key) {
         Ok(key) => state
             .ledger
-            .rename_key(user.id, team.id, key)
+            .rename_key(UserId(user.id), TeamId(team.id), key)
             .await
             .map(|_| ()),
         Err(e) => Err(e.into()),
