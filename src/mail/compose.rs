@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Mailer;
 use super::digest::DigestData;
-use super::unsubscribe::{Keys, Scope};
+use super::unsubscribe::Keys;
 use crate::db::outbox::Row;
 use crate::db::{Db, proposals, teams, users};
+use crate::domain::mail::Scope;
 use crate::web::pages::when;
 
 /// What a mail says, in both formats.
