@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod format;
 pub mod keys;
 pub mod ledger;
 pub mod mail;

@@ -18,7 +18,7 @@ use super::unsubscribe::Keys;
 use crate::db::outbox::Row;
 use crate::db::{Db, proposals, teams, users};
 use crate::domain::mail::Scope;
-use crate::web::pages::when;
+use crate::format::when;
 
 /// What a mail says, in both formats.
 #[derive(Debug, Clone)]
