@@ -2,7 +2,11 @@
 //! and an append-only, tamper-evident log of what was agreed.
 //!
 //! Layout: `domain` holds the rules (no I/O), `ledger` the one write path and
-//! the log, `db` all SQL, `web` routes and pages, `cli` the subcommands.
+//! the log, `db` all SQL, `mail` the outbox worker, `web` routes and pages,
+//! `cli` the subcommands. Imports run one way, from the top of this order
+//! down: `cli`, `startup`, `demo` > `web` > `config` > `mail` > `ledger` >
+//! `error` > `db` > `domain`, `format`, `keys`, `password` (checked by
+//! `.ci/imports.py`, which has the whole table and its reasons).
 
 pub mod cli;
 pub mod config;
@@ -10,6 +14,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod format;
 pub mod keys;
 pub mod ledger;
 pub mod mail;

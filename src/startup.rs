@@ -109,7 +109,10 @@ impl Application {
                 }
             }
         });
-        let mail = tokio::spawn(self.state.mail_worker().run());
+        // The worker wakes on committed entries (their mail is queued in
+        // the same transaction) as well as on its poll tick.
+        let changes = self.state.ledger.bus().subscribe();
+        let mail = tokio::spawn(self.state.mail_worker().run(changes));
         let db = self.state.db.clone();
         let bus = self.state.ledger.bus().clone();
         let app = web::router(self.state, self.store);

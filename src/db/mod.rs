@@ -9,6 +9,7 @@
 //! timestamp bound from Rust as a [`Timestamp`]); where they differ, the
 //! [`on!`](crate::on) macro takes one version per backend, side by side.
 
+pub mod digest;
 pub mod feeds;
 pub mod health;
 pub mod links;

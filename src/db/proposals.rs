@@ -826,3 +826,18 @@ pub async fn pending_supersessions(
         .await
     })
 }
+
+/// Whether `user_id` has taken a stance on proposal `proposal_id`.
+pub async fn has_stance(
+    mut ex: Ex<'_>,
+    proposal_id: i64,
+    user_id: i64,
+) -> Result<bool, sqlx::Error> {
+    on!(ex, |c| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM stances WHERE proposal_id = $1 AND user_id = $2)"
+    )
+    .bind(proposal_id)
+    .bind(user_id)
+    .fetch_one(c)
+    .await)
+}

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
 use super::{Db, Ex, Timestamp};
+use crate::domain::mail::Scope;
 
 /// A user as the app sees them (no password hash).
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
@@ -237,12 +238,7 @@ pub async fn set_mail_settings(
 
 /// Turns one kind of mail off for `id` (an unsubscribe link); whether the
 /// account exists.
-pub async fn unsubscribe(
-    mut ex: Ex<'_>,
-    id: i64,
-    scope: crate::mail::unsubscribe::Scope,
-) -> Result<bool, sqlx::Error> {
-    use crate::mail::unsubscribe::Scope;
+pub async fn unsubscribe(mut ex: Ex<'_>, id: i64, scope: Scope) -> Result<bool, sqlx::Error> {
     let sql = match scope {
         Scope::Decider => "UPDATE users SET notify_decider = FALSE WHERE id = $1",
         Scope::Decided => "UPDATE users SET notify_decided = FALSE WHERE id = $1",

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod change;
 pub mod ids;
+pub mod mail;
 pub mod proposal;
 pub mod refs;
 pub mod team;

@@ -3,7 +3,6 @@
 //! names the team, a stable Message-ID, and for member mail the RFC 8058
 //! one-click unsubscribe headers.
 
-use crate::on;
 use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -13,11 +12,11 @@ use lettre::message::{Mailbox, MultiPart};
 use serde::{Deserialize, Serialize};
 
 use super::Mailer;
-use super::digest::DigestData;
-use super::unsubscribe::{Keys, Scope};
+use super::unsubscribe::Keys;
 use crate::db::outbox::Row;
 use crate::db::{Db, proposals, teams, users};
-use crate::web::pages::when;
+use crate::domain::mail::Scope;
+use crate::format::when;
 
 /// What a mail says, in both formats.
 #[derive(Debug, Clone)]
@@ -85,6 +84,38 @@ pub struct InvitationData {
     pub by: String,
     /// When the link expires.
     pub expires_at: DateTime<Utc>,
+}
+
+/// The data of a digest row: proposal numbers per section and the window
+/// it covers (built by the digest clock, `super::digest`; the titles and
+/// texts are read again when the row is sent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestData {
+    /// `daily` or `weekly`.
+    pub cadence: String,
+    /// Since (exclusive).
+    pub since: DateTime<Utc>,
+    /// Until (inclusive): the slot.
+    pub until: DateTime<Utc>,
+    /// Open, no stance of the member, by deadline.
+    pub needs_stance: Vec<i64>,
+    /// Open, closing within 48 hours of `until`, not in `needs_stance`.
+    pub closing_soon: Vec<i64>,
+    /// Decided in the window, newest first.
+    pub decided: Vec<i64>,
+    /// Proposals the member takes part in with others' new comments: number
+    /// and how many.
+    pub comments: Vec<(i64, i64)>,
+}
+
+impl DigestData {
+    /// Whether there is nothing to say.
+    pub fn is_empty(&self) -> bool {
+        self.needs_stance.is_empty()
+            && self.closing_soon.is_empty()
+            && self.decided.is_empty()
+            && self.comments.is_empty()
+    }
 }
 
 /// What to do with a due row.
@@ -194,16 +225,7 @@ impl Composer {
                         if p.status != "open" || p.closes_at.0 <= now {
                             return Ok(Outcome::Skip("the stance window is closed".into()));
                         }
-                        let has_stance: bool = on!(pool, |c| {
-                            sqlx::query_scalar(
-                            "SELECT EXISTS (SELECT 1 FROM stances WHERE proposal_id = $1 AND user_id = $2)",
-                        )
-                        .bind(p.id)
-                        .bind(member.id)
-                        .fetch_one(c)
-                        .await
-                        })?;
-                        if has_stance {
+                        if proposals::has_stance(pool.re(), p.id, member.id).await? {
                             return Ok(Outcome::Skip("a stance was taken meanwhile".into()));
                         }
                         self.reminder(&team, &p, member.id, tz, now)

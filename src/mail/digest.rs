@@ -16,19 +16,20 @@
 //! once (older slots are not replayed).
 //!
 //! Digests are built team by team from a few set queries, not member by
-//! member, so 10,000 members cost about as many queries as one team has.
+//! member, so 10,000 members cost about as many queries as one team has
+//! (the queries are `db::digest`). What a row holds is
+//! [`DigestData`](super::compose::DigestData), beside the composer that
+//! reads it back.
 
-use crate::db::Ex;
-use crate::on;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
 
-use crate::db::{Db, Timestamp};
-use crate::error::Result;
+use super::compose::{Composer, DigestData, DigestView};
+use crate::db::digest::{self as rows, NewDigest, OpenProposal};
+use crate::db::{Db, Ex, teams, users};
+use crate::error::{Error, Result};
 use crate::ledger::writer::Writer;
 
 /// How often digests come.
@@ -100,47 +101,6 @@ pub fn last_slot(now: DateTime<Utc>, tz: Tz, hour: u32, cadence: Cadence) -> Opt
     None
 }
 
-/// What a digest holds: proposal numbers per section, the window it covers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DigestData {
-    /// `daily` or `weekly`.
-    pub cadence: String,
-    /// Since (exclusive).
-    pub since: DateTime<Utc>,
-    /// Until (inclusive): the slot.
-    pub until: DateTime<Utc>,
-    /// Open, no stance of the member, by deadline.
-    pub needs_stance: Vec<i64>,
-    /// Open, closing within 48 hours of `until`, not in `needs_stance`.
-    pub closing_soon: Vec<i64>,
-    /// Decided in the window, newest first.
-    pub decided: Vec<i64>,
-    /// Proposals the member takes part in with others' new comments: number
-    /// and how many.
-    pub comments: Vec<(i64, i64)>,
-}
-
-impl DigestData {
-    /// Whether there is nothing to say.
-    pub fn is_empty(&self) -> bool {
-        self.needs_stance.is_empty()
-            && self.closing_soon.is_empty()
-            && self.decided.is_empty()
-            && self.comments.is_empty()
-    }
-}
-
-/// A member with digests on.
-#[derive(Debug, Clone, FromRow)]
-struct Subscriber {
-    id: i64,
-    email: String,
-    time_zone: String,
-    digest: String,
-    digest_hour: i64,
-    last_digest_at: Option<Timestamp>,
-}
-
 /// A member due for a digest slot.
 #[derive(Debug, Clone)]
 pub struct Due {
@@ -166,14 +126,8 @@ pub struct Run {
 }
 
 /// Members whose digest slot has come since their last one.
-pub async fn due_members(mut pool: Ex<'_>, now: DateTime<Utc>) -> Result<Vec<Due>> {
-    let subscribers: Vec<Subscriber> = on!(pool, |c| {
-        sqlx::query_as(
-        "SELECT id, email, time_zone, digest, digest_hour, last_digest_at FROM users WHERE digest <> 'off' ORDER BY id",
-    )
-    .fetch_all(c)
-    .await
-    })?;
+pub async fn due_members(pool: Ex<'_>, now: DateTime<Utc>) -> Result<Vec<Due>> {
+    let subscribers = rows::subscribers(pool).await?;
     Ok(subscribers
         .into_iter()
         .filter_map(|s| {
@@ -199,13 +153,6 @@ pub async fn due_members(mut pool: Ex<'_>, now: DateTime<Utc>) -> Result<Vec<Due
         .collect())
 }
 
-#[derive(Debug, Clone, FromRow)]
-struct OpenProposal {
-    id: i64,
-    number: i64,
-    closes_at: Timestamp,
-}
-
 /// One team's recent activity, loaded once for all its due members.
 struct TeamActivity {
     open: Vec<OpenProposal>,
@@ -219,77 +166,31 @@ struct TeamActivity {
 }
 
 async fn team_activity(
-    mut pool: Ex<'_>,
+    pool: Ex<'_>,
     team_id: i64,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<TeamActivity> {
-    let open: Vec<OpenProposal> = on!(pool, |c| sqlx::query_as(
-        "SELECT id, number, closes_at FROM proposals
-         WHERE team_id = $1 AND status = 'open' ORDER BY closes_at, number",
-    )
-    .bind(team_id)
-    .fetch_all(c)
-    .await)?;
-    let stances: Vec<(i64, i64)> = on!(pool, |c| {
-        sqlx::query_as(
-        "SELECT DISTINCT s.proposal_id, s.user_id FROM stances s JOIN proposals p ON p.id = s.proposal_id
-         WHERE p.team_id = $1 AND p.status = 'open'",
-    )
-    .bind(team_id)
-    .fetch_all(c)
-    .await
-    })?;
-    let decided: Vec<(i64, Timestamp)> = on!(pool, |c| {
-        sqlx::query_as(
-        "SELECT p.number, d.decided_at FROM decisions d JOIN proposals p ON p.id = d.proposal_id
-         WHERE p.team_id = $1 AND d.decided_at > $2 AND d.decided_at <= $3
-         ORDER BY d.decided_at DESC",
-    )
-    .bind(team_id)
-    .bind(Timestamp(since))
-    .bind(Timestamp(until))
-    .fetch_all(c)
-    .await
-    })?;
-    let comments: Vec<(i64, i64, i64, Timestamp)> = on!(pool, |c| sqlx::query_as(
-        "SELECT c.proposal_id, p.number, c.author_id, c.created_at FROM comments c
-         JOIN proposals p ON p.id = c.proposal_id
-         WHERE p.team_id = $1 AND c.created_at > $2 AND c.created_at <= $3",
-    )
-    .bind(team_id)
-    .bind(Timestamp(since))
-    .bind(Timestamp(until))
-    .fetch_all(c)
-    .await)?;
-    // Who takes part in each proposal with new comments: one query for all.
-    let people: Vec<(i64, i64)> = on!(pool, |c| {
-        sqlx::query_as(
-        "WITH touched AS (
-             SELECT DISTINCT c.proposal_id FROM comments c JOIN proposals p ON p.id = c.proposal_id
-             WHERE p.team_id = $1 AND c.created_at > $2 AND c.created_at <= $3)
-         SELECT p.id, p.author_id FROM proposals p JOIN touched t ON t.proposal_id = p.id
-         UNION SELECT p.id, p.decider_id FROM proposals p JOIN touched t ON t.proposal_id = p.id
-         UNION SELECT c.proposal_id, c.author_id FROM comments c JOIN touched t ON t.proposal_id = c.proposal_id
-         UNION SELECT s.proposal_id, s.user_id FROM stances s JOIN touched t ON t.proposal_id = s.proposal_id",
-    )
-    .bind(team_id)
-    .bind(Timestamp(since))
-    .bind(Timestamp(until))
-    .fetch_all(c)
-    .await
-    })?;
+    let read = rows::activity(pool, team_id, since, until).await?;
     let mut takes_part: HashMap<i64, HashSet<i64>> = HashMap::new();
-    for (proposal, user) in people {
-        takes_part.entry(proposal).or_default().insert(user);
+    for p in read.takes_part {
+        takes_part
+            .entry(p.proposal_id)
+            .or_default()
+            .insert(p.user_id);
     }
     Ok(TeamActivity {
-        open,
-        stances: stances.into_iter().collect(),
-        decided: decided.into_iter().map(|(n, t)| (n, t.0)).collect(),
-        comments: comments
+        open: read.open,
+        stances: read.stances.into_iter().collect(),
+        decided: read
+            .decided
             .into_iter()
-            .map(|(p, n, a, t)| (p, n, a, t.0))
+            .map(|d| (d.number, d.decided_at.0))
+            .collect(),
+        comments: read
+            .comments
+            .into_iter()
+            .map(|c| (c.proposal_id, c.number, c.author_id, c.created_at.0))
             .collect(),
         takes_part,
     })
@@ -356,15 +257,6 @@ impl TeamActivity {
     }
 }
 
-/// A row to queue.
-struct Queued {
-    user_id: i64,
-    email: String,
-    team_id: i64,
-    slot: DateTime<Utc>,
-    data: String,
-}
-
 /// Builds and queues the digests due at `now`; records each due member's
 /// slot. Returns how many members were due and digests queued.
 pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<Run> {
@@ -374,27 +266,20 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
         return Ok(Run::default());
     }
     let by_user: HashMap<i64, &Due> = due.iter().map(|d| (d.user_id, d)).collect();
-    let memberships: Vec<(i64, i64, String)> = on!(pool, |c| {
-        sqlx::query_as(
-        "SELECT team_id, user_id, role FROM memberships WHERE removed_at IS NULL ORDER BY team_id, user_id",
-    )
-    .fetch_all(c)
-    .await
-    })?;
-    let mut teams: HashMap<i64, Vec<(&Due, bool)>> = HashMap::new();
-    for (team, user, role) in &memberships {
-        if let Some(d) = by_user.get(user) {
-            teams
-                .entry(*team)
+    let mut by_team: HashMap<i64, Vec<(&Due, bool)>> = HashMap::new();
+    for m in rows::memberships(pool.re()).await? {
+        if let Some(d) = by_user.get(&m.user_id) {
+            by_team
+                .entry(m.team_id)
                 .or_default()
-                .push((d, role != "observer"));
+                .push((d, m.role.0.can_vote()));
         }
     }
-    let mut rows = Vec::new();
-    let mut team_ids: Vec<i64> = teams.keys().copied().collect();
+    let mut digests = Vec::new();
+    let mut team_ids: Vec<i64> = by_team.keys().copied().collect();
     team_ids.sort_unstable();
     for team_id in team_ids {
-        let members = &teams[&team_id];
+        let members = &by_team[&team_id];
         let since = members.iter().map(|(d, _)| d.since).min().unwrap_or(now);
         let until = members.iter().map(|(d, _)| d.slot).max().unwrap_or(now);
         let activity = team_activity(pool.re(), team_id, since, until).await?;
@@ -403,7 +288,7 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
             if digest.is_empty() {
                 continue;
             }
-            rows.push(Queued {
+            digests.push(NewDigest {
                 user_id: d.user_id,
                 email: d.email.clone(),
                 team_id,
@@ -415,54 +300,17 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
     let handled: Vec<(i64, DateTime<Utc>)> = due.iter().map(|d| (d.user_id, d.slot)).collect();
     let run = Run {
         due: due.len(),
-        queued: rows.len(),
+        queued: digests.len(),
     };
     writer
         .submit(move |mut conn| {
             Box::pin(async move {
-                store(conn.re(), &rows, &handled, now).await?;
+                rows::store(conn.re(), &digests, &handled, now).await?;
                 Ok(())
             })
         })
         .await?;
     Ok(run)
-}
-
-async fn store(
-    mut conn: Ex<'_>,
-    rows: &[Queued],
-    handled: &[(i64, DateTime<Utc>)],
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    for r in rows {
-        on!(conn, |c| {
-            sqlx::query(
-            "INSERT INTO outbox (kind, recipient, user_id, team_id, data, dedupe, next_attempt_at, created_at)
-             VALUES ('digest', $1, $2, $3, $4, $5, $6, $6)
-             ON CONFLICT (dedupe) DO NOTHING",
-        )
-        .bind(&r.email)
-        .bind(r.user_id)
-        .bind(r.team_id)
-        .bind(&r.data)
-        .bind(format!("digest:{}:{}:{}", r.user_id, r.team_id, r.slot.timestamp()))
-        .bind(Timestamp(now))
-        .execute(c)
-        .await.map(|r| r.rows_affected())
-        })?;
-    }
-    for (user, slot) in handled {
-        on!(conn, |c| {
-            sqlx::query(
-            "UPDATE users SET last_digest_at = $1 WHERE id = $2 AND (last_digest_at IS NULL OR last_digest_at < $1)",
-        )
-        .bind(Timestamp(*slot))
-        .bind(user)
-        .execute(c)
-        .await.map(|r| r.rows_affected())
-        })?;
-    }
-    Ok(())
 }
 
 /// The digest `user` would get for `team` if it were sent at `now` (the
@@ -486,23 +334,18 @@ pub async fn preview(
 /// The digest `user` would get now from each of their teams, as it would
 /// be sent (`None`: nothing to say, no mail). With digests off, a daily one.
 pub async fn previews(
-    composer: &super::compose::Composer,
-    user: &crate::db::users::User,
+    composer: &Composer,
+    user: &users::User,
     now: DateTime<Utc>,
-) -> Result<Vec<(crate::db::teams::Team, Option<super::compose::DigestView>)>> {
+) -> Result<Vec<(teams::Team, Option<DigestView>)>> {
     let db = &composer.db;
-    let settings = crate::db::users::mail_settings(db, user.id)
+    let settings = users::mail_settings(db, user.id)
         .await?
-        .ok_or(crate::error::Error::NotFound)?;
+        .ok_or(Error::NotFound)?;
     let cadence = Cadence::parse(&settings.digest).unwrap_or(Cadence::Daily);
-    let last: Option<Timestamp> = on!(db.reader(), |c| sqlx::query_scalar(
-        "SELECT last_digest_at FROM users WHERE id = $1"
-    )
-    .bind(user.id)
-    .fetch_one(c)
-    .await)?;
+    let last = rows::last_digest_at(db.reader(), user.id).await?;
     let mut out = Vec::new();
-    for (team, role) in crate::db::teams::of_user(db.reader(), user.id).await? {
+    for (team, role) in teams::of_user(db.reader(), user.id).await? {
         let votes = role.can_vote();
         let data = preview(db, user.id, team.id, votes, cadence, last.map(|t| t.0), now).await?;
         let view = if data.is_empty() {

@@ -7,54 +7,8 @@ use hmac::Mac;
 
 use crate::keys::{HmacSha256, MacKey};
 
-/// What a link turns off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// "You were named decider" mails.
-    Decider,
-    /// "A proposal you took part in was decided" mails.
-    Decided,
-    /// Deadline reminders.
-    Reminder,
-    /// Digests.
-    Digest,
-}
-
-impl Scope {
-    /// The name in links.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Decider => "decider",
-            Self::Decided => "decided",
-            Self::Reminder => "reminder",
-            Self::Digest => "digest",
-        }
-    }
-
-    /// What the member stops getting, in words.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Decider => "mail when you are named decider",
-            Self::Decided => "mail when a proposal you took part in is decided",
-            Self::Reminder => "reminders a day before a deadline you have not answered",
-            Self::Digest => "digests",
-        }
-    }
-}
-
-impl std::str::FromStr for Scope {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "decider" => Ok(Self::Decider),
-            "decided" => Ok(Self::Decided),
-            "reminder" => Ok(Self::Reminder),
-            "digest" => Ok(Self::Digest),
-            _ => Err(()),
-        }
-    }
-}
+/// What a link turns off (a domain type: `db` stores it too).
+use crate::domain::mail::Scope;
 
 /// The key links are signed with.
 #[derive(Clone, Debug)]

@@ -1,14 +1,20 @@
 //! The delivery worker and the mail clocks.
 //!
-//! Every `poll`, a cheap read asks whether any row is due; if so, the worker
-//! claims up to a batch (each claimed row counts an attempt and is leased
-//! for ten minutes), composes and sends them one by one, and records each
-//! outcome. A failed attempt is due again after `retry_base` × 2^(n−1)
-//! (at most an hour) until `max_attempts`, then the row is `failed`; a
-//! permanent refusal (5xx) fails it at once. If the process dies while
-//! sending, the lease runs out and the row is claimed again: the server may
-//! then have the message twice, under the same Message-ID, which is the
-//! one case SMTP cannot rule out (the reply to DATA was lost).
+//! The worker listens on the ledger's change bus: when a commit adds log
+//! entries (the entry that names a decider or records a decision queues its
+//! mail in the same transaction), it wakes and delivers at once. Every
+//! `poll` it also looks on its own: that tick delivers what no entry
+//! announced (invitations, the digests and reminders it queues itself, rows
+//! another instance left), is the retry clock, and is all there is if the
+//! bus closes. Either way, a cheap read asks whether any row is due; if so,
+//! the worker claims up to a batch (each claimed row counts an attempt and
+//! is leased for ten minutes), composes and sends them one by one, and
+//! records each outcome. A failed attempt is due again after `retry_base` ×
+//! 2^(n−1) (at most an hour) until `max_attempts`, then the row is
+//! `failed`; a permanent refusal (5xx) fails it at once. If the process dies
+//! while sending, the lease runs out and the row is claimed again: the
+//! server may then have the message twice, under the same Message-ID, which
+//! is the one case SMTP cannot rule out (the reply to DATA was lost).
 //!
 //! Every `schedule_every`, the reminder clock queues a reminder for each
 //! voting member without a stance on a proposal closing within 24 hours,
@@ -18,10 +24,12 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use super::Mailer;
 use super::compose::{Composer, Outcome};
 use crate::db::outbox;
+use crate::ledger::bus::{Batch, Change};
 use crate::ledger::writer::Writer;
 
 /// Rows claimed at once: few enough that the last is sent well within
@@ -46,16 +54,26 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Runs until the task is dropped.
-    pub async fn run(self) {
+    /// Runs until the task is dropped, woken by the poll tick and by every
+    /// committed batch with a log entry on `changes` (the ledger's bus,
+    /// `Bus::subscribe`, taken before the first commit the worker must not
+    /// miss). The clocks run on the tick only.
+    pub async fn run(self, changes: broadcast::Receiver<Batch>) {
         tracing::info!(transport = %self.mailer.describe(), "mail worker started");
         let config = self.mailer.config().clone();
         let mut poll = tokio::time::interval(config.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes = Some(changes);
         let mut last_schedule: Option<tokio::time::Instant> = None;
         loop {
-            poll.tick().await;
-            if config.clocks && last_schedule.is_none_or(|t| t.elapsed() >= config.schedule_every) {
+            let ticked = tokio::select! {
+                _ = poll.tick() => true,
+                () = entries_committed(&mut changes) => false,
+            };
+            if ticked
+                && config.clocks
+                && last_schedule.is_none_or(|t| t.elapsed() >= config.schedule_every)
+            {
                 last_schedule = Some(tokio::time::Instant::now());
                 if let Err(err) = self.queue_reminders().await {
                     tracing::warn!(error = %err, "could not queue reminders");
@@ -199,5 +217,34 @@ impl Worker {
             }
         }
         Ok(delivered)
+    }
+}
+
+/// Resolves once a batch with a log entry has committed, or batches were
+/// missed (the receiver lagged: one of them may have had an entry). Batches
+/// already waiting are taken too, so a burst of commits makes one delivery
+/// round. Once the bus has closed, never resolves: the tick is all there is.
+/// Cancel-safe (a `select!` branch): a batch is taken only when it is read.
+async fn entries_committed(changes: &mut Option<broadcast::Receiver<Batch>>) {
+    let has_entry = |batch: &Batch| batch.iter().any(|c| matches!(c, Change::Entry(_)));
+    loop {
+        let Some(receiver) = changes else {
+            return std::future::pending().await;
+        };
+        match receiver.recv().await {
+            Ok(batch) if has_entry(&batch) => break,
+            Ok(_) => {}
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "mail worker lagged behind the bus");
+                break;
+            }
+            Err(RecvError::Closed) => {
+                tracing::warn!("the change bus closed: mail goes out on the poll tick only");
+                *changes = None;
+            }
+        }
+    }
+    if let Some(receiver) = changes {
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = receiver.try_recv() {}
     }
 }

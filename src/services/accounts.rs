@@ -4,11 +4,11 @@
 
 use crate::db::{self, Timestamp, users};
 use crate::domain::account::{DisplayName, Email, NewPassword};
+use crate::domain::mail::Scope;
 use crate::error::{Error, Result};
 use crate::ledger::bus::{Change, UserPart};
 use crate::ledger::note_change;
 use crate::ledger::writer::Writer;
-use crate::mail::unsubscribe::Scope;
 use crate::password::Hasher;
 
 /// Creates an account; the first one is the instance admin.

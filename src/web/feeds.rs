@@ -30,12 +30,13 @@ use super::auth::{CurrentUser, session_error};
 use super::extract::{actor, membership};
 use super::flash::Flash;
 use super::html::Html;
-use super::pages::{Ctx, When, see_other, when};
+use super::pages::{Ctx, see_other};
 use crate::db::feeds::{self, DeadlineItem, DecidedItem, FeedKind};
 use crate::db::teams::Team;
 use crate::db::users::{self, token_hash};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
+use crate::format::{When, when};
 use crate::services;
 use crate::services::feeds::TOKEN_PREFIX;
 

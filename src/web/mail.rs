@@ -12,10 +12,11 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::CurrentUser;
-use super::pages::{Ctx, When, when};
+use super::pages::Ctx;
 use crate::db::{outbox, users};
+use crate::domain::mail::Scope;
 use crate::error::{Error, Result};
-use crate::mail::unsubscribe::Scope;
+use crate::format::{When, when};
 
 /// The routes.
 pub fn router() -> Router<AppState> {

@@ -17,13 +17,14 @@ use chrono_tz::Tz;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::html::Html;
-use super::pages::{Ctx, When, when};
+use super::pages::Ctx;
 use crate::db::search::{
     self, AreaChoice, DateField, Filter, Hit, MARK_END, MARK_START, MatchQuery,
 };
 use crate::db::{Timestamp, teams};
 use crate::domain::proposal::Status;
 use crate::error::Result;
+use crate::format::{When, when};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {

@@ -149,6 +149,46 @@ async fn a_named_decider_gets_a_multipart_mail_naming_the_team() {
     assert_eq!(statuses(&app).await, vec![("sent".to_string(), 1)]);
 }
 
+/// The worker listens on the ledger's change bus: with its poll tick an
+/// hour apart (the first one passed at start-up), the mail an entry queues
+/// still leaves within seconds of the commit.
+#[tokio::test]
+async fn mail_queued_by_an_entry_leaves_at_once_without_waiting_for_the_poll() {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let app = spawn_with(move |c| {
+        c.mail.smtp_url = Some(url);
+        c.mail.poll = Duration::from_secs(3600);
+    })
+    .await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("WAKE", &ana, &[&bob], &[]).await;
+    ana.propose(
+        "WAKE",
+        "Wake the mail worker",
+        &bob.email,
+        &in_seconds(3 * 86400),
+    )
+    .await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while to(&smtp.received(), "bob@example.com").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the decider's mail did not leave within 3 s of the commit: {:?}",
+            statuses(&app).await
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let received = to(&smtp.received(), "bob@example.com");
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].parsed().subject(),
+        Some("[Team WAKE] You decide WAKE-1: Wake the mail worker")
+    );
+}
+
 #[tokio::test]
 async fn a_decision_reaches_everyone_who_took_part_with_what_was_agreed() {
     let (app, smtp) = app_with_smtp().await;

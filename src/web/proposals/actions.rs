@@ -19,11 +19,12 @@ use crate::domain::ids::{Number, TeamId, UserId};
 use crate::domain::proposal::{DecisionDraft, Stance, parse_body, parse_comment};
 use crate::domain::{InvalidInput, Violation};
 use crate::error::{Error, Result};
+use crate::format::when;
 use crate::web::AppState;
 use crate::web::auth::CurrentUser;
 use crate::web::field_errors::FieldErrors;
 use crate::web::flash::Flash;
-use crate::web::pages::{Ctx, see_other, when};
+use crate::web::pages::{Ctx, see_other};
 
 /// After a POST of the `draft`'s form on the proposal page: 303 back on
 /// success; on bad input or a broken rule, the page again with the message

@@ -17,11 +17,12 @@ use crate::db::users::User;
 use crate::domain::proposal::{Position, Status};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
+use crate::format::{When, when};
 use crate::web::AppState;
 use crate::web::auth::CurrentUser;
 use crate::web::field_errors::FieldErrors;
 use crate::web::html::Html;
-use crate::web::pages::{Ctx, When, when};
+use crate::web::pages::Ctx;
 use crate::web::rows::{PageRows, Parts, PartsKey};
 
 pub(super) struct StanceView {

@@ -12,10 +12,11 @@ use crate::db::teams::Team;
 use crate::db::{self, teams};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
+use crate::format::{When, when};
 use crate::web::AppState;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::membership;
-use crate::web::pages::{Ctx, When, when};
+use crate::web::pages::Ctx;
 
 /// One log entry as shown on the log page.
 pub(super) struct EntryItem {

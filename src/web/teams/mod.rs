@@ -17,10 +17,11 @@ use tower_sessions::Session;
 
 use super::AppState;
 use super::flash::Flash;
-use super::pages::{Ctx, When, when};
+use super::pages::Ctx;
 use crate::db::proposals::Proposal;
 use crate::db::teams::Team;
 use crate::error::Result;
+use crate::format::{When, when};
 
 pub use home::parse_team;
 pub use invitations::invite;

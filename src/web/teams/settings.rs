@@ -17,12 +17,13 @@ use crate::domain::ids::TeamKey;
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
+use crate::format::{When, when};
 use crate::services;
 use crate::web::AppState;
 use crate::web::auth::CurrentUser;
 use crate::web::extract::{actor, membership};
 use crate::web::flash::Flash;
-use crate::web::pages::{Ctx, When, see_other, when};
+use crate::web::pages::{Ctx, see_other};
 
 /// A pending invitation as shown to admins.
 pub(super) struct InvitationItem {

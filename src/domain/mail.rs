@@ -1,0 +1,73 @@
+//! What mail a member gets: the kinds of mail they can turn off, one by one
+//! (mail settings, signed unsubscribe links). The links themselves are
+//! signed in `mail::unsubscribe`; the setting each scope clears is stored by
+//! `db::users::unsubscribe`.
+
+/// A kind of mail a member can turn off; in an unsubscribe link, the `s`
+/// parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// "You were named decider" mails.
+    Decider,
+    /// "A proposal you took part in was decided" mails.
+    Decided,
+    /// Deadline reminders.
+    Reminder,
+    /// Digests.
+    Digest,
+}
+
+impl Scope {
+    /// The name in links; part of every link already mailed, so it must
+    /// not change.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decider => "decider",
+            Self::Decided => "decided",
+            Self::Reminder => "reminder",
+            Self::Digest => "digest",
+        }
+    }
+
+    /// What the member stops getting, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Decider => "mail when you are named decider",
+            Self::Decided => "mail when a proposal you took part in is decided",
+            Self::Reminder => "reminders a day before a deadline you have not answered",
+            Self::Digest => "digests",
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "decider" => Ok(Self::Decider),
+            "decided" => Ok(Self::Decided),
+            "reminder" => Ok(Self::Reminder),
+            "digest" => Ok(Self::Digest),
+            _ => Err(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_reads_back_from_its_name() {
+        for scope in [
+            Scope::Decider,
+            Scope::Decided,
+            Scope::Reminder,
+            Scope::Digest,
+        ] {
+            assert_eq!(scope.as_str().parse(), Ok(scope));
+        }
+        assert_eq!("all".parse::<Scope>(), Err(()));
+    }
+}
