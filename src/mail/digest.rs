@@ -135,8 +135,9 @@ impl DigestData {
 struct Subscriber {
     id: i64,
     email: String,
-    time_zone: String,
-    digest: String,
+    #[sqlx(try_from = "crate::db::decode::ZoneName")]
+    time_zone: Tz,
+    digest: crate::db::users::Digest,
     digest_hour: i64,
     last_digest_at: Option<Timestamp>,
 }
@@ -177,8 +178,8 @@ pub async fn due_members(mut pool: Ex<'_>, now: DateTime<Utc>) -> Result<Vec<Due
     Ok(subscribers
         .into_iter()
         .filter_map(|s| {
-            let cadence = Cadence::parse(&s.digest)?;
-            let tz: Tz = s.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            let cadence = Cadence::parse(s.digest.as_str())?;
+            let tz = s.time_zone;
             let hour = u32::try_from(s.digest_hour).ok()?;
             let slot = last_slot(now, tz, hour, cadence)?;
             let last = s.last_digest_at.map(|t| t.0);
@@ -374,7 +375,7 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
         return Ok(Run::default());
     }
     let by_user: HashMap<i64, &Due> = due.iter().map(|d| (d.user_id, d)).collect();
-    let memberships: Vec<(i64, i64, String)> = on!(pool, |c| {
+    let memberships: Vec<(i64, i64, crate::domain::team::Role)> = on!(pool, |c| {
         sqlx::query_as(
         "SELECT team_id, user_id, role FROM memberships WHERE removed_at IS NULL ORDER BY team_id, user_id",
     )
@@ -384,10 +385,7 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
     let mut teams: HashMap<i64, Vec<(&Due, bool)>> = HashMap::new();
     for (team, user, role) in &memberships {
         if let Some(d) = by_user.get(user) {
-            teams
-                .entry(*team)
-                .or_default()
-                .push((d, role != "observer"));
+            teams.entry(*team).or_default().push((d, role.can_vote()));
         }
     }
     let mut rows = Vec::new();
@@ -494,7 +492,7 @@ pub async fn previews(
     let settings = crate::db::users::mail_settings(db, user.id)
         .await?
         .ok_or(crate::error::Error::NotFound)?;
-    let cadence = Cadence::parse(&settings.digest).unwrap_or(Cadence::Daily);
+    let cadence = Cadence::parse(settings.digest.as_str()).unwrap_or(Cadence::Daily);
     let last: Option<Timestamp> = on!(db.reader(), |c| sqlx::query_scalar(
         "SELECT last_digest_at FROM users WHERE id = $1"
     )
@@ -510,7 +508,7 @@ pub async fn previews(
         } else {
             Some(
                 composer
-                    .digest(&team, &data, user.id, user.tz(), now)
+                    .digest(&team, &data, user.id, user.time_zone, now)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             )

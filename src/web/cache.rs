@@ -423,7 +423,7 @@ mod tests {
             id,
             email: "ada@example.com".into(),
             display_name: "Ada".into(),
-            time_zone: "UTC".into(),
+            time_zone: chrono_tz::UTC,
             is_admin: false,
         }
     }

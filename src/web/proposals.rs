@@ -118,7 +118,7 @@ async fn new_page(
         voters: teams::members(pool.re(), team.id)
             .await?
             .into_iter()
-            .filter(|m| m.role.0.can_vote())
+            .filter(|m| m.role.can_vote())
             .collect(),
         accepted: proposals::list(
             pool.re(),
@@ -185,7 +185,7 @@ async fn create_proposal(
     let closes_at = if form.closes_at.trim().is_empty() {
         Some(None)
     } else {
-        errors.check(parse_local_datetime(&form.closes_at, user.tz(), "closes_at").map(Some))
+        errors.check(parse_local_datetime(&form.closes_at, user.time_zone, "closes_at").map(Some))
     };
     if let (Some(title), Some(body), Some(area), Some(decider), Some(supersedes), Some(closes_at)) =
         (title, body, area, decider, supersedes, closes_at)
@@ -223,7 +223,7 @@ async fn create_proposal(
 
 struct StanceView {
     name: String,
-    position: Option<String>,
+    position: Option<Position>,
     reason: Option<String>,
     taken: Option<When>,
     changes: i64,
@@ -234,7 +234,7 @@ struct StanceView {
 
 struct HistoryView {
     name: String,
-    position: String,
+    position: Position,
     reason: Option<String>,
     at: When,
 }
@@ -565,7 +565,7 @@ async fn page(
         .collect();
     let objections = table
         .iter()
-        .filter(|r| r.position.as_deref() == Some("object"))
+        .filter(|r| r.position == Some(Position::Object))
         .map(|r| Objection {
             user_id: r.user_id,
             name: r.display_name.clone(),
@@ -577,7 +577,8 @@ async fn page(
         None => table
             .iter()
             .find(|r| r.user_id == user.id)
-            .and_then(|r| r.position.clone())
+            .and_then(|r| r.position)
+            .map(|p| p.to_string())
             .unwrap_or_default(),
     };
     let id = format!("{}-{}", team.key, p.number);
@@ -622,7 +623,7 @@ async fn page(
             } else {
                 erased.html(d.log_idx, "rationale", &d.rationale)
             },
-            outcome: d.outcome,
+            outcome: d.outcome.to_string(),
             decided_by: d.decided_by_name,
             at: when(d.decided_at.0, tz, now),
             log_idx: d.log_idx,
@@ -646,7 +647,7 @@ async fn page(
     let voters = rows
         .members
         .iter()
-        .filter(|m| m.role.0.can_vote())
+        .filter(|m| m.role.can_vote())
         .cloned()
         .collect();
     let replacements = rows.replacements.clone();
@@ -661,7 +662,7 @@ async fn page(
         created: when(p.created_at.0, tz, now),
         closes: when(p.closes_at.0, tz, now),
         window_open: now < p.closes_at.0,
-        is_open: p.status() == Status::Open,
+        is_open: p.status == Status::Open,
         is_author: p.author_id == user.id,
         is_decider: p.decider_id == user.id,
         can_vote: role.can_vote(),
@@ -985,7 +986,7 @@ async fn extend_deadline(
 ) -> Result<Response> {
     let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
-        let closes_at = parse_local_datetime(&form.closes_at, user.tz(), "closes_at")?;
+        let closes_at = parse_local_datetime(&form.closes_at, user.time_zone, "closes_at")?;
         state
             .ledger
             .extend(user.id, team.id, number, closes_at)

@@ -125,7 +125,7 @@ pub fn items<'a>(
         .map(|p| ProposalItem {
             id: format!("{}-{}", team.key, p.number),
             title: p.title.clone(),
-            status: p.status.clone(),
+            status: p.status.to_string(),
             decider: p.decider_name.clone(),
             area: p.area_name.clone(),
             closes: when(p.closes_at.0, tz, now),
@@ -379,7 +379,7 @@ async fn areas_view(
     let voters = teams::members(pool.re(), team.id)
         .await?
         .into_iter()
-        .filter(|m| m.role.0.can_vote())
+        .filter(|m| m.role.can_vote())
         .collect();
     Ok(AreasPage {
         areas: teams::areas(pool.re(), team.id).await?,
@@ -520,7 +520,7 @@ async fn settings_page(
             .await?
             .into_iter()
             .map(|i| InvitationItem {
-                role: i.role.0.to_string(),
+                role: i.role.to_string(),
                 expires: when(i.expires_at.0, ctx.tz(), now),
             })
             .collect()
@@ -750,7 +750,7 @@ async fn invitation_page(
         ctx,
         token,
         team_name: team.name,
-        role: invitation.role.0.to_string(),
+        role: invitation.role.to_string(),
         error: None,
     }
     .into_response())
@@ -833,7 +833,7 @@ async fn log_page(
         .into_iter()
         .map(|e| EntryItem {
             index: e.idx,
-            kind: e.kind.replace('_', " "),
+            kind: e.kind.as_str().replace('_', " "),
             actor: names
                 .get(&e.actor_id)
                 .cloned()
