@@ -8,8 +8,8 @@ use crate::on;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::teams::RoleText;
 use super::{Ex, Timestamp};
+use crate::domain::team::Role;
 
 /// A member with digests on.
 #[derive(Debug, Clone, FromRow)]
@@ -18,10 +18,11 @@ pub struct Subscriber {
     pub id: i64,
     /// Their address.
     pub email: String,
-    /// Their IANA zone, as stored.
-    pub time_zone: String,
-    /// `daily` or `weekly`.
-    pub digest: String,
+    /// Their time zone.
+    #[sqlx(try_from = "super::decode::ZoneName")]
+    pub time_zone: chrono_tz::Tz,
+    /// Daily or weekly.
+    pub digest: super::users::Digest,
     /// The local hour (0–23) digests go out at.
     pub digest_hour: i64,
     /// The last slot handled for them (sent or found empty).
@@ -60,8 +61,7 @@ pub struct Membership {
     /// Member.
     pub user_id: i64,
     /// Their role (observers get no "needs your stance" section).
-    #[sqlx(try_from = "String")]
-    pub role: RoleText,
+    pub role: Role,
 }
 
 /// Every current membership, by team and user.

@@ -10,6 +10,7 @@ use sqlx::FromRow;
 
 use super::{Ex, Timestamp};
 use crate::domain::InvalidInput;
+use crate::domain::proposal::Outcome;
 
 /// Which feed a token opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub enum FeedKind {
 }
 
 impl FeedKind {
+    /// Every kind.
+    pub const ALL: [Self; 2] = [Self::Decisions, Self::Deadlines];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,21 +52,12 @@ impl FromStr for FeedKind {
     }
 }
 
-impl TryFrom<String> for FeedKind {
-    type Error = InvalidInput;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        value.parse()
-    }
-}
-
 /// One of a member's feed URLs, as listed on their feeds page.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct FeedToken {
     /// Primary key (used to revoke it).
     pub id: i64,
     /// Which feed.
-    #[sqlx(try_from = "String")]
     pub kind: FeedKind,
     /// The member's name for it ("phone calendar").
     pub label: String,
@@ -78,7 +73,6 @@ pub struct FeedHolder {
     /// The member.
     pub user_id: i64,
     /// Which feed the token opens.
-    #[sqlx(try_from = "String")]
     pub kind: FeedKind,
 }
 
@@ -172,7 +166,7 @@ pub struct DecidedItem {
     /// The entry that opened the proposal (where its title is committed).
     pub opened_idx: i64,
     /// Accepted or rejected.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// What was agreed (empty once erased).
     pub statement: String,
     /// Why (may be empty).
@@ -253,3 +247,5 @@ pub async fn deadlines(
     .await
     })
 }
+
+super::decode::text_column!(FeedKind, "feed kind");

@@ -18,7 +18,7 @@ pub struct Entry {
     /// Who.
     pub actor_id: i64,
     /// Event kind.
-    pub kind: String,
+    pub kind: EntryKind,
     /// Proposal number, if the event is about one.
     pub proposal_number: Option<i64>,
     /// The exact canonical JSON that was hashed.
@@ -62,7 +62,7 @@ pub async fn insert_entry(mut conn: Ex<'_>, e: &Entry) -> Result<(), sqlx::Error
     .bind(e.idx)
     .bind(e.created_at)
     .bind(e.actor_id)
-    .bind(&e.kind)
+    .bind(e.kind.as_str())
     .bind(e.proposal_number)
     .bind(&e.payload)
     .bind(&e.leaf_hash)
@@ -403,7 +403,13 @@ pub async fn notices(
     upto: i64,
     limit: i64,
 ) -> Result<Vec<Notice>, sqlx::Error> {
-    let rows: Vec<(i64, String, Option<i64>)> = on!(pool, |c| sqlx::query_as(
+    #[derive(FromRow)]
+    struct Row {
+        idx: i64,
+        kind: EntryKind,
+        proposal_number: Option<i64>,
+    }
+    let rows: Vec<Row> = on!(pool, |c| sqlx::query_as(
         "SELECT idx, kind, proposal_number FROM log_entries
          WHERE team_id = $1 AND idx > $2 AND idx <= $3 ORDER BY idx LIMIT $4",
     )
@@ -413,18 +419,15 @@ pub async fn notices(
     .bind(limit)
     .fetch_all(c)
     .await)?;
-    rows.into_iter()
-        .map(|(index, kind, proposal)| {
-            Ok(Notice {
-                team_id,
-                index,
-                kind: kind
-                    .parse::<EntryKind>()
-                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                proposal,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|r| Notice {
+            team_id,
+            index: r.idx,
+            kind: r.kind,
+            proposal: r.proposal_number,
         })
-        .collect()
+        .collect())
 }
 
 /// The number of entries in the team's log (0 for a team without one).

@@ -1,6 +1,7 @@
 //! All SQL lives here. Functions take an [`Ex`] (a connection or a pool of
-//! either backend) and return plain structs; the rules live in `domain`,
-//! the write path in `ledger`.
+//! either backend) and return plain structs whose fields are already the
+//! app's types (a status is a `Status`, never its stored text: see
+//! [`decode`]); the rules live in `domain`, the write path in `ledger`.
 //!
 //! Two backends, chosen at run time by the database URL: SQLite (the
 //! embedded default) and PostgreSQL (several instances on one database).
@@ -9,6 +10,7 @@
 //! timestamp bound from Rust as a [`Timestamp`]); where they differ, the
 //! [`on!`](crate::on) macro takes one version per backend, side by side.
 
+pub mod decode;
 pub mod digest;
 pub mod feeds;
 pub mod health;

@@ -2,18 +2,106 @@
 //! cause, claimed and delivered by `mail::worker`.
 
 use crate::on;
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use super::{Ex, Timestamp};
+
+/// What a queued mail is (`kind` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    /// "You were named decider".
+    DeciderNamed,
+    /// "A proposal you took part in was decided".
+    Decided,
+    /// A deadline a day away without the member's stance.
+    Reminder,
+    /// An invitation link.
+    Invitation,
+    /// A daily or weekly digest.
+    Digest,
+}
+
+impl MailKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::DeciderNamed,
+        Self::Decided,
+        Self::Reminder,
+        Self::Invitation,
+        Self::Digest,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DeciderNamed => "decider_named",
+            Self::Decided => "decided",
+            Self::Reminder => "reminder",
+            Self::Invitation => "invitation",
+            Self::Digest => "digest",
+        }
+    }
+}
+
+impl fmt::Display for MailKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a queued mail is in its delivery (`status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxStatus {
+    /// Waiting for its next attempt.
+    Queued,
+    /// Claimed by a worker until `next_attempt_at`.
+    Sending,
+    /// Delivered.
+    Sent,
+    /// Not needed any more (turned off, proposal closed, member left).
+    Skipped,
+    /// Failed for good.
+    Failed,
+}
+
+impl OutboxStatus {
+    /// Every status.
+    pub const ALL: [Self; 5] = [
+        Self::Queued,
+        Self::Sending,
+        Self::Sent,
+        Self::Skipped,
+        Self::Failed,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One queued (or sent, or failed) mail.
 #[derive(Debug, Clone, FromRow)]
 pub struct Row {
     /// Primary key.
     pub id: i64,
-    /// `decider_named`, `decided`, `reminder`, `invitation` or `digest`.
-    pub kind: String,
+    /// What mail it is.
+    pub kind: MailKind,
     /// The address.
     pub recipient: String,
     /// The member it is for (none for an invitation).
@@ -26,8 +114,8 @@ pub struct Row {
     pub log_idx: Option<i64>,
     /// Kind-specific JSON.
     pub data: Option<String>,
-    /// `queued`, `sending`, `sent` or `failed`.
-    pub status: String,
+    /// Where its delivery is.
+    pub status: OutboxStatus,
     /// Delivery attempts so far.
     pub attempts: i64,
     /// Due (or, while sending, when the claim lapses).
@@ -372,12 +460,19 @@ pub async fn prune(mut conn: Ex<'_>, before: DateTime<Utc>) -> Result<u64, sqlx:
 }
 
 /// Rows per status.
-pub async fn counts(mut pool: Ex<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    on!(pool, |c| sqlx::query_as(
-        "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status"
+pub async fn counts(mut pool: Ex<'_>) -> Result<Vec<(OutboxStatus, i64)>, sqlx::Error> {
+    // Named columns, so an unreadable status names its column.
+    #[derive(FromRow)]
+    struct Count {
+        status: OutboxStatus,
+        n: i64,
+    }
+    let counts: Vec<Count> = on!(pool, |c| sqlx::query_as(
+        "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status"
     )
     .fetch_all(c)
-    .await)
+    .await)?;
+    Ok(counts.into_iter().map(|c| (c.status, c.n)).collect())
 }
 
 /// The most recent rows of `status` (all when `None`), newest first.
@@ -404,3 +499,6 @@ pub async fn by_id(mut pool: Ex<'_>, id: i64) -> Result<Option<Row>, sqlx::Error
     .fetch_optional(c)
     .await)
 }
+
+super::decode::text_column!(MailKind, "mail kind");
+super::decode::text_column!(OutboxStatus, "outbox status");

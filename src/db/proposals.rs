@@ -4,7 +4,7 @@ use crate::on;
 use sqlx::FromRow;
 
 use super::{Ex, Timestamp};
-use crate::domain::proposal::{Position, ProposalState, Status, Voter};
+use crate::domain::proposal::{Outcome, Position, ProposalState, Status, Voter};
 use crate::domain::team::Role;
 
 /// A proposal with the names a page needs.
@@ -36,8 +36,8 @@ pub struct Proposal {
     pub created_at: Timestamp,
     /// End of the window.
     pub closes_at: Timestamp,
-    /// Status text.
-    pub status: String,
+    /// Where it stands.
+    pub status: Status,
     /// Why withdrawn.
     pub withdrawn_reason: Option<String>,
     /// Number it supersedes.
@@ -47,15 +47,10 @@ pub struct Proposal {
 }
 
 impl Proposal {
-    /// The status as a domain value.
-    pub fn status(&self) -> Status {
-        self.status.parse().unwrap_or(Status::Open)
-    }
-
     /// The facts the rules need.
     pub fn state(&self) -> ProposalState {
         ProposalState {
-            status: self.status(),
+            status: self.status,
             author: self.author_id,
             decider: self.decider_id,
             closes_at: self.closes_at.0,
@@ -100,7 +95,7 @@ pub async fn by_number_as(
     struct Row {
         #[sqlx(flatten)]
         proposal: Proposal,
-        actor_role: Option<String>,
+        actor_role: Option<Role>,
     }
     let row: Option<Row> = on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT q.*, (SELECT m.role FROM memberships m
@@ -113,7 +108,7 @@ pub async fn by_number_as(
     .bind(user_id)
     .fetch_optional(c)
     .await)?;
-    Ok(row.map(|r| (r.actor_role.and_then(|role| role.parse().ok()), r.proposal)))
+    Ok(row.map(|r| (r.actor_role, r.proposal)))
 }
 
 /// Several proposals of a team by number, in one query (order not kept).
@@ -226,10 +221,11 @@ pub async fn voters(
     team_id: i64,
     proposal_id: i64,
 ) -> Result<Vec<Voter>, sqlx::Error> {
-    let rows: Vec<(i64, String, Option<String>)> = on!(ex, |c| {
+    let rows: Vec<VoterRow> = on!(ex, |c| {
         sqlx::query_as(
         "SELECT u.id, u.display_name,
            (SELECT s.position FROM stances s WHERE s.proposal_id = $2 AND s.user_id = u.id ORDER BY s.log_idx DESC LIMIT 1)
+             AS position
          FROM memberships m JOIN users u ON u.id = m.user_id
          WHERE m.team_id = $1 AND m.removed_at IS NULL AND m.role IN ('admin', 'member')
          ORDER BY u.display_name, u.id",
@@ -241,12 +237,21 @@ pub async fn voters(
     })?;
     Ok(rows
         .into_iter()
-        .map(|(user, name, position)| Voter {
-            user,
-            name,
-            current: position.and_then(|p| p.parse::<Position>().ok()),
+        .map(|r| Voter {
+            user: r.id,
+            name: r.display_name,
+            current: r.position,
         })
         .collect())
+}
+
+/// A voter as read (named columns, so an unreadable position names its
+/// column).
+#[derive(FromRow)]
+struct VoterRow {
+    id: i64,
+    display_name: String,
+    position: Option<Position>,
 }
 
 /// One row of the stance table: a voting member, their current stance and
@@ -258,7 +263,7 @@ pub struct StanceRow {
     /// Name.
     pub display_name: String,
     /// Current position, if any.
-    pub position: Option<String>,
+    pub position: Option<Position>,
     /// Reason given with it.
     pub reason: Option<String>,
     /// When taken.
@@ -303,7 +308,7 @@ pub struct StanceHistory {
     /// Name.
     pub display_name: String,
     /// Position.
-    pub position: String,
+    pub position: Position,
     /// Reason.
     pub reason: Option<String>,
     /// When.
@@ -413,7 +418,7 @@ pub async fn decider_changes(
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct Decision {
     /// Accepted or rejected.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// What was agreed.
     pub statement: String,
     /// Why.

@@ -8,9 +8,12 @@
 //! nothing here writes.
 
 use crate::on;
+use std::fmt;
+
 use sqlx::FromRow;
 
 use super::{Ex, Timestamp};
+use crate::domain::proposal::{Outcome, Status};
 
 /// Marks the start of a matched term in snippets and highlights (a Unicode
 /// private-use character, so the text can be escaped first and the marks
@@ -272,12 +275,54 @@ pub struct Filter {
     pub to: Option<Timestamp>,
 }
 
+/// What a search document is (`search_docs.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocKind {
+    /// A proposal's title and body.
+    Proposal,
+    /// A decision record's statement and rationale.
+    Decision,
+    /// A comment.
+    Comment,
+    /// A stance's reason.
+    Stance,
+    /// A response to an objection, in the decision record.
+    Response,
+}
+
+impl DocKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::Proposal,
+        Self::Decision,
+        Self::Comment,
+        Self::Stance,
+        Self::Response,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proposal => "proposal",
+            Self::Decision => "decision",
+            Self::Comment => "comment",
+            Self::Stance => "stance",
+            Self::Response => "response",
+        }
+    }
+}
+
+impl fmt::Display for DocKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One match.
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct Hit {
-    /// `proposal`, `decision`, `comment`, `stance` (a stance's reason) or
-    /// `response` (a response to an objection, in the decision record).
-    pub kind: String,
+    /// What matched.
+    pub kind: DocKind,
     /// Team key (for `KEY-N`).
     pub team_key: String,
     /// Team name.
@@ -287,7 +332,7 @@ pub struct Hit {
     /// The proposal's title, with marks where it matched (proposals only).
     pub title: String,
     /// Proposal status.
-    pub status: String,
+    pub status: Status,
     /// Area name.
     pub area_name: Option<String>,
     /// Decider's name.
@@ -484,9 +529,9 @@ pub struct DecisionMatch {
     /// Title.
     pub title: String,
     /// Accepted or rejected.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// Current status (an accepted decision may since be superseded).
-    pub status: String,
+    pub status: Status,
     /// Area name.
     pub area_name: Option<String>,
     /// Who decided.
@@ -539,6 +584,8 @@ pub async fn matching_decisions(
             .await
     })
 }
+
+super::decode::text_column!(DocKind, "search document kind");
 
 #[cfg(test)]
 mod tests {

@@ -37,21 +37,9 @@ pub struct Member {
     /// Email.
     pub email: String,
     /// Role in this team.
-    #[sqlx(try_from = "String")]
-    pub role: RoleText,
+    pub role: Role,
     /// When they (last) joined.
     pub joined_at: Timestamp,
-}
-
-/// A role read from the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoleText(pub Role);
-
-impl TryFrom<String> for RoleText {
-    type Error = crate::domain::InvalidInput;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        value.parse().map(Self)
-    }
 }
 
 /// The id the next team gets (writes are serialised, so this is safe).
@@ -144,8 +132,7 @@ pub async fn of_user(mut ex: Ex<'_>, user_id: i64) -> Result<Vec<(Team, Role)>, 
     struct Row {
         #[sqlx(flatten)]
         team: Team,
-        #[sqlx(try_from = "String")]
-        role: RoleText,
+        role: Role,
     }
     let rows: Vec<Row> = on!(ex, |c| sqlx::query_as(
         "SELECT t.id, t.name, t.slug, t.key, t.window_hours, t.created_at, t.created_by, m.role
@@ -155,7 +142,7 @@ pub async fn of_user(mut ex: Ex<'_>, user_id: i64) -> Result<Vec<(Team, Role)>, 
     .bind(user_id)
     .fetch_all(c)
     .await)?;
-    Ok(rows.into_iter().map(|r| (r.team, r.role.0)).collect())
+    Ok(rows.into_iter().map(|r| (r.team, r.role)).collect())
 }
 
 /// How a team is named in a URL.
@@ -191,8 +178,7 @@ pub async fn as_member(
     struct Row {
         #[sqlx(flatten)]
         team: Team,
-        #[sqlx(try_from = "String")]
-        role: RoleText,
+        role: Role,
         log_size: i64,
     }
     let (column, value) = match team {
@@ -213,7 +199,7 @@ pub async fn as_member(
     .await)?;
     Ok(row.map(|r| Membership {
         team: r.team,
-        role: r.role.0,
+        role: r.role,
         log_size: r.log_size,
     }))
 }
@@ -224,8 +210,13 @@ pub async fn role_of(
     team_id: i64,
     user_id: i64,
 ) -> Result<Option<Role>, sqlx::Error> {
-    let role: Option<String> = on!(ex, |c| {
-        sqlx::query_scalar(
+    // A named column, so an unreadable role names it.
+    #[derive(FromRow)]
+    struct Row {
+        role: Role,
+    }
+    let row: Option<Row> = on!(ex, |c| {
+        sqlx::query_as(
         "SELECT role FROM memberships WHERE team_id = $1 AND user_id = $2 AND removed_at IS NULL",
     )
     .bind(team_id)
@@ -233,7 +224,7 @@ pub async fn role_of(
     .fetch_optional(c)
     .await
     })?;
-    Ok(role.and_then(|r| r.parse().ok()))
+    Ok(row.map(|r| r.role))
 }
 
 /// Current members, admins first, then by name.
@@ -339,8 +330,7 @@ pub struct Invitation {
     /// Team.
     pub team_id: i64,
     /// Role granted.
-    #[sqlx(try_from = "String")]
-    pub role: RoleText,
+    pub role: Role,
     /// When it stops working.
     pub expires_at: Timestamp,
     /// Who used it, if anyone.

@@ -1,10 +1,16 @@
 //! Accounts and personal API tokens.
 
 use crate::on;
-use sha2::{Digest, Sha256};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono_tz::Tz;
+use sha2::{Digest as _, Sha256};
 use sqlx::FromRow;
 
+use super::decode::ZoneName;
 use super::{Db, Ex, Timestamp};
+use crate::domain::InvalidInput;
 use crate::domain::mail::Scope;
 
 /// A user as the app sees them (no password hash).
@@ -16,17 +22,11 @@ pub struct User {
     pub email: String,
     /// Display name.
     pub display_name: String,
-    /// IANA time zone name.
-    pub time_zone: String,
+    /// Their time zone (stored as its IANA name): times are shown in it.
+    #[sqlx(try_from = "ZoneName")]
+    pub time_zone: Tz,
     /// Instance admin.
     pub is_admin: bool,
-}
-
-impl User {
-    /// The user's time zone (UTC if the stored name is somehow unknown).
-    pub fn tz(&self) -> chrono_tz::Tz {
-        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
-    }
 }
 
 const USER_COLUMNS: &str = "id, email, display_name, time_zone, is_admin";
@@ -190,10 +190,52 @@ pub struct MailSettings {
     pub notify_decided: bool,
     /// A reminder a day before a deadline without one's stance.
     pub notify_reminder: bool,
-    /// `off`, `daily` or `weekly`.
-    pub digest: String,
+    /// Whether digests come, and how often.
+    pub digest: Digest,
     /// The local hour digests go out at.
     pub digest_hour: i64,
+}
+
+/// How often a member's digest comes (`digest` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digest {
+    /// No digests.
+    Off,
+    /// Every day, at the member's hour.
+    Daily,
+    /// Every Monday, at the member's hour.
+    Weekly,
+}
+
+impl Digest {
+    /// Every setting.
+    pub const ALL: [Self; 3] = [Self::Off, Self::Daily, Self::Weekly];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+        }
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Digest {
+    type Err = InvalidInput;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| InvalidInput::new("digest", "must be off, daily or weekly"))
+    }
 }
 
 /// The mail settings of `id`.
@@ -226,7 +268,7 @@ pub async fn set_mail_settings(
     .bind(s.notify_decider)
     .bind(s.notify_decided)
     .bind(s.notify_reminder)
-    .bind(&s.digest)
+    .bind(s.digest.as_str())
     .bind(s.digest_hour)
     .bind(id)
     .bind(Timestamp(super::now()))
@@ -252,3 +294,5 @@ pub async fn unsubscribe(mut ex: Ex<'_>, id: i64, scope: Scope) -> Result<bool, 
         .map(|r| r.rows_affected()))?
         == 1)
 }
+
+super::decode::text_column!(Digest, "digest setting");

@@ -136,6 +136,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Both outcomes.
+    pub const ALL: [Outcome; 2] = [Outcome::Accepted, Outcome::Rejected];
+
     /// The outcome as stored and shown.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -161,6 +164,12 @@ impl FromStr for Outcome {
             "rejected" => Ok(Self::Rejected),
             _ => Err(InvalidInput::new("outcome", "must be accepted or rejected")),
         }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

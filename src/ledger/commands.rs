@@ -211,7 +211,7 @@ impl Ledger {
                     }
                     let event = Event::MemberJoined {
                         user: actor,
-                        role: invitation.role.0,
+                        role: invitation.role,
                     };
                     apply(tx.re(), invitation.team_id, actor, now, event).await?;
                     teams::by_id(tx.re(), invitation.team_id)
@@ -380,7 +380,7 @@ impl Ledger {
                                     "no such decision in this team",
                                 )
                             })?
-                            .status(),
+                            .status,
                     ),
                     None => None,
                 };

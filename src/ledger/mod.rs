@@ -137,7 +137,7 @@ pub async fn append(
             idx: index,
             created_at: Timestamp(time),
             actor_id: actor,
-            kind: event.kind().to_string(),
+            kind: event.kind(),
             proposal_number: event.proposal_number(),
             payload,
             leaf_hash: leaf_hash.to_vec(),

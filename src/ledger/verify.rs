@@ -144,7 +144,7 @@ pub async fn verify(live: &Db) -> Result<Report, VerifyError> {
                     .map_err(|(i, problem)| fail(Some(i), problem))?;
                 if checked.envelope.actor != entry.actor_id
                     || checked.envelope.time != entry.created_at.0
-                    || checked.event.kind().as_str() != entry.kind
+                    || checked.event.kind() != entry.kind
                 {
                     return Err(
                         fail(Some(idx), "row columns disagree with the payload".into()).into(),

@@ -164,7 +164,7 @@ impl Composer {
             ),
             None => None,
         };
-        let tz = user.as_ref().map_or(chrono_tz::UTC, |u| u.tz());
+        let tz = user.as_ref().map_or(chrono_tz::UTC, |u| u.time_zone);
         let now = Utc::now();
         // An unsubscribe applies to mail already queued, too.
         if let Some(u) = &user
@@ -174,7 +174,7 @@ impl Composer {
                 "decider_named" => settings.notify_decider,
                 "decided" => settings.notify_decided,
                 "reminder" => settings.notify_reminder,
-                "digest" => settings.digest != "off",
+                "digest" => settings.digest != users::Digest::Off,
                 _ => true,
             };
             if !wanted {
@@ -185,7 +185,7 @@ impl Composer {
                 return Ok(Outcome::Skip("no longer a member".into()));
             }
         }
-        if row.kind == "digest" {
+        if row.kind == crate::db::outbox::MailKind::Digest {
             let member = user
                 .as_ref()
                 .ok_or_else(|| ComposeError::Broken("no recipient member".into()))?;
@@ -222,7 +222,8 @@ impl Composer {
                         None => return Ok(Outcome::Skip("no decision recorded".into())),
                     },
                     _ => {
-                        if p.status != "open" || p.closes_at.0 <= now {
+                        if p.status != crate::domain::proposal::Status::Open || p.closes_at.0 <= now
+                        {
                             return Ok(Outcome::Skip("the stance window is closed".into()));
                         }
                         if proposals::has_stance(pool.re(), p.id, member.id).await? {
@@ -273,7 +274,11 @@ impl Composer {
                 .into_iter()
                 .map(|p| (p.number, p))
                 .collect();
-        let open = |n: &i64| found.get(n).filter(|p| p.status == "open");
+        let open = |n: &i64| {
+            found
+                .get(n)
+                .filter(|p| p.status == crate::domain::proposal::Status::Open)
+        };
         let closes_item = |p: &proposals::Proposal, with_decider: bool| {
             let closes = when(p.closes_at.0, tz, now);
             let mut detail = format!("closes {} ({})", closes.local, closes.relative);

@@ -131,8 +131,8 @@ pub async fn due_members(pool: Ex<'_>, now: DateTime<Utc>) -> Result<Vec<Due>> {
     Ok(subscribers
         .into_iter()
         .filter_map(|s| {
-            let cadence = Cadence::parse(&s.digest)?;
-            let tz: Tz = s.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            let cadence = Cadence::parse(s.digest.as_str())?;
+            let tz = s.time_zone;
             let hour = u32::try_from(s.digest_hour).ok()?;
             let slot = last_slot(now, tz, hour, cadence)?;
             let last = s.last_digest_at.map(|t| t.0);
@@ -272,7 +272,7 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
             by_team
                 .entry(m.team_id)
                 .or_default()
-                .push((d, m.role.0.can_vote()));
+                .push((d, m.role.can_vote()));
         }
     }
     let mut digests = Vec::new();
@@ -342,7 +342,7 @@ pub async fn previews(
     let settings = users::mail_settings(db, user.id)
         .await?
         .ok_or(Error::NotFound)?;
-    let cadence = Cadence::parse(&settings.digest).unwrap_or(Cadence::Daily);
+    let cadence = Cadence::parse(settings.digest.as_str()).unwrap_or(Cadence::Daily);
     let last = rows::last_digest_at(db.reader(), user.id).await?;
     let mut out = Vec::new();
     for (team, role) in teams::of_user(db.reader(), user.id).await? {
@@ -353,7 +353,7 @@ pub async fn previews(
         } else {
             Some(
                 composer
-                    .digest(&team, &data, user.id, user.tz(), now)
+                    .digest(&team, &data, user.id, user.time_zone, now)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             )

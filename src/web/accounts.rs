@@ -267,7 +267,7 @@ async fn settings_page(
         ctx,
         mail: mail_settings(&state, &user).await?,
         name: user.display_name,
-        time_zone: user.time_zone,
+        time_zone: user.time_zone.name().to_string(),
         errors: FieldErrors::default(),
     })
 }
@@ -292,11 +292,8 @@ async fn update_mail(
 ) -> Result<Response> {
     let current = mail_settings(&state, &user).await?;
     let digest = match form.digest.as_deref() {
-        None => current.digest.clone(),
-        Some(d @ ("off" | "daily" | "weekly")) => d.to_string(),
-        Some(_) => {
-            return Err(InvalidInput::new("digest", "must be off, daily or weekly").into());
-        }
+        None => current.digest,
+        Some(d) => d.parse()?,
     };
     let digest_hour = match form.digest_hour.as_deref() {
         None => current.digest_hour,
@@ -379,7 +376,7 @@ async fn change_password(
         ctx,
         mail: mail_settings(&state, &user).await?,
         name: user.display_name,
-        time_zone: user.time_zone,
+        time_zone: user.time_zone.name().to_string(),
         errors,
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
@@ -426,7 +423,7 @@ async fn digest_preview(
     }
     Ok(DigestPreviewPage {
         ctx,
-        cadence: settings.digest,
+        cadence: settings.digest.to_string(),
         hour: settings.digest_hour,
         items,
     })

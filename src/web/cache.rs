@@ -426,7 +426,7 @@ mod tests {
             id,
             email: "ada@example.com".into(),
             display_name: "Ada".into(),
-            time_zone: "UTC".into(),
+            time_zone: chrono_tz::UTC,
             is_admin: false,
         }
     }
@@ -520,45 +520,86 @@ mod tests {
 
     /// Team-keyed rows of `kept`, read at the team's log size, go when the
     /// log grows, when anyone's name changes and on any erasure.
-    fn team_rows_go<V: Default>(caches: &Caches, kept: &Kept<i64, Arc<V>>) {
+    /// What team 1's kept rows under `key` must go with: the team's log
+    /// growing, anyone's profile, any erasure, a larger size read.
+    fn rows_go<K, V>(caches: &Caches, kept: &Kept<K, Arc<V>>, key: K, value: impl Fn() -> V)
+    where
+        K: Eq + Hash + Clone,
+    {
         let keep = |size: i64| {
-            kept.keep(1, Arc::new(V::default()), Some((1, size)), kept.version());
+            kept.keep(
+                key.clone(),
+                Arc::new(value()),
+                Some((1, size)),
+                kept.version(),
+            );
         };
         caches.saw_log_size(1, 4);
         keep(4);
-        assert!(kept.get(&1).is_some());
+        assert!(kept.get(&key).is_some());
         caches.changed(&[entry(2, 9, EntryKind::StanceTaken)]);
-        assert!(kept.get(&1).is_some(), "another team's entry");
+        assert!(kept.get(&key).is_some(), "another team's entry");
         caches.changed(&[entry(1, 4, EntryKind::StanceTaken)]);
-        assert!(kept.get(&1).is_none(), "the team's log grew");
+        assert!(kept.get(&key).is_none(), "the team's log grew");
 
         keep(5);
-        assert!(kept.get(&1).is_some());
+        assert!(kept.get(&key).is_some());
         caches.changed(&[profile(9)]);
-        assert!(kept.get(&1).is_none(), "a name changed");
+        assert!(kept.get(&key).is_none(), "a name changed");
 
         keep(5);
         caches.changed(&[entry(2, 10, EntryKind::ContentErased)]);
-        assert!(kept.get(&1).is_none(), "an erasure");
+        assert!(kept.get(&key).is_none(), "an erasure");
 
         keep(5);
         caches.saw_log_size(1, 6);
         assert!(
-            kept.get(&1).is_none(),
+            kept.get(&key).is_none(),
             "a larger size read from the database"
         );
     }
 
     #[test]
+    fn proposal_pages_go_with_entries_profiles_and_erasures() {
+        let caches = Caches::new(false);
+        rows_go(&caches, &caches.pages, (1, 7), || {
+            PageRows::empty(proposal(1, 7))
+        });
+    }
+
+    fn proposal(team_id: i64, number: i64) -> crate::db::proposals::Proposal {
+        let now = crate::db::Timestamp(chrono::Utc::now());
+        crate::db::proposals::Proposal {
+            id: number,
+            team_id,
+            number,
+            title: "Kept".into(),
+            body: "Kept rows.".into(),
+            area_id: None,
+            area_name: None,
+            author_id: 1,
+            author_name: "Ana".into(),
+            decider_id: 1,
+            decider_name: "Ana".into(),
+            created_at: now,
+            closes_at: now,
+            status: crate::domain::proposal::Status::Open,
+            withdrawn_reason: None,
+            supersedes: None,
+            superseded_by: None,
+        }
+    }
+
+    #[test]
     fn dashboards_go_with_entries_profiles_and_erasures() {
         let caches = Caches::new(false);
-        team_rows_go(&caches, &caches.dashboards);
+        rows_go(&caches, &caches.dashboards, 1, TeamRows::default);
     }
 
     #[test]
     fn decision_logs_go_with_entries_profiles_and_erasures() {
         let caches = Caches::new(false);
-        team_rows_go(&caches, &caches.logs);
+        rows_go(&caches, &caches.logs, 1, LogRows::default);
     }
 
     #[test]

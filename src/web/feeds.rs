@@ -298,7 +298,7 @@ async fn decisions_feed(
 ) -> Result<Response> {
     let (team, user) = reader(&state, &query.token, FeedKind::Decisions).await?;
     let list = feeds::decisions(state.db.reader(), team.id, DECISIONS_IN_FEED).await?;
-    let erased = erasures(&state, team.id, user.tz()).await?;
+    let erased = erasures(&state, team.id, user.time_zone).await?;
     let base = &state.base_url;
     // Tag URIs (RFC 4151) stay the same when the team's key is renamed.
     let tag = format!(

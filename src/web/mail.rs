@@ -152,7 +152,7 @@ struct MailRow {
 struct AdminPage {
     ctx: Ctx,
     transport: String,
-    counts: Vec<(String, i64)>,
+    counts: Vec<(outbox::OutboxStatus, i64)>,
     status: String,
     statuses: [&'static str; 5],
     rows: Vec<MailRow>,
@@ -183,9 +183,9 @@ async fn admin(
         .into_iter()
         .map(|r| MailRow {
             id: r.id,
-            kind: r.kind,
+            kind: r.kind.to_string(),
             recipient: r.recipient,
-            status: r.status,
+            status: r.status.to_string(),
             attempts: r.attempts,
             created: when(r.created_at.0, tz, now),
             next: when(r.next_attempt_at.0, tz, now),

@@ -32,7 +32,7 @@ pub struct Ctx {
 impl Ctx {
     /// The viewer's time zone (UTC when signed out).
     pub fn tz(&self) -> Tz {
-        self.user.as_ref().map_or(chrono_tz::UTC, User::tz)
+        self.user.as_ref().map_or(chrono_tz::UTC, |u| u.time_zone)
     }
 }
 

@@ -46,6 +46,26 @@ pub struct PageRows {
 }
 
 impl PageRows {
+    /// A proposal's rows with nothing around it (tests of the caches).
+    #[cfg(test)]
+    pub fn empty(proposal: Proposal) -> Self {
+        Self {
+            proposal,
+            erasures: Vec::new(),
+            table: Vec::new(),
+            history: Vec::new(),
+            comments: Vec::new(),
+            revisions: Vec::new(),
+            decider_changes: Vec::new(),
+            decision: None,
+            responses: Vec::new(),
+            members: Vec::new(),
+            replacements: Vec::new(),
+            pull_requests: Vec::new(),
+            parts: std::sync::Mutex::default(),
+        }
+    }
+
     /// Reads the rows of proposal `number` of `team_id`.
     pub async fn load(db: &Db, team_id: i64, number: i64) -> Result<Self> {
         let mut pool = db.reader();

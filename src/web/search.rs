@@ -424,7 +424,7 @@ fn item(hit: Hit, tz: Tz, now: DateTime<Utc>) -> ResultItem {
         href,
         id,
         title_html,
-        status: hit.status,
+        status: hit.status.to_string(),
         team_name: hit.team_name,
         area: hit.area_name,
         decider: hit.decider_name,

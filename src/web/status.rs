@@ -103,8 +103,8 @@ async fn readable(
     Ok(Status {
         url: format!("{}/d/{public_id}", state.base_url),
         id: public_id,
-        status: p.status,
-        outcome: decision.as_ref().map(|d| d.outcome.clone()),
+        status: p.status.to_string(),
+        outcome: decision.as_ref().map(|d| d.outcome.to_string()),
         decided_at: decision.map(|d| d.decided_at.to_text()),
     })
 }

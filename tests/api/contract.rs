@@ -104,7 +104,7 @@ async fn story(url: &str) -> Vec<String> {
         .await
         .expect("members")
         .into_iter()
-        .map(|m| format!("{}:{:?}", m.display_name, m.role.0))
+        .map(|m| format!("{}:{:?}", m.display_name, m.role))
         .collect();
     seen.push(format!("members: {members:?}"));
 
@@ -205,7 +205,7 @@ async fn story(url: &str) -> Vec<String> {
         .expect("claim");
     let kinds: Vec<(String, i64)> = claimed
         .iter()
-        .map(|r| (r.kind.clone(), r.attempts))
+        .map(|r| (r.kind.to_string(), r.attempts))
         .collect();
     seen.push(format!("claimed: {kinds:?}"));
     let first = &claimed[0];

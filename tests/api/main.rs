@@ -4,6 +4,7 @@
 
 mod accounts;
 mod contract;
+mod decode;
 mod digest;
 mod edges;
 mod feeds;

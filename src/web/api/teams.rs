@@ -113,7 +113,7 @@ pub(super) async fn list_members(
     let members: Vec<_> = teams::members(state.db.reader(), team.id)
         .await?
         .into_iter()
-        .map(|m| json!({ "email": m.email, "name": m.display_name, "role": m.role.0 }))
+        .map(|m| json!({ "email": m.email, "name": m.display_name, "role": m.role }))
         .collect();
     Ok(Json(json!({ "members": members })))
 }

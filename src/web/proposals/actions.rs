@@ -237,7 +237,7 @@ pub(super) async fn extend_deadline(
 ) -> Result<Response> {
     let (team, number) = team_of(&state, &id, &user).await?;
     let outcome = async {
-        let closes_at = parse_local_datetime(&form.closes_at, user.tz(), "closes_at")?;
+        let closes_at = parse_local_datetime(&form.closes_at, user.time_zone, "closes_at")?;
         state
             .ledger
             .extend(UserId(user.id), TeamId(team.id), Number(number), closes_at)

@@ -70,7 +70,7 @@ async fn new_page(
         voters: teams::members(pool.re(), team.id)
             .await?
             .into_iter()
-            .filter(|m| m.role.0.can_vote())
+            .filter(|m| m.role.can_vote())
             .collect(),
         accepted: proposals::list(
             pool.re(),
@@ -137,7 +137,7 @@ pub(super) async fn create_proposal(
     let closes_at = if form.closes_at.trim().is_empty() {
         Some(None)
     } else {
-        errors.check(parse_local_datetime(&form.closes_at, user.tz(), "closes_at").map(Some))
+        errors.check(parse_local_datetime(&form.closes_at, user.time_zone, "closes_at").map(Some))
     };
     if let (Some(title), Some(body), Some(area), Some(decider), Some(supersedes), Some(closes_at)) =
         (title, body, area, decider, supersedes, closes_at)

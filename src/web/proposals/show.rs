@@ -27,7 +27,7 @@ use crate::web::rows::{PageRows, Parts, PartsKey};
 
 pub(super) struct StanceView {
     name: String,
-    position: Option<String>,
+    position: Option<Position>,
     reason: Option<String>,
     taken: Option<When>,
     changes: i64,
@@ -38,7 +38,7 @@ pub(super) struct StanceView {
 
 pub(super) struct HistoryView {
     name: String,
-    position: String,
+    position: Position,
     reason: Option<String>,
     at: When,
 }
@@ -321,7 +321,7 @@ pub(super) async fn page(
         .collect();
     let objections = table
         .iter()
-        .filter(|r| r.position.as_deref() == Some("object"))
+        .filter(|r| r.position == Some(Position::Object))
         .map(|r| Objection {
             user_id: r.user_id,
             name: r.display_name.clone(),
@@ -333,7 +333,8 @@ pub(super) async fn page(
         None => table
             .iter()
             .find(|r| r.user_id == user.id)
-            .and_then(|r| r.position.clone())
+            .and_then(|r| r.position)
+            .map(|p| p.to_string())
             .unwrap_or_default(),
     };
     let id = format!("{}-{}", team.key, p.number);
@@ -378,7 +379,7 @@ pub(super) async fn page(
             } else {
                 erased.html(d.log_idx, "rationale", &d.rationale)
             },
-            outcome: d.outcome,
+            outcome: d.outcome.to_string(),
             decided_by: d.decided_by_name,
             at: when(d.decided_at.0, tz, now),
             log_idx: d.log_idx,
@@ -402,7 +403,7 @@ pub(super) async fn page(
     let voters = rows
         .members
         .iter()
-        .filter(|m| m.role.0.can_vote())
+        .filter(|m| m.role.can_vote())
         .cloned()
         .collect();
     let replacements = rows.replacements.clone();
@@ -417,7 +418,7 @@ pub(super) async fn page(
         created: when(p.created_at.0, tz, now),
         closes: when(p.closes_at.0, tz, now),
         window_open: now < p.closes_at.0,
-        is_open: p.status() == Status::Open,
+        is_open: p.status == Status::Open,
         is_author: p.author_id == user.id,
         is_decider: p.decider_id == user.id,
         can_vote: role.can_vote(),

@@ -46,7 +46,7 @@ pub(super) async fn areas_view(
     let voters = teams::members(pool.re(), team.id)
         .await?
         .into_iter()
-        .filter(|m| m.role.0.can_vote())
+        .filter(|m| m.role.can_vote())
         .collect();
     Ok(AreasPage {
         areas: teams::areas(pool.re(), team.id).await?,

@@ -134,7 +134,7 @@ pub(super) async fn invitation_page(
         ctx,
         token,
         team_name: team.name,
-        role: invitation.role.0.to_string(),
+        role: invitation.role.to_string(),
         error: None,
     }
     .into_response())

@@ -72,7 +72,7 @@ pub(super) async fn log_page(
         .into_iter()
         .map(|e| EntryItem {
             index: e.idx,
-            kind: e.kind.replace('_', " "),
+            kind: e.kind.as_str().replace('_', " "),
             actor: names
                 .get(&e.actor_id)
                 .cloned()

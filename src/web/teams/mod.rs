@@ -115,7 +115,7 @@ pub fn items<'a>(
         .map(|p| ProposalItem {
             id: format!("{}-{}", team.key, p.number),
             title: p.title.clone(),
-            status: p.status.clone(),
+            status: p.status.to_string(),
             decider: p.decider_name.clone(),
             area: p.area_name.clone(),
             closes: when(p.closes_at.0, tz, now),

@@ -64,7 +64,7 @@ pub(super) async fn settings_page(
             .await?
             .into_iter()
             .map(|i| InvitationItem {
-                role: i.role.0.to_string(),
+                role: i.role.to_string(),
                 expires: when(i.expires_at.0, ctx.tz(), now),
             })
             .collect()
