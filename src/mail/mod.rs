@@ -143,6 +143,12 @@ impl Mailer {
         })
     }
 
+    /// Whether messages are only written to the mail folder (no SMTP URL):
+    /// then nothing leaves this server, and pages must not say "mailed".
+    pub fn writes_to_folder(&self) -> bool {
+        matches!(self.transport, Transport::Folder(_))
+    }
+
     /// Where messages go, in words (start-up log, admin page).
     pub fn describe(&self) -> String {
         match &self.transport {

@@ -27,6 +27,9 @@ pub struct Ctx {
     pub csrf: String,
     /// A one-time message from the previous POST.
     pub flash: Option<String>,
+    /// No SMTP server is configured: mail is only written to the server's
+    /// mail folder (instance admins see a banner, mail settings say so).
+    pub mail_unsent: bool,
 }
 
 impl Ctx {
@@ -84,7 +87,12 @@ impl FromRequestParts<AppState> for Ctx {
                     .map_err(session_error)?;
             }
         }
-        Ok(Self { user, csrf, flash })
+        Ok(Self {
+            user,
+            csrf,
+            flash,
+            mail_unsent: state.mailer.writes_to_folder(),
+        })
     }
 }
 

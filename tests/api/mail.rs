@@ -768,3 +768,70 @@ async fn finished_mail_is_kept_thirty_days_then_pruned() {
         "the 29-day-old row and the unfinished one stay"
     );
 }
+
+/// Without an SMTP server (the folder transport), nothing says "mailed":
+/// the inviting admin reads that the mail was only written to the server's
+/// mail folder, the API says `delivery: folder`, instance admins see a
+/// banner on every page and a member's mail settings say their mail does
+/// not reach them. With SMTP, none of that shows.
+#[tokio::test]
+async fn without_smtp_no_page_claims_a_mail_was_sent() {
+    let app = crate::helpers::spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await; // instance admin
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("FOLD", &ana, &[&bob], &[]).await;
+    let r = app
+        .post_form(
+            &ana.browser,
+            "/t/team-fold/settings",
+            "/t/team-fold/invitations",
+            &[("role", "member"), ("email", "newcomer@example.org")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = app.get(&ana.browser, "/t/team-fold/settings").await;
+    assert!(!page.contains("mailed to"), "{page}");
+    assert!(
+        page.contains("The invitation to newcomer@example.org was written to the server&#39;s mail folder, not sent"),
+        "{page}"
+    );
+    assert!(
+        page.contains("No mail leaves this server yet"),
+        "admin banner: {page}"
+    );
+    let (status, body) = ana
+        .post(
+            "/api/v1/teams/FOLD/invitations",
+            json!({"role": "member", "email": "other@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["mail"],
+        json!({"to": "other@example.org", "delivery": "folder"})
+    );
+
+    let (_, bobs) = app.get(&bob.browser, "/settings").await;
+    assert!(
+        !bobs.contains("No mail leaves this server yet"),
+        "members see no admin banner"
+    );
+    assert!(
+        bobs.contains("your mail to bob@example.com is written to the server's mail folder and does not reach your inbox"),
+        "{bobs}"
+    );
+
+    let (smtp_app, _smtp) = app_with_smtp().await;
+    let cy = smtp_app.api_user("cy@example.com", "Cy").await;
+    smtp_app.team("SENT", &cy, &[], &[]).await;
+    let (_, home) = smtp_app.get(&cy.browser, "/settings").await;
+    assert!(!home.contains("No mail leaves this server yet"), "{home}");
+    assert!(home.contains("Sent to cy@example.com."), "{home}");
+    let (_, body) = cy
+        .post(
+            "/api/v1/teams/SENT/invitations",
+            json!({"role": "member", "email": "new@example.org"}),
+        )
+        .await;
+    assert_eq!(body["mail"]["delivery"], "smtp", "{body}");
+}

@@ -86,9 +86,38 @@ pub(super) async fn create_invitation(
     Ok((
         StatusCode::CREATED,
         crate::web::NO_STORE,
-        Json(json!({ "url": url, "token": token, "role": role })),
+        Json(invitation_json(
+            &state,
+            &url,
+            &token,
+            role,
+            input.email.as_deref(),
+        )),
     )
         .into_response())
+}
+
+/// An invitation as the API answers it. With an address, `mail` says where
+/// the invitation went: `delivery` is `smtp` (queued for sending) or
+/// `folder` (written to the server's mail folder, since no SMTP server is
+/// configured: the caller must pass the link on).
+fn invitation_json(
+    state: &AppState,
+    url: &str,
+    token: &str,
+    role: Role,
+    email: Option<&str>,
+) -> serde_json::Value {
+    let mut body = json!({ "url": url, "token": token, "role": role });
+    if let Some(to) = email.map(str::trim).filter(|e| !e.is_empty()) {
+        let delivery = if state.mailer.writes_to_folder() {
+            "folder"
+        } else {
+            "smtp"
+        };
+        body["mail"] = json!({ "to": to, "delivery": delivery });
+    }
+    body
 }
 
 pub(super) async fn accept_invitation(

@@ -90,6 +90,10 @@ pub(super) async fn create_invitation(
     };
     let message = if email.is_empty() {
         format!("Invitation link created (role: {role}). Copy it now: it is shown once.")
+    } else if state.mailer.writes_to_folder() {
+        format!(
+            "Invitation link created (role: {role}). The invitation to {email} was written to the server's mail folder, not sent, because this server has no SMTP server configured: copy the link now and send it yourself. It is shown once."
+        )
     } else {
         format!(
             "Invitation link created (role: {role}) and mailed to {email}. You can also copy it now: it is shown once."
