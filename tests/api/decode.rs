@@ -161,6 +161,18 @@ async fn write_past_check(db: &Db, table: &str, column: &str, sql: &str) {
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// Ana's search for the word every proposal of the world holds.
+async fn search_hedgehogs(w: &World) -> Result<Vec<db::search::Hit>, sqlx::Error> {
+    let expression = MatchQuery::parse("hedgehogs")
+        .expression_for(&w.db.reader())
+        .expect("expression");
+    let filter = Filter {
+        user_id: w.ana,
+        ..Default::default()
+    };
+    db::search::search(w.db.reader(), &expression, &filter, 10, 0).await
+}
+
 /// Asserts that `read` failed to decode `column` because of `value`,
 /// rather than reading the row with some default in its place.
 fn unreadable<T: Debug>(read: Result<T, sqlx::Error>, column: &str, value: &str) {
@@ -205,14 +217,7 @@ async fn an_unknown_proposal_status_is_an_error_not_an_open_proposal() {
             comment.is_err(),
             "commented on a proposal of unknown status"
         );
-        let expression = MatchQuery::parse("hedgehogs")
-            .expression_for(&w.db.reader())
-            .expect("expression");
-        let filter = Filter {
-            user_id: w.ana,
-            ..Default::default()
-        };
-        let hits = db::search::search(w.db.reader(), &expression, &filter, 10, 0).await;
+        let hits = search_hedgehogs(&w).await;
         unreadable(hits, "status", "tabled");
     })
     .await;
@@ -447,14 +452,7 @@ async fn an_unknown_search_document_kind_is_an_error_not_a_proposal() {
             "UPDATE search_docs SET kind = 'wiki' WHERE kind = 'proposal'",
         )
         .await;
-        let expression = MatchQuery::parse("hedgehogs")
-            .expression_for(&w.db.reader())
-            .expect("expression");
-        let filter = Filter {
-            user_id: w.ana,
-            ..Default::default()
-        };
-        let hits = db::search::search(w.db.reader(), &expression, &filter, 10, 0).await;
+        let hits = search_hedgehogs(&w).await;
         unreadable(hits, "kind", "wiki");
     })
     .await;

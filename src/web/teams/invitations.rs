@@ -36,6 +36,8 @@ pub async fn invite(
     email: Option<&str>,
 ) -> Result<(String, String)> {
     let acting = crate::web::extract::actor(team, actor_role, actor);
+    // The service checks again; here it comes first so that a refused
+    // request counts nothing against the inviter's mail limit.
     acting.require_admin()?;
     // The address is checked before anything is stored.
     let mail_to = match email.map(str::trim).filter(|e| !e.is_empty()) {
