@@ -10,6 +10,11 @@
 //! /proc/self/clear_refs first). Then delivers every queued digest through
 //! the in-memory transport (compose + send), and times that too.
 //!
+//! Last, the outcome fan-out of issue #19: a decision in a team of 1,000
+//! (`SETTLED_FANOUT_MEMBERS`) next to one in a team of 3, timing the
+//! decision on the writer's path and the worker queueing the outcome
+//! mails.
+//!
 //! `SETTLED_DIGEST_MEMBERS` and `SETTLED_DIGEST_TEAMS` change the size.
 
 use settled::domain::ids::{Number, TeamId, UserId};
@@ -94,6 +99,14 @@ async fn main() -> anyhow::Result<()> {
     // what is measured.
     on!(db.writer(), |c| sqlx::query(
         "UPDATE outbox SET status = 'sent'"
+    )
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    // Nor are the announcements the seed wrote (the fan-out below times
+    // its own).
+    on!(db.writer(), |c| sqlx::query(
+        "UPDATE announcements SET done_at = created_at"
     )
     .execute(c)
     .await
@@ -199,6 +212,32 @@ async fn main() -> anyhow::Result<()> {
         "queued {} but delivered {delivered}",
         run.queued
     );
+
+    // Outcome fan-out (issue #19): a decision in a team of 1,000 writes one
+    // announcement on the writer's path; the worker expands it into the
+    // members' outbox rows afterwards.
+    let fan = env_number("SETTLED_FANOUT_MEMBERS", 1_000)?.max(3);
+    let small = fanout_decision(&db, &ledger, "SMALL", 3).await?;
+    worker.expand_announcements().await.map_err(err)?;
+    let big = fanout_decision(&db, &ledger, "FAN", fan).await?;
+    let started = Instant::now();
+    let queued = worker.expand_announcements().await.map_err(err)?;
+    let fanout_time = started.elapsed();
+    let expected = u64::try_from(fan - 1)?;
+    anyhow::ensure!(
+        queued == expected,
+        "queued {queued} outcome mails, expected {expected}"
+    );
+    println!(
+        "| recording a decision: team of 3 / team of {fan} (the writer's path) | {:.1} / {:.1} ms ({:.2}×) |",
+        small.as_secs_f64() * 1e3,
+        big.as_secs_f64() * 1e3,
+        big.as_secs_f64() / small.as_secs_f64()
+    );
+    println!(
+        "| **queueing the outcome mails of the team of {fan} ({queued} rows)** | **{:.3} s** (target < 1 s) |",
+        fanout_time.as_secs_f64()
+    );
     db.close().await;
     Ok(())
 }
@@ -297,4 +336,100 @@ async fn seed_team(ledger: &Ledger, t: usize, members: &[i64]) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// A team of `size` whose voters all agree with one proposal; returns how
+/// long recording its decision took (its announcement is left pending).
+async fn fanout_decision(
+    db: &Db,
+    ledger: &Ledger,
+    key: &str,
+    size: usize,
+) -> anyhow::Result<std::time::Duration> {
+    let mut tx = db.begin_write().await?;
+    let mut members = Vec::with_capacity(size);
+    for m in 0..size {
+        let email = format!("m{m}@{}.fanout.example", key.to_lowercase());
+        let user = users::insert(
+            tx.ex(),
+            &email,
+            &email,
+            &format!("Member {m} of {key}"),
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "UTC",
+            db::Timestamp(db::now()),
+        )
+        .await?;
+        members.push(user.id);
+    }
+    tx.commit().await?;
+    let admin = members[0];
+    let team = ledger
+        .create_team(
+            UserId(admin),
+            NewTeam {
+                name: format!("Fan-out {key}"),
+                slug: format!("fanout-{}", key.to_lowercase()),
+                key: TeamKey::parse(key)?,
+                window_hours: 72,
+            },
+        )
+        .await
+        .map_err(err)?
+        .id;
+    let mut joins = stream::iter(members[1..].iter().copied())
+        .map(|user| settled::demo::join(ledger, team, admin, user, Role::Member))
+        .buffer_unordered(64);
+    while let Some(joined) = joins.next().await {
+        joined?;
+    }
+    let number = ledger
+        .create_proposal(
+            UserId(admin),
+            TeamId(team),
+            NewProposal {
+                title: format!("Everyone hears of this ({key})"),
+                body: "The outcome reaches every member.".into(),
+                area: None,
+                decider: Some(admin),
+                closes_at: Some(db::now() + Duration::days(3)),
+                supersedes: None,
+            },
+        )
+        .await
+        .map_err(err)?;
+    let stances = members.iter().map(|&m| {
+        let ledger = ledger.clone();
+        async move {
+            ledger
+                .take_stance(
+                    UserId(m),
+                    TeamId(team),
+                    Number(number),
+                    Stance::parse("agree", None)?,
+                )
+                .await
+                .map_err(err)?;
+            anyhow::Ok(())
+        }
+    });
+    try_join_all(stances).await?;
+    // Only the decision's announcement is left to expand.
+    on!(db.writer(), |c| sqlx::query(
+        "UPDATE announcements SET done_at = created_at WHERE done_at IS NULL"
+    )
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    let started = Instant::now();
+    ledger
+        .record(
+            UserId(admin),
+            TeamId(team),
+            Number(number),
+            DecisionDraft::parse("accepted", "Everyone hears of it.", "", [])?,
+        )
+        .await
+        .map_err(err)?;
+    Ok(started.elapsed())
 }

@@ -675,7 +675,7 @@ export async function decideJourney(t, browser, { js }) {
       const { page } = bob;
       await open(page, '/settings');
       let mail = region(page, 'Mail');
-      assert.equal(await mail.getByLabel('Digest').inputValue(), 'off');
+      assert.equal(await mail.getByRole('combobox', { name: /^Digest/ }).inputValue(), 'off');
       // With digests off, the preview shows what a daily one would hold:
       // today's two decisions (and the comments on the first).
       await submit(page, mail.getByRole('link', { name: 'Preview your next digest' }));
@@ -688,12 +688,12 @@ export async function decideJourney(t, browser, { js }) {
       await open(page, '/settings');
       mail = region(page, 'Mail');
       await mail.getByRole('checkbox', { name: /a deadline is a day away/ }).uncheck();
-      await mail.getByLabel('Digest').selectOption('daily');
+      await mail.getByRole('combobox', { name: /^Digest/ }).selectOption('daily');
       await mail.getByLabel(/^At/).selectOption('07:00');
       await submit(page, mail.getByRole('button', { name: 'Save mail settings' }));
       assert.equal(await text(flash(page)), 'Mail settings saved.');
       mail = region(page, 'Mail');
-      assert.equal(await mail.getByLabel('Digest').inputValue(), 'daily');
+      assert.equal(await mail.getByRole('combobox', { name: /^Digest/ }).inputValue(), 'daily');
       assert.equal(await mail.getByLabel(/^At/).inputValue(), '7');
       assert.equal(await mail.getByRole('checkbox', { name: /a deadline is a day away/ }).isChecked(), false);
       assert.equal(await mail.getByRole('checkbox', { name: /I am named decider/ }).isChecked(), true);
@@ -710,7 +710,20 @@ export async function decideJourney(t, browser, { js }) {
       await open(page, '/settings');
       mail = region(page, 'Mail');
       assert.equal(await mail.getByRole('checkbox', { name: /I am named decider/ }).isChecked(), false);
-      assert.equal(await mail.getByLabel('Digest').inputValue(), 'daily', 'nothing else changed');
+      assert.equal(await mail.getByRole('combobox', { name: /^Digest/ }).inputValue(), 'daily', 'nothing else changed');
+
+      // Bob also heard that Ana opened ${id2}, as every member does; that
+      // mail's link stops opening notices only.
+      const opened = unsubscribeLink(`bob${tag}@example.com`, 'opened');
+      await open(mailbox.page, opened);
+      await mailbox.page.getByText(`Stop mail when a proposal of your team opens, or changes its decider or deadline for bob${tag}@example.com?`).waitFor();
+      await submit(mailbox.page, mailbox.page.getByRole('button', { name: 'Unsubscribe' }));
+      assert.equal(await text(heading1(mailbox.page)), 'You are unsubscribed');
+      await open(page, '/settings');
+      mail = region(page, 'Mail');
+      assert.equal(await mail.getByRole('checkbox', { name: /a proposal opens in one of my teams/ }).isChecked(), false);
+      assert.equal(await mail.getByRole('checkbox', { name: /a proposal in one of my teams is decided/ }).isChecked(), true);
+      await shot(page, 'mail-settings');
 
       if (js) {
         // Ana signed up first: she is the instance admin. Bob was named

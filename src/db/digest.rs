@@ -27,12 +27,14 @@ pub struct Subscriber {
     pub digest_hour: i64,
     /// The last slot handled for them (sent or found empty).
     pub last_digest_at: Option<Timestamp>,
+    /// Whether opening notices come in the digest instead of one by one.
+    pub digest_opened: bool,
 }
 
 /// Every member with digests on, by id.
 pub async fn subscribers(mut ex: Ex<'_>) -> Result<Vec<Subscriber>, sqlx::Error> {
     on!(ex, |c| sqlx::query_as(
-        "SELECT id, email, time_zone, digest, digest_hour, last_digest_at
+        "SELECT id, email, time_zone, digest, digest_hour, last_digest_at, digest_opened
          FROM users WHERE digest <> 'off' ORDER BY id",
     )
     .fetch_all(c)
@@ -83,6 +85,10 @@ pub struct OpenProposal {
     pub number: i64,
     /// When its stance window closes.
     pub closes_at: Timestamp,
+    /// When it opened.
+    pub created_at: Timestamp,
+    /// Who opened it.
+    pub author_id: i64,
 }
 
 /// A decision recorded in the window.
@@ -143,7 +149,7 @@ pub async fn activity(
 ) -> Result<Activity, sqlx::Error> {
     let (since, until) = (Timestamp(since), Timestamp(until));
     let open: Vec<OpenProposal> = on!(ex, |c| sqlx::query_as(
-        "SELECT id, number, closes_at FROM proposals
+        "SELECT id, number, closes_at, created_at, author_id FROM proposals
          WHERE team_id = $1 AND status = 'open' ORDER BY closes_at, number",
     )
     .bind(team_id)

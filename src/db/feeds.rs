@@ -205,6 +205,40 @@ pub async fn decisions(
     })
 }
 
+/// A decider's written answer to an objection, as a feed entry shows it.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct FeedResponse {
+    /// The decided proposal.
+    pub number: i64,
+    /// The objector.
+    pub user_id: i64,
+    /// Their name.
+    pub display_name: String,
+    /// The answer (empty once erased).
+    pub response: String,
+}
+
+/// The answers to objections of a team's decisions numbered `from` or
+/// later, by proposal and objector's name (one query for a whole feed).
+pub async fn responses(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    from: i64,
+) -> Result<Vec<FeedResponse>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
+        "SELECT p.number, r.user_id, u.display_name, r.response
+         FROM decision_responses r
+         JOIN proposals p ON p.id = r.proposal_id
+         JOIN users u ON u.id = r.user_id
+         WHERE p.team_id = $1 AND p.number >= $2
+         ORDER BY p.number, u.display_name, r.user_id",
+    )
+    .bind(team_id)
+    .bind(from)
+    .fetch_all(c)
+    .await)
+}
+
 /// An open proposal as a calendar event needs it.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct DeadlineItem {

@@ -430,6 +430,22 @@ pub async fn notices(
         .collect())
 }
 
+/// The display name of whoever appended entry `idx` of a team.
+pub async fn actor_name(
+    mut pool: Ex<'_>,
+    team_id: i64,
+    idx: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    on!(pool, |c| sqlx::query_scalar(
+        "SELECT u.display_name FROM log_entries e JOIN users u ON u.id = e.actor_id
+         WHERE e.team_id = $1 AND e.idx = $2",
+    )
+    .bind(team_id)
+    .bind(idx)
+    .fetch_optional(c)
+    .await)
+}
+
 /// The number of entries in the team's log (0 for a team without one).
 pub async fn size(mut pool: Ex<'_>, team_id: i64) -> Result<i64, sqlx::Error> {
     let size: Option<i64> = on!(pool, |c| sqlx::query_scalar(

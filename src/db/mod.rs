@@ -10,6 +10,7 @@
 //! timestamp bound from Rust as a [`Timestamp`]); where they differ, the
 //! [`on!`](crate::on) macro takes one version per backend, side by side.
 
+pub mod announcements;
 pub mod decode;
 pub mod digest;
 pub mod feeds;

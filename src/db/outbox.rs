@@ -14,8 +14,14 @@ use super::{Ex, Timestamp};
 pub enum MailKind {
     /// "You were named decider".
     DeciderNamed,
-    /// "A proposal you took part in was decided".
+    /// "A proposal was decided" (to every member, issue #19).
     Decided,
+    /// "A proposal opened".
+    Opened,
+    /// "A proposal changed its decider or its deadline".
+    Updated,
+    /// "A proposal was withdrawn".
+    Withdrawn,
     /// A deadline a day away without the member's stance.
     Reminder,
     /// An invitation link.
@@ -26,9 +32,12 @@ pub enum MailKind {
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 8] = [
         Self::DeciderNamed,
         Self::Decided,
+        Self::Opened,
+        Self::Updated,
+        Self::Withdrawn,
         Self::Reminder,
         Self::Invitation,
         Self::Digest,
@@ -39,6 +48,9 @@ impl MailKind {
         match self {
             Self::DeciderNamed => "decider_named",
             Self::Decided => "decided",
+            Self::Opened => "opened",
+            Self::Updated => "updated",
+            Self::Withdrawn => "withdrawn",
             Self::Reminder => "reminder",
             Self::Invitation => "invitation",
             Self::Digest => "digest",
@@ -153,43 +165,6 @@ pub async fn decider_named(
     .bind(log_idx)
     .bind(Timestamp(now))
     .bind(decider)
-    .bind(actor)
-    .execute(c)
-    .await.map(|r| r.rows_affected())
-    })?;
-    Ok(())
-}
-
-/// "Decided" to everyone who took part in proposal `number` (proposed,
-/// commented, took a stance) and is still a member, but the actor and those
-/// who turned it off.
-pub async fn decided(
-    mut conn: Ex<'_>,
-    team_id: i64,
-    number: i64,
-    log_idx: i64,
-    actor: i64,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    on!(conn, |c| {
-        sqlx::query(
-        "WITH p AS (SELECT id, author_id FROM proposals WHERE team_id = $1 AND number = $2),
-              took_part (user_id) AS (
-                  SELECT author_id FROM p
-                  UNION SELECT c.author_id FROM comments c JOIN p ON c.proposal_id = p.id
-                  UNION SELECT s.user_id FROM stances s JOIN p ON s.proposal_id = p.id)
-         INSERT INTO outbox (kind, recipient, user_id, team_id, proposal_number, log_idx, next_attempt_at, created_at)
-         SELECT 'decided', u.email, u.id, $1, $2, $3, $4, $4
-         FROM took_part t
-         JOIN users u ON u.id = t.user_id
-         JOIN memberships m ON m.team_id = $1 AND m.user_id = u.id AND m.removed_at IS NULL
-         WHERE u.id <> $5 AND u.notify_decided
-         ORDER BY u.id",
-    )
-    .bind(team_id)
-    .bind(number)
-    .bind(log_idx)
-    .bind(Timestamp(now))
     .bind(actor)
     .execute(c)
     .await.map(|r| r.rows_affected())

@@ -832,6 +832,22 @@ pub async fn pending_supersessions(
     })
 }
 
+/// `user_id`'s current stance on proposal `proposal_id` and its reason.
+pub async fn current_stance(
+    mut ex: Ex<'_>,
+    proposal_id: i64,
+    user_id: i64,
+) -> Result<Option<(Position, Option<String>)>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
+        "SELECT position, reason FROM stances WHERE proposal_id = $1 AND user_id = $2
+         ORDER BY log_idx DESC LIMIT 1"
+    )
+    .bind(proposal_id)
+    .bind(user_id)
+    .fetch_optional(c)
+    .await)
+}
+
 /// Whether `user_id` has taken a stance on proposal `proposal_id`.
 pub async fn has_stance(
     mut ex: Ex<'_>,

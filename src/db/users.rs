@@ -186,8 +186,12 @@ pub async fn by_token(db: &Db, token: &str) -> Result<Option<User>, sqlx::Error>
 pub struct MailSettings {
     /// Mail when named decider.
     pub notify_decider: bool,
-    /// Mail when a proposal one took part in is decided.
+    /// Mail when a proposal of one's teams is decided or withdrawn.
     pub notify_decided: bool,
+    /// Mail when a proposal opens or changes its decider or deadline.
+    pub notify_opened: bool,
+    /// With a digest on: opening notices come in the digest instead.
+    pub digest_opened: bool,
     /// A reminder a day before a deadline without one's stance.
     pub notify_reminder: bool,
     /// Whether digests come, and how often.
@@ -242,7 +246,8 @@ impl FromStr for Digest {
 pub async fn mail_settings(db: &Db, id: i64) -> Result<Option<MailSettings>, sqlx::Error> {
     on!(db.reader(), |c| {
         sqlx::query_as(
-        "SELECT notify_decider, notify_decided, notify_reminder, digest, digest_hour FROM users WHERE id = $1",
+        "SELECT notify_decider, notify_decided, notify_opened, digest_opened, notify_reminder, digest, digest_hour
+         FROM users WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(c)
@@ -262,7 +267,7 @@ pub async fn set_mail_settings(
         sqlx::query(
         "UPDATE users SET notify_decider = $1, notify_decided = $2, notify_reminder = $3,
                 last_digest_at = CASE WHEN digest = 'off' AND $4 <> 'off' THEN $7 ELSE last_digest_at END,
-                digest = $4, digest_hour = $5
+                digest = $4, digest_hour = $5, notify_opened = $8, digest_opened = $9
          WHERE id = $6",
     )
     .bind(s.notify_decider)
@@ -272,6 +277,8 @@ pub async fn set_mail_settings(
     .bind(s.digest_hour)
     .bind(id)
     .bind(Timestamp(super::now()))
+    .bind(s.notify_opened)
+    .bind(s.digest_opened)
     .execute(c)
     .await.map(|r| r.rows_affected())
     })?;
@@ -284,6 +291,7 @@ pub async fn unsubscribe(mut ex: Ex<'_>, id: i64, scope: Scope) -> Result<bool, 
     let sql = match scope {
         Scope::Decider => "UPDATE users SET notify_decider = FALSE WHERE id = $1",
         Scope::Decided => "UPDATE users SET notify_decided = FALSE WHERE id = $1",
+        Scope::Opened => "UPDATE users SET notify_opened = FALSE WHERE id = $1",
         Scope::Reminder => "UPDATE users SET notify_reminder = FALSE WHERE id = $1",
         Scope::Digest => "UPDATE users SET digest = 'off' WHERE id = $1",
     };

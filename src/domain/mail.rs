@@ -9,8 +9,10 @@
 pub enum Scope {
     /// "You were named decider" mails.
     Decider,
-    /// "A proposal you took part in was decided" mails.
+    /// "A proposal was decided" and "withdrawn" mails.
     Decided,
+    /// "A proposal opened" mails, and its decider or deadline changes.
+    Opened,
     /// Deadline reminders.
     Reminder,
     /// Digests.
@@ -24,6 +26,7 @@ impl Scope {
         match self {
             Self::Decider => "decider",
             Self::Decided => "decided",
+            Self::Opened => "opened",
             Self::Reminder => "reminder",
             Self::Digest => "digest",
         }
@@ -33,7 +36,10 @@ impl Scope {
     pub fn describe(self) -> &'static str {
         match self {
             Self::Decider => "mail when you are named decider",
-            Self::Decided => "mail when a proposal you took part in is decided",
+            Self::Decided => "mail when a proposal of your team is decided or withdrawn",
+            Self::Opened => {
+                "mail when a proposal of your team opens, or changes its decider or deadline"
+            }
             Self::Reminder => "reminders a day before a deadline you have not answered",
             Self::Digest => "digests",
         }
@@ -47,6 +53,7 @@ impl std::str::FromStr for Scope {
         match s {
             "decider" => Ok(Self::Decider),
             "decided" => Ok(Self::Decided),
+            "opened" => Ok(Self::Opened),
             "reminder" => Ok(Self::Reminder),
             "digest" => Ok(Self::Digest),
             _ => Err(()),
@@ -63,6 +70,7 @@ mod tests {
         for scope in [
             Scope::Decider,
             Scope::Decided,
+            Scope::Opened,
             Scope::Reminder,
             Scope::Digest,
         ] {

@@ -179,9 +179,11 @@ pub async fn append(
     })
 }
 
-/// Queues the mail an entry causes (issue #4), in the entry's transaction:
-/// a named decider hears of it, and so does everyone who took part in a
-/// proposal once it is decided.
+/// Queues the mail an entry causes, in the entry's transaction: a named
+/// decider hears of it at once (issue #4), and what the whole team hears of
+/// (issue #19) is one announcement row, expanded into a mail per member by
+/// the mail worker off this path, so a team of a thousand costs the writer
+/// one row.
 async fn notify(
     mut conn: Ex<'_>,
     team_id: i64,
@@ -190,20 +192,35 @@ async fn notify(
     time: DateTime<Utc>,
     event: &Event,
 ) -> Result<()> {
-    match event {
+    use db::announcements::Detail;
+    let (number, detail) = match event {
         Event::ProposalCreated {
             number, decider, ..
         } => {
             db::outbox::decider_named(conn.re(), team_id, *number, index, actor, *decider, time)
                 .await?;
+            (*number, Detail::Opened { decider: *decider })
         }
-        Event::DeciderChanged { number, to, .. } => {
+        Event::DeciderChanged { number, from, to } => {
             db::outbox::decider_named(conn.re(), team_id, *number, index, actor, *to, time).await?;
+            (
+                *number,
+                Detail::Decider {
+                    from: *from,
+                    to: *to,
+                },
+            )
         }
-        Event::DecisionRecorded { number, .. } => {
-            db::outbox::decided(conn.re(), team_id, *number, index, actor, time).await?;
-        }
-        _ => {}
-    }
+        Event::DeadlineExtended { number, closes_at } => (
+            *number,
+            Detail::Deadline {
+                closes_at: *closes_at,
+            },
+        ),
+        Event::DecisionRecorded { number, .. } => (*number, Detail::Decided),
+        Event::ProposalWithdrawn { number, .. } => (*number, Detail::Withdrawn),
+        _ => return Ok(()),
+    };
+    db::announcements::announce(conn.re(), team_id, index, number, actor, &detail, time).await?;
     Ok(())
 }

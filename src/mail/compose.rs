@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::Mailer;
 use super::unsubscribe::Keys;
-use crate::db::outbox::Row;
+use crate::db::announcements::Detail;
+use crate::db::outbox::{MailKind, Row};
 use crate::db::{Db, proposals, teams, users};
 use crate::domain::mail::Scope;
+use crate::domain::proposal::Status;
+use crate::domain::team::Role;
 use crate::format::when;
 
 /// What a mail says, in both formats.
@@ -97,6 +100,10 @@ pub struct DigestData {
     pub since: DateTime<Utc>,
     /// Until (inclusive): the slot.
     pub until: DateTime<Utc>,
+    /// Opened in the window by others and still open, for members who
+    /// fold opening notices into their digest (older rows lack it).
+    #[serde(default)]
+    pub opened: Vec<i64>,
     /// Open, no stance of the member, by deadline.
     pub needs_stance: Vec<i64>,
     /// Open, closing within 48 hours of `until`, not in `needs_stance`.
@@ -111,11 +118,25 @@ pub struct DigestData {
 impl DigestData {
     /// Whether there is nothing to say.
     pub fn is_empty(&self) -> bool {
-        self.needs_stance.is_empty()
+        self.opened.is_empty()
+            && self.needs_stance.is_empty()
             && self.closing_soon.is_empty()
             && self.decided.is_empty()
             && self.comments.is_empty()
     }
+}
+
+/// Who reads a mail about a proposal.
+#[derive(Debug, Clone, Copy)]
+struct Reader {
+    /// Their user id.
+    id: i64,
+    /// Whether they observe the team (no stance, no decision).
+    observer: bool,
+    /// Their time zone.
+    tz: Tz,
+    /// Now.
+    now: DateTime<Utc>,
 }
 
 /// What to do with a due row.
@@ -166,46 +187,61 @@ impl Composer {
         };
         let tz = user.as_ref().map_or(chrono_tz::UTC, |u| u.time_zone);
         let now = Utc::now();
+        let detail: Option<Detail> = row
+            .data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok());
+        let mut role = None;
         // An unsubscribe applies to mail already queued, too.
         if let Some(u) = &user
             && let Some(settings) = users::mail_settings(&self.db, u.id).await?
         {
-            let wanted = match row.kind.as_str() {
-                "decider_named" => settings.notify_decider,
-                "decided" => settings.notify_decided,
-                "reminder" => settings.notify_reminder,
-                "digest" => settings.digest != users::Digest::Off,
-                _ => true,
+            let digest_on = settings.digest != users::Digest::Off;
+            let wanted = match row.kind {
+                MailKind::DeciderNamed => settings.notify_decider,
+                MailKind::Decided | MailKind::Withdrawn => settings.notify_decided,
+                MailKind::Opened => {
+                    settings.notify_opened && !(digest_on && settings.digest_opened)
+                }
+                // The former decider hears that they no longer decide.
+                MailKind::Updated => {
+                    settings.notify_opened
+                        || matches!(detail, Some(Detail::Decider { from, .. }) if from == u.id)
+                }
+                MailKind::Reminder => settings.notify_reminder,
+                MailKind::Digest => digest_on,
+                MailKind::Invitation => true,
             };
             if !wanted {
                 return Ok(Outcome::Skip("turned off by the member".into()));
             }
             // A member who left no longer hears of the team.
-            if teams::role_of(pool.re(), team.id, u.id).await?.is_none() {
+            role = teams::role_of(pool.re(), team.id, u.id).await?;
+            if role.is_none() {
                 return Ok(Outcome::Skip("no longer a member".into()));
             }
         }
-        if row.kind == crate::db::outbox::MailKind::Digest {
-            let member = user
-                .as_ref()
-                .ok_or_else(|| ComposeError::Broken("no recipient member".into()))?;
-            let data: DigestData = row
-                .data
-                .as_deref()
-                .and_then(|d| serde_json::from_str(d).ok())
-                .ok_or_else(|| ComposeError::Broken("digest without its contents".into()))?;
-            let view = self.digest(&team, &data, member.id, tz, now).await?;
-            if view.sections.is_empty() {
-                return Ok(Outcome::Skip("nothing left to say".into()));
+        let notice = match row.kind {
+            MailKind::Invitation => self.invitation(&team, row)?,
+            MailKind::Digest => {
+                let member = user
+                    .as_ref()
+                    .ok_or_else(|| ComposeError::Broken("no recipient member".into()))?;
+                let data: DigestData = row
+                    .data
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str(d).ok())
+                    .ok_or_else(|| ComposeError::Broken("digest without its contents".into()))?;
+                let view = self.digest(&team, &data, member.id, tz, now).await?;
+                if view.sections.is_empty() {
+                    return Ok(Outcome::Skip("nothing left to say".into()));
+                }
+                let to = mailbox(&member.display_name, &row.recipient)?;
+                return Ok(Outcome::Send(Box::new(build_digest(
+                    mailer, row, to, &view,
+                )?)));
             }
-            let to = mailbox(&member.display_name, &row.recipient)?;
-            return Ok(Outcome::Send(Box::new(build_digest(
-                mailer, row, to, &view,
-            )?)));
-        }
-        let notice = match row.kind.as_str() {
-            "invitation" => self.invitation(&team, row)?,
-            "decider_named" | "decided" | "reminder" => {
+            kind => {
                 let number = row
                     .proposal_number
                     .ok_or_else(|| ComposeError::Broken("no proposal number".into()))?;
@@ -215,15 +251,48 @@ impl Composer {
                 let member = user
                     .as_ref()
                     .ok_or_else(|| ComposeError::Broken("no recipient member".into()))?;
-                match row.kind.as_str() {
-                    "decider_named" => self.decider_named(&team, &p, member.id, tz, now)?,
-                    "decided" => match proposals::decision(pool.re(), p.id).await? {
-                        Some(d) => self.decided(&team, &p, &d, member.id, tz, now),
+                let reader = Reader {
+                    id: member.id,
+                    observer: role == Some(Role::Observer),
+                    tz,
+                    now,
+                };
+                match kind {
+                    MailKind::DeciderNamed => self.decider_named(&team, &p, member.id, tz, now)?,
+                    MailKind::Decided => match proposals::decision(pool.re(), p.id).await? {
+                        Some(d) => self.decided(&team, &p, &d, &reader).await?,
                         None => return Ok(Outcome::Skip("no decision recorded".into())),
                     },
-                    _ => {
-                        if p.status != crate::domain::proposal::Status::Open || p.closes_at.0 <= now
-                        {
+                    MailKind::Opened => {
+                        if p.status != Status::Open {
+                            return Ok(Outcome::Skip("the proposal is no longer open".into()));
+                        }
+                        self.opened(&team, &p, &reader)
+                    }
+                    MailKind::Updated => {
+                        let Some(detail) = &detail else {
+                            return Err(ComposeError::Broken("update without its change".into()));
+                        };
+                        if p.status != Status::Open {
+                            return Ok(Outcome::Skip("the proposal is no longer open".into()));
+                        }
+                        self.updated(&team, &p, detail, row, &reader).await?
+                    }
+                    MailKind::Withdrawn => {
+                        if p.status != Status::Withdrawn {
+                            return Ok(Outcome::Skip("the proposal is not withdrawn".into()));
+                        }
+                        let by = row
+                            .log_idx
+                            .map(|idx| crate::db::log::actor_name(pool.re(), team.id, idx));
+                        let by = match by {
+                            Some(query) => query.await?,
+                            None => None,
+                        };
+                        self.withdrawn(&team, &p, by.as_deref(), &reader)
+                    }
+                    MailKind::Reminder => {
+                        if p.status != Status::Open || p.closes_at.0 <= now {
                             return Ok(Outcome::Skip("the stance window is closed".into()));
                         }
                         if proposals::has_stance(pool.re(), p.id, member.id).await? {
@@ -231,9 +300,13 @@ impl Composer {
                         }
                         self.reminder(&team, &p, member.id, tz, now)
                     }
+                    MailKind::Invitation | MailKind::Digest => {
+                        return Err(ComposeError::Broken(format!(
+                            "{kind} mail about a proposal"
+                        )));
+                    }
                 }
             }
-            other => return Err(ComposeError::Broken(format!("unknown mail kind {other}"))),
         };
         let to = match &user {
             Some(u) => mailbox(&u.display_name, &row.recipient)?,
@@ -259,8 +332,9 @@ impl Composer {
         let id = |n: i64| format!("{}-{n}", team.key);
         // Every proposal the digest names, in one query.
         let mut numbers: Vec<i64> = data
-            .needs_stance
+            .opened
             .iter()
+            .chain(&data.needs_stance)
             .chain(&data.closing_soon)
             .chain(&data.decided)
             .copied()
@@ -293,6 +367,17 @@ impl Composer {
                 link: self.permalink(team, p.number),
             }
         };
+        let opened: Vec<DigestItem> = data
+            .opened
+            .iter()
+            .filter_map(&open)
+            .map(|p| {
+                let mut item = closes_item(p, true);
+                item.detail = format!("opened by {}; {}", p.author_name, item.detail);
+                item.quote = Some(excerpt(&plain_text(&p.body), 300));
+                item
+            })
+            .collect();
         let needs: Vec<DigestItem> = data
             .needs_stance
             .iter()
@@ -334,6 +419,9 @@ impl Composer {
             })
             .collect();
         let mut summary = Vec::new();
+        if !opened.is_empty() {
+            summary.push(format!("{} opened", opened.len()));
+        }
         if !needs.is_empty() {
             summary.push(format!(
                 "{} need{} your stance",
@@ -351,6 +439,7 @@ impl Composer {
             summary.push(format!("new comments on {}", comments.len()));
         }
         for (title, items) in [
+            ("Opened since your last digest", opened),
             ("Needs your stance", needs),
             ("Closing within 48 hours", closing),
             ("Decided since your last digest", decided),
@@ -462,37 +551,227 @@ impl Composer {
         })
     }
 
-    fn decided(
+    /// "Member of" or "observer of" the team, for the line saying why.
+    fn membership(team: &teams::Team, reader: &Reader) -> String {
+        if reader.observer {
+            format!("You get this because you observe {}.", team.name)
+        } else {
+            format!("You get this because you are a member of {}.", team.name)
+        }
+    }
+
+    fn opened(&self, team: &teams::Team, p: &proposals::Proposal, reader: &Reader) -> Notice {
+        let id = format!("{}-{}", team.key, p.number);
+        let closes = when(p.closes_at.0, reader.tz, reader.now);
+        let area = p
+            .area_name
+            .as_deref()
+            .map(|a| format!(" in the area {a}"))
+            .unwrap_or_default();
+        let decider = if p.decider_id == reader.id {
+            "You decide it".to_string()
+        } else {
+            format!("{} decides it", p.decider_name)
+        };
+        let next = if reader.observer {
+            format!(
+                "The window for stances closes {} ({}). As an observer you can read the proposal and follow it to its decision.",
+                closes.local, closes.relative
+            )
+        } else {
+            format!(
+                "The window for stances closes {} ({}). Agree, disagree, abstain, or object with a reason: every objection must be answered in writing.",
+                closes.local, closes.relative
+            )
+        };
+        Notice {
+            team: team.name.clone(),
+            subject: format!("[{}] New proposal {id}: {}", team.name, p.title),
+            heading: format!("{id}: {}", p.title),
+            paragraphs: vec![
+                format!("{} opened this proposal{area}. {decider}.", p.author_name),
+                next,
+            ],
+            quotes: vec![(
+                "The proposal begins".into(),
+                or_erased(&excerpt(&plain_text(&p.body), 600)),
+            )],
+            action: if reader.observer {
+                (format!("Read {id}"), self.permalink(team, p.number))
+            } else {
+                (
+                    format!("Read {id} and take your stance"),
+                    self.permalink(team, p.number),
+                )
+            },
+            why: Self::membership(team, reader),
+            unsubscribe: self.unsubscribe(reader.id, Scope::Opened),
+        }
+    }
+
+    async fn updated(
+        &self,
+        team: &teams::Team,
+        p: &proposals::Proposal,
+        detail: &Detail,
+        row: &Row,
+        reader: &Reader,
+    ) -> Result<Notice, ComposeError> {
+        let id = format!("{}-{}", team.key, p.number);
+        let link = self.permalink(team, p.number);
+        let notice = |subject: String, paragraphs: Vec<String>, why: String| Notice {
+            team: team.name.clone(),
+            subject: format!("[{}] {subject}", team.name),
+            heading: format!("{id}: {}", p.title),
+            paragraphs,
+            quotes: Vec::new(),
+            action: (format!("Open {id}"), link.clone()),
+            why,
+            unsubscribe: self.unsubscribe(reader.id, Scope::Opened),
+        };
+        match detail {
+            Detail::Decider { from, to } => {
+                let mut pool = self.db.reader();
+                let change = proposals::decider_changes(pool.re(), p.id)
+                    .await?
+                    .into_iter()
+                    .find(|c| Some(c.log_idx) == row.log_idx);
+                let Some(change) = change else {
+                    return Err(ComposeError::Broken("decider change not found".into()));
+                };
+                Ok(if *from == reader.id {
+                    notice(
+                        format!("You no longer decide {id}: {}", p.title),
+                        vec![format!(
+                            "{} named {} decider of this proposal instead of you. You no longer record its decision; you can still take your stance and comment.",
+                            change.by_name, change.to_name
+                        )],
+                        "You get this because you were its decider.".into(),
+                    )
+                } else if *to == reader.id {
+                    // The new decider who turned "you decide" mail off.
+                    notice(
+                        format!("You now decide {id}: {}", p.title),
+                        vec![format!(
+                            "{} named you decider of this proposal instead of {}.",
+                            change.by_name, change.from_name
+                        )],
+                        Self::membership(team, reader),
+                    )
+                } else {
+                    notice(
+                        format!("{id} has a new decider: {}", change.to_name),
+                        vec![format!(
+                            "{} named {} decider of this proposal instead of {}.",
+                            change.by_name, change.to_name, change.from_name
+                        )],
+                        Self::membership(team, reader),
+                    )
+                })
+            }
+            Detail::Deadline { closes_at } => {
+                let closes = when(*closes_at, reader.tz, reader.now);
+                let decides = if p.decider_id == reader.id {
+                    "you decide".to_string()
+                } else {
+                    format!("{} decides", p.decider_name)
+                };
+                Ok(notice(
+                    format!("{id} now closes {}: {}", closes.local, p.title),
+                    vec![format!(
+                        "The window for stances on this proposal was extended. It now closes {} ({}); {decides}.",
+                        closes.local, closes.relative
+                    )],
+                    Self::membership(team, reader),
+                ))
+            }
+            _ => Err(ComposeError::Broken("not an update".into())),
+        }
+    }
+
+    fn withdrawn(
+        &self,
+        team: &teams::Team,
+        p: &proposals::Proposal,
+        by: Option<&str>,
+        reader: &Reader,
+    ) -> Notice {
+        let id = format!("{}-{}", team.key, p.number);
+        let by = by.unwrap_or(&p.author_name);
+        let reason = p.withdrawn_reason.clone().unwrap_or_default();
+        Notice {
+            team: team.name.clone(),
+            subject: format!("[{}] {id} withdrawn: {}", team.name, p.title),
+            heading: format!("{id} withdrawn: {}", p.title),
+            paragraphs: vec![format!(
+                "{by} withdrew this proposal. No decision will be recorded on it; the withdrawal is sealed in the team's log."
+            )],
+            quotes: vec![("Why it was withdrawn".into(), or_erased(&reason))],
+            action: (format!("Read {id}"), self.permalink(team, p.number)),
+            why: Self::membership(team, reader),
+            unsubscribe: self.unsubscribe(reader.id, Scope::Decided),
+        }
+    }
+
+    async fn decided(
         &self,
         team: &teams::Team,
         p: &proposals::Proposal,
         d: &proposals::Decision,
-        user: i64,
-        tz: Tz,
-        now: DateTime<Utc>,
-    ) -> Notice {
+        reader: &Reader,
+    ) -> Result<Notice, ComposeError> {
+        let mut pool = self.db.reader();
         let id = format!("{}-{}", team.key, p.number);
-        let at = when(d.decided_at.0, tz, now);
-        let mut quotes = vec![("What was agreed".to_string(), d.statement.clone())];
+        let at = when(d.decided_at.0, reader.tz, reader.now);
+        let responses = proposals::responses(pool.re(), p.id).await?;
+        let mut paragraphs = Vec::new();
+        let mut quotes = Vec::new();
+        // The objector reads the answer to their own objection first.
+        if let Some(own) = responses.iter().find(|r| r.user_id == reader.id) {
+            paragraphs.push(format!(
+                "You objected to this proposal, and {} answered your objection in writing.",
+                d.decided_by_name
+            ));
+            if let Some((_, Some(reason))) =
+                proposals::current_stance(pool.re(), p.id, reader.id).await?
+            {
+                quotes.push(("Your objection".to_string(), or_erased(&reason)));
+            }
+            quotes.push((
+                format!("{}'s answer to your objection", d.decided_by_name),
+                or_erased(&own.response),
+            ));
+        }
+        paragraphs.push(format!(
+            "{} recorded the decision on {}. The record is sealed in the team's log and will not change.",
+            d.decided_by_name, at.local
+        ));
+        quotes.push(("What was agreed".to_string(), or_erased(&d.statement)));
         if !d.rationale.trim().is_empty() {
             quotes.push(("Rationale".into(), d.rationale.clone()));
         }
-        Notice {
+        for r in responses.iter().filter(|r| r.user_id != reader.id) {
+            quotes.push((
+                format!(
+                    "{}'s answer to {}'s objection",
+                    d.decided_by_name, r.display_name
+                ),
+                or_erased(&r.response),
+            ));
+        }
+        Ok(Notice {
             team: team.name.clone(),
             subject: format!("[{}] {id} {}: {}", team.name, d.outcome, p.title),
             heading: format!("{id} {}: {}", d.outcome, p.title),
-            paragraphs: vec![format!(
-                "{} recorded the decision on {}. The record is sealed in the team's log and will not change.",
-                d.decided_by_name, at.local
-            )],
+            paragraphs,
             quotes,
             action: (
                 format!("Read the record of {id}"),
                 self.permalink(team, p.number),
             ),
-            why: "You get this because you took part in this proposal.".into(),
-            unsubscribe: self.unsubscribe(user, Scope::Decided),
-        }
+            why: Self::membership(team, reader),
+            unsubscribe: self.unsubscribe(reader.id, Scope::Decided),
+        })
     }
 
     fn reminder(
@@ -700,6 +979,54 @@ fn article(word: &str) -> &'static str {
     }
 }
 
+/// `text`, or a line saying it was erased (erasure empties it).
+fn or_erased(text: &str) -> String {
+    if text.trim().is_empty() {
+        "(This text was erased.)".into()
+    } else {
+        text.to_string()
+    }
+}
+
+/// The words of Markdown `source` without its markup, for plain-text mail:
+/// blocks become paragraphs, list items lines of their own, links their
+/// text; raw HTML is dropped.
+pub fn plain_text(source: &str) -> String {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let mut out = String::new();
+    for event in Parser::new(source) {
+        match event {
+            Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            Event::Start(Tag::Item) => out.push_str("- "),
+            Event::End(TagEnd::Item) => out.push('\n'),
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Heading(_)
+                | TagEnd::CodeBlock
+                | TagEnd::BlockQuote(_)
+                | TagEnd::List(_),
+            ) => out.push_str("\n\n"),
+            _ => {}
+        }
+    }
+    let mut text = String::new();
+    let mut blank = 0;
+    for line in out.lines().map(str::trim_end) {
+        if line.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        text.push_str(line);
+    }
+    text
+}
+
 /// The first `max` characters of `text`, cut at a paragraph or word, with
 /// an ellipsis when cut.
 pub fn excerpt(text: &str, max: usize) -> String {
@@ -728,6 +1055,15 @@ mod tests {
         assert_eq!(
             excerpt(&long, 60),
             format!("{} …", "word ".repeat(10).trim_end())
+        );
+    }
+
+    #[test]
+    fn plain_text_drops_markup_and_html() {
+        let md = "# Use *Postgres*\n\nWe [move](https://x.example) the `db`.\nSoon.\n\n- one\n- two\n\n<script>alert(1)</script>\n\nEnd.";
+        assert_eq!(
+            plain_text(md),
+            "Use Postgres\n\nWe move the db. Soon.\n\n- one\n- two\n\nEnd."
         );
     }
 

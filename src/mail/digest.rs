@@ -114,6 +114,8 @@ pub struct Due {
     pub since: DateTime<Utc>,
     /// … until the slot.
     pub slot: DateTime<Utc>,
+    /// Whether opening notices are folded into this digest.
+    pub opened: bool,
 }
 
 /// What one run of the clock did.
@@ -148,6 +150,7 @@ pub async fn due_members(pool: Ex<'_>, now: DateTime<Utc>) -> Result<Vec<Due>> {
                 cadence,
                 since,
                 slot,
+                opened: s.digest_opened,
             })
         })
         .collect())
@@ -202,12 +205,29 @@ impl TeamActivity {
         &self,
         user: i64,
         votes: bool,
+        folds_opened: bool,
         cadence: Cadence,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> DigestData {
-        let still_open: Vec<&OpenProposal> =
-            self.open.iter().filter(|p| p.closes_at.0 > until).collect();
+        // Opened in the window by someone else and still open: said once,
+        // under "Opened", not again under the sections below.
+        let opened: Vec<i64> = if folds_opened {
+            self.open
+                .iter()
+                .filter(|p| {
+                    p.created_at.0 > since && p.created_at.0 <= until && p.author_id != user
+                })
+                .map(|p| p.number)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let still_open: Vec<&OpenProposal> = self
+            .open
+            .iter()
+            .filter(|p| p.closes_at.0 > until && !opened.contains(&p.number))
+            .collect();
         let needs_stance: Vec<i64> = if votes {
             still_open
                 .iter()
@@ -249,6 +269,7 @@ impl TeamActivity {
             cadence: cadence.word().to_string(),
             since,
             until,
+            opened,
             needs_stance,
             closing_soon,
             decided,
@@ -284,7 +305,8 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
         let until = members.iter().map(|(d, _)| d.slot).max().unwrap_or(now);
         let activity = team_activity(pool.re(), team_id, since, until).await?;
         for (d, votes) in members {
-            let digest = activity.digest_for(d.user_id, *votes, d.cadence, d.since, d.slot);
+            let digest =
+                activity.digest_for(d.user_id, *votes, d.opened, d.cadence, d.since, d.slot);
             if digest.is_empty() {
                 continue;
             }
@@ -313,24 +335,6 @@ pub async fn queue_due(db: &Db, writer: &Writer, now: DateTime<Utc>) -> Result<R
     Ok(run)
 }
 
-/// The digest `user` would get for `team` if it were sent at `now` (the
-/// preview): since their last digest (or one period back).
-pub async fn preview(
-    db: &Db,
-    user: i64,
-    team_id: i64,
-    votes: bool,
-    cadence: Cadence,
-    last: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<DigestData> {
-    let since = last
-        .unwrap_or(now - cadence.period())
-        .max(now - cadence.period());
-    let activity = team_activity(db.reader(), team_id, since, now).await?;
-    Ok(activity.digest_for(user, votes, cadence, since, now))
-}
-
 /// The digest `user` would get now from each of their teams, as it would
 /// be sent (`None`: nothing to say, no mail). With digests off, a daily one.
 pub async fn previews(
@@ -343,11 +347,22 @@ pub async fn previews(
         .await?
         .ok_or(Error::NotFound)?;
     let cadence = Cadence::parse(settings.digest.as_str()).unwrap_or(Cadence::Daily);
-    let last = rows::last_digest_at(db.reader(), user.id).await?;
+    // Since their last digest, or one period back.
+    let since = rows::last_digest_at(db.reader(), user.id)
+        .await?
+        .map_or(now - cadence.period(), |t| t.0)
+        .max(now - cadence.period());
     let mut out = Vec::new();
     for (team, role) in teams::of_user(db.reader(), user.id).await? {
-        let votes = role.can_vote();
-        let data = preview(db, user.id, team.id, votes, cadence, last.map(|t| t.0), now).await?;
+        let activity = team_activity(db.reader(), team.id, since, now).await?;
+        let data = activity.digest_for(
+            user.id,
+            role.can_vote(),
+            settings.digest_opened,
+            cadence,
+            since,
+            now,
+        );
         let view = if data.is_empty() {
             None
         } else {

@@ -1,8 +1,10 @@
 //! The delivery worker and the mail clocks.
 //!
 //! The worker listens on the ledger's change bus: when a commit adds log
-//! entries (the entry that names a decider or records a decision queues its
-//! mail in the same transaction), it wakes and delivers at once. Every
+//! entries (the entry that names a decider queues its mail in the same
+//! transaction; one that the whole team hears of writes an announcement),
+//! it wakes, expands each pending announcement into one outbox row per
+//! member (`db::announcements`), and delivers at once. Every
 //! `poll` it also looks on its own: that tick delivers what no entry
 //! announced (invitations, the digests and reminders it queues itself, rows
 //! another instance left), is the retry clock, and is all there is if the
@@ -28,7 +30,7 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use super::Mailer;
 use super::compose::{Composer, Outcome};
-use crate::db::outbox;
+use crate::db::{announcements, outbox};
 use crate::ledger::bus::{Batch, Change};
 use crate::ledger::writer::Writer;
 
@@ -89,6 +91,9 @@ impl Worker {
                     Err(err) => tracing::warn!(error = %err, "could not queue digests"),
                 }
             }
+            if let Err(err) = self.expand_announcements().await {
+                tracing::warn!(error = %err, "could not expand announcements");
+            }
             if let Err(err) = self.deliver_due().await {
                 tracing::warn!(error = %err, "mail delivery round failed");
             }
@@ -120,6 +125,31 @@ impl Worker {
                 Box::pin(async move { Ok(outbox::queue_reminders(conn.re(), &due, now).await?) })
             })
             .await
+    }
+
+    /// Expands every pending announcement into its members' outbox rows,
+    /// each in a transaction of its own (`db::announcements::expand`);
+    /// returns how many rows were queued.
+    pub async fn expand_announcements(&self) -> crate::error::Result<u64> {
+        let mut queued = 0;
+        while announcements::any_pending(self.composer.db.reader()).await? {
+            let batch = announcements::pending(self.composer.db.reader(), 16).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for a in batch {
+                let now = Utc::now();
+                queued += self
+                    .writer
+                    .submit(move |mut conn| {
+                        Box::pin(
+                            async move { Ok(announcements::expand(conn.re(), &a, now).await?) },
+                        )
+                    })
+                    .await?;
+            }
+        }
+        Ok(queued)
     }
 
     /// Sends every row due now; returns how many were delivered.

@@ -277,6 +277,8 @@ async fn settings_page(
 struct MailForm {
     notify_decider: Option<String>,
     notify_decided: Option<String>,
+    notify_opened: Option<String>,
+    digest_opened: Option<String>,
     notify_reminder: Option<String>,
     #[serde(default)]
     digest: Option<String>,
@@ -306,6 +308,8 @@ async fn update_mail(
     let settings = users::MailSettings {
         notify_decider: form.notify_decider.is_some(),
         notify_decided: form.notify_decided.is_some(),
+        notify_opened: form.notify_opened.is_some(),
+        digest_opened: form.digest_opened.is_some(),
         notify_reminder: form.notify_reminder.is_some(),
         digest,
         digest_hour,

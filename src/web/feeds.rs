@@ -31,7 +31,7 @@ use super::extract::{actor, membership};
 use super::flash::Flash;
 use super::html::Html;
 use super::pages::{Ctx, see_other};
-use crate::db::feeds::{self, DeadlineItem, DecidedItem, FeedKind};
+use crate::db::feeds::{self, DeadlineItem, DecidedItem, FeedKind, FeedResponse};
 use crate::db::teams::Team;
 use crate::db::users::{self, token_hash};
 use crate::domain::team::Role;
@@ -275,9 +275,14 @@ async fn erasures(
         .collect())
 }
 
-/// What an entry says: the statement, then the rationale, each as
-/// sanitised HTML or, once erased, the notice in its place.
-fn entry_content(d: &DecidedItem, erased: &HashMap<(i64, String), String>) -> Html {
+/// What an entry says: the statement, the rationale, then the decider's
+/// answer to each objection, each as sanitised HTML or, once erased, the
+/// notice in its place.
+fn entry_content(
+    d: &DecidedItem,
+    responses: &[&FeedResponse],
+    erased: &HashMap<(i64, String), String>,
+) -> Html {
     let part = |field: &str, text: &str| match erased.get(&(d.log_idx, field.to_string())) {
         Some(notice) => Html::wrap("<p><em>", notice, "</em></p>"),
         None => crate::web::cache::markdown(text),
@@ -287,6 +292,14 @@ fn entry_content(d: &DecidedItem, erased: &HashMap<(i64, String), String>) -> Ht
     if rationale_erased || !d.rationale.trim().is_empty() {
         html.push(&Html::literal("<h3>Rationale</h3>"));
         html.push(&part("rationale", &d.rationale));
+    }
+    for r in responses {
+        html.push(&Html::wrap(
+            "<h3>",
+            &format!("Answer to {}'s objection", r.display_name),
+            "</h3>",
+        ));
+        html.push(&part(&format!("responses.{}", r.user_id), &r.response));
     }
     html
 }
@@ -299,6 +312,8 @@ async fn decisions_feed(
     let (team, user) = reader(&state, &query.token, FeedKind::Decisions).await?;
     let list = feeds::decisions(state.db.reader(), team.id, DECISIONS_IN_FEED).await?;
     let erased = erasures(&state, team.id, user.time_zone).await?;
+    let oldest = list.iter().map(|d| d.number).min().unwrap_or(i64::MAX);
+    let answers = feeds::responses(state.db.reader(), team.id, oldest).await?;
     let base = &state.base_url;
     // Tag URIs (RFC 4151) stay the same when the team's key is renamed.
     let tag = format!(
@@ -322,7 +337,15 @@ async fn decisions_feed(
                 author: d.decider_name.clone(),
                 // Atom's `type="html"` content is HTML written as text:
                 // the template escapes it once more.
-                content: entry_content(d, &erased).into_string(),
+                content: entry_content(
+                    d,
+                    &answers
+                        .iter()
+                        .filter(|r| r.number == d.number)
+                        .collect::<Vec<_>>(),
+                    &erased,
+                )
+                .into_string(),
             }
         })
         .collect();

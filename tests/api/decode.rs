@@ -10,7 +10,9 @@ use std::future::Future;
 
 use chrono::Utc;
 use settled::db::search::{Filter, MatchQuery};
-use settled::db::{self, Backend, Db, Timestamp, feeds, log, outbox, proposals, teams, users};
+use settled::db::{
+    self, Backend, Db, Timestamp, announcements, feeds, log, outbox, proposals, teams, users,
+};
 use settled::domain::ids::TeamKey;
 use settled::domain::ids::{Number, TeamId, UserId};
 use settled::domain::proposal::{DecisionDraft, Position, Stance};
@@ -390,6 +392,26 @@ async fn an_unknown_mail_kind_or_outbox_status_is_an_error() {
         write_past_check(&w.db, "outbox", "status", &sql).await;
         unreadable(outbox::by_id(w.db.reader(), id).await, "status", "lost");
         unreadable(outbox::counts(w.db.reader()).await, "status", "lost");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_announcement_kind_is_an_error_not_skipped() {
+    on_each_backend(|url| async move {
+        let w = world(&url).await;
+        let pending = announcements::pending(w.db.reader(), 10)
+            .await
+            .expect("announcements");
+        assert!(!pending.is_empty(), "the world's proposal opened");
+        let idx = pending[0].log_idx;
+        let sql = format!("UPDATE announcements SET kind = 'fax' WHERE log_idx = {idx}");
+        write_past_check(&w.db, "announcements", "kind", &sql).await;
+        unreadable(
+            announcements::pending(w.db.reader(), 10).await,
+            "kind",
+            "fax",
+        );
     })
     .await;
 }

@@ -133,14 +133,18 @@ async fn each_member_gets_the_digest_at_their_local_hour_once_across_daylight_sa
     let hours_utc: Vec<u32> = nina_times.iter().map(|t| t.hour()).collect();
     assert_eq!(hours_utc, vec![12, 13, 13]);
 
-    // They are delivered: 8 digests, each once.
-    let received = smtp.wait_for(8).await;
+    // They are delivered: 8 digests, each once, besides the three members'
+    // notices that the proposal opened.
+    smtp.wait_for(11).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(smtp.received().len(), 8);
+    let received = smtp.received();
+    assert_eq!(received.len(), 11);
     let subjects: Vec<String> = received
         .iter()
         .map(|r| r.parsed().subject().unwrap_or_default().to_string())
+        .filter(|s| !s.starts_with("[Team TZ] New proposal"))
         .collect();
+    assert_eq!(subjects.len(), 8, "{subjects:?}");
     assert!(
         subjects
             .iter()
@@ -402,4 +406,88 @@ async fn the_preview_page_and_the_command_show_the_next_digest() {
     .await)
     .expect("count");
     assert_eq!(queued, 0);
+}
+
+#[tokio::test]
+async fn a_member_on_a_digest_may_take_opening_notices_in_it_instead() {
+    let (app, smtp) = app_without_clocks().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let eve = app.api_user("eve@example.com", "Eve").await;
+    let finn = app.api_user("finn@example.com", "Finn").await;
+    app.team("FOLD", &ana, &[&eve, &finn], &[]).await;
+    // Both take a daily digest; Eve also folds opening notices into it.
+    for (who, fold) in [(&eve, true), (&finn, false)] {
+        let mut fields = vec![
+            ("notify_decider", "on"),
+            ("notify_decided", "on"),
+            ("notify_opened", "on"),
+            ("notify_reminder", "on"),
+            ("digest", "daily"),
+            ("digest_hour", "8"),
+        ];
+        if fold {
+            fields.push(("digest_opened", "on"));
+        }
+        let r = app
+            .post_form(&who.browser, "/settings", "/settings/mail", &fields)
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    // Daily at this hour (UTC), the last one two hours ago.
+    let now = Utc::now();
+    let hour = i64::from(now.hour());
+    for who in [&eve, &finn] {
+        set_digest(&app, who, "UTC", "daily", hour, now - Duration::hours(2)).await;
+    }
+    ana.propose(
+        "FOLD",
+        "Hire a second designer",
+        &ana.email,
+        &in_seconds(10 * 86400),
+    )
+    .await;
+    // Finn is told at once; Eve is not.
+    let received = smtp.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(smtp.received().len(), 1);
+    assert_eq!(received[0].to, ["finn@example.com"]);
+    assert_eq!(
+        received[0].parsed().subject(),
+        Some("[Team FOLD] New proposal FOLD-1: Hire a second designer")
+    );
+
+    // The next digest lists it for Eve under its own heading, once.
+    let run = run_clock(&app, now + Duration::days(1)).await;
+    assert_eq!(run.queued, 2);
+    // The rows are due at tomorrow's slot; bring that moment forward.
+    on!(app.db.writer(), |c| sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $1 WHERE kind = 'digest'"
+    )
+    .bind(settled::db::Timestamp(now))
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("due now");
+    let received = smtp.wait_for(3).await;
+    let digest_of = |address: &str| {
+        received
+            .iter()
+            .find(|r| {
+                r.to == [address] && r.parsed().subject().is_some_and(|s| s.contains("digest"))
+            })
+            .map(|r| r.parsed().body_text(0).expect("text").to_string())
+            .expect("a digest")
+    };
+    let eve_digest = digest_of("eve@example.com");
+    assert!(
+        eve_digest.contains("Opened since your last digest"),
+        "{eve_digest}"
+    );
+    assert!(eve_digest.contains("opened by Ana"), "{eve_digest}");
+    assert_eq!(eve_digest.matches("* FOLD-1:").count(), 1, "{eve_digest}");
+    assert!(!eve_digest.contains("Needs your stance"), "{eve_digest}");
+    // Finn, told already, finds it where it waits for his stance.
+    let finn_digest = digest_of("finn@example.com");
+    assert!(!finn_digest.contains("Opened since"), "{finn_digest}");
+    assert!(finn_digest.contains("Needs your stance"), "{finn_digest}");
 }

@@ -528,3 +528,67 @@ async fn erased_texts_stay_erased_in_the_feeds() {
         .and_then(|e| e.get_summary().map(str::to_string));
     assert_eq!(summary, Some(format!("Stance due: {open} (title erased)")));
 }
+
+#[tokio::test]
+async fn a_feed_entry_carries_the_answer_to_each_objection() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    let chen = app.api_user("chen@example.com", "Chen").await;
+    app.team("OBJ", &ana, &[&bob, &chen], &[]).await;
+    let id = ana
+        .propose(
+            "OBJ",
+            "Freeze deploys in December",
+            &ana.email,
+            &in_seconds(3600),
+        )
+        .await;
+    let (status, _) = ana.stance(&id, "agree", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (who, reason) in [
+        (&bob, "Hotfixes must still ship."),
+        (&chen, "Chen's private reason."),
+    ] {
+        let (status, body) = who.stance(&id, "object", Some(reason)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = ana
+        .post(
+            &format!("/api/v1/decisions/{id}/decision"),
+            json!({
+                "outcome": "accepted",
+                "statement": "No deploys from 20 December.",
+                "responses": {
+                    "bob@example.com": "Hotfixes ship **with two reviews**.",
+                    "chen@example.com": "Answer naming Chen's illness.",
+                },
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let sealed = body["log_index"].as_i64().expect("log index");
+    let chen_id = app.user_id(&chen.email).await;
+    let (status, body) = ana
+        .post(
+            "/api/v1/teams/OBJ/erasures",
+            json!({"index": sealed, "field": format!("responses.{chen_id}")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let url = create_feed(&app, &bob, "team-obj", "decisions", "reader").await;
+    let feed = atom(&url).await;
+    let html = feed.entries()[0]
+        .content()
+        .and_then(|c| c.value())
+        .expect("content");
+    assert!(html.contains("Answer to Bob&#39;s objection"), "{html}");
+    assert!(html.contains("Answer to Chen&#39;s objection"), "{html}");
+    assert!(html.contains("<strong>with two reviews</strong>"), "{html}");
+    assert!(
+        !html.contains("illness"),
+        "an erased answer stays erased: {html}"
+    );
+    assert!(html.contains("content erased on"), "{html}");
+}

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub db: Db,
     /// The app's one writer (tests that drive the mail clocks themselves).
     pub writer: settled::ledger::writer::Writer,
+    /// The app's ledger (tests that seed many members without a browser).
+    pub ledger: settled::ledger::Ledger,
     /// Where this instance writes its mail (`.eml` files).
     pub mail_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
@@ -87,12 +89,14 @@ async fn start(db_url: Option<String>, adjust: impl FnOnce(&mut Config)) -> Test
     let base = format!("http://{}", app.address());
     let db = app.state().db.clone();
     let writer = app.state().ledger.writer().clone();
+    let ledger = app.state().ledger.clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
         db_url,
         db,
         writer,
+        ledger,
         mail_dir,
         _dir: dir,
     }

@@ -20,14 +20,14 @@ async fn app_with_smtp() -> (TestApp, SmtpServer) {
 }
 
 /// The text of a header as it stands in the message (unfolded).
-fn header(message: &mail_parser::Message<'_>, name: &str) -> String {
+pub(crate) fn header(message: &mail_parser::Message<'_>, name: &str) -> String {
     message
         .header_raw(name)
         .map(|raw| raw.replace(['\r', '\n'], "").trim().to_string())
         .unwrap_or_default()
 }
 
-fn text_part(message: &mail_parser::Message<'_>) -> String {
+pub(crate) fn text_part(message: &mail_parser::Message<'_>) -> String {
     message.body_text(0).expect("a text part").to_string()
 }
 
@@ -54,11 +54,13 @@ async fn statuses(app: &TestApp) -> Vec<(String, i64)> {
     .expect("counts")
 }
 
-/// Waits until no row is queued or sending.
-async fn drained(app: &TestApp) {
+/// Waits until every announcement is expanded and no row is queued or
+/// sending.
+pub(crate) async fn drained(app: &TestApp) {
     for _ in 0..300 {
         let busy: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')"
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending'))
+                  + (SELECT COUNT(*) FROM announcements WHERE done_at IS NULL)"
         )
         .fetch_one(c)
         .await)
@@ -190,7 +192,7 @@ async fn mail_queued_by_an_entry_leaves_at_once_without_waiting_for_the_poll() {
 }
 
 #[tokio::test]
-async fn a_decision_reaches_everyone_who_took_part_with_what_was_agreed() {
+async fn a_decision_reaches_every_member_and_observer_with_what_was_agreed() {
     let (app, smtp) = app_with_smtp().await;
     let ana = app.api_user("ana@example.com", "Ana").await;
     let bob = app.api_user("bob@example.com", "Bob").await;
@@ -206,6 +208,9 @@ async fn a_decision_reaches_everyone_who_took_part_with_what_was_agreed() {
             &in_seconds(3 * 86400),
         )
         .await;
+    // Bob hears he decides; Chen, Dan and Olive that it opened.
+    smtp.wait_for(4).await;
+    drained(&app).await;
     for (who, position) in [
         (&ana, "agree"),
         (&bob, "agree"),
@@ -230,18 +235,18 @@ async fn a_decision_reaches_everyone_who_took_part_with_what_was_agreed() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    // Bob's decider mail, then the decision to Ana, Chen, Dan and Olive
-    // (who commented); not to Bob, who recorded it.
-    smtp.wait_for(5).await;
+    // Then the decision to Ana, Chen, Dan and Olive (an observer); not to
+    // Bob, who recorded it.
+    smtp.wait_for(8).await;
     drained(&app).await;
-    let received = smtp.received();
+    let received = smtp.received().split_off(4);
     assert_eq!(
         received.len(),
-        5,
+        4,
         "{:?}",
         received.iter().map(|r| &r.to).collect::<Vec<_>>()
     );
-    assert_eq!(to(&received, "bob@example.com").len(), 1);
+    assert!(to(&received, "bob@example.com").is_empty());
     for who in [
         "ana@example.com",
         "chen@example.com",
@@ -473,18 +478,28 @@ async fn unsubscribe_works_without_a_session_and_only_for_its_member_and_kind() 
         "only Bob's"
     );
 
-    // Named decider again: no mail this time.
+    // Named decider again: no "you decide" mail this time; Bob still
+    // hears that the proposal opened, as every member does.
     ana.propose("UNSUB", "Second", &bob.email, &in_seconds(86400 * 3))
         .await;
+    let received = smtp.wait_for(2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(smtp.received().len(), 1);
-    let queued: i64 = on!(app.db.reader(), |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox"
+    assert_eq!(smtp.received().len(), 2);
+    assert_eq!(
+        received[1].parsed().subject(),
+        Some("[Team UNSUB] New proposal UNSUB-2: Second")
+    );
+    let kinds: Vec<String> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT kind FROM outbox ORDER BY id"
     )
-    .fetch_one(c)
+    .fetch_all(c)
     .await)
-    .expect("count");
-    assert_eq!(queued, 1, "nothing queued for an unsubscribed kind");
+    .expect("kinds");
+    assert_eq!(
+        kinds,
+        ["decider_named", "opened"],
+        "nothing queued for an unsubscribed kind"
+    );
 
     // The settings page turns it back on.
     let r = app
@@ -544,14 +559,17 @@ async fn a_reminder_goes_a_day_before_the_deadline_to_voters_without_a_stance_on
     let (status, _) = chen.stance(&later, "agree", None).await;
     assert_eq!(status, StatusCode::CREATED);
 
+    // The opening notices go first; then only reminders are counted.
+    drained(&app).await;
+    let opening = smtp.received().len();
     run_reminder_clock(&app).await;
-    let received = smtp.wait_for(2).await;
+    let received = smtp.wait_for(opening + 2).await.split_off(opening);
     // Several more clock runs: still one reminder each.
     for _ in 0..3 {
         run_reminder_clock(&app).await;
     }
     drained(&app).await;
-    let received_later = smtp.received();
+    let received_later = smtp.received().split_off(opening);
     assert_eq!(
         received_later.len(),
         2,

@@ -3,6 +3,7 @@
 //! redirects.
 
 mod accounts;
+mod announce;
 mod contract;
 mod decode;
 mod digest;
