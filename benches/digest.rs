@@ -179,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
         },
         mailer,
         writer: ledger.writer().clone(),
+        ledger: ledger.clone(),
     };
     let started = Instant::now();
     let delivered = worker.deliver_due().await.map_err(err)?;

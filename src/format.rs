@@ -60,6 +60,13 @@ pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// A window's end relative to `now`: "closes in 2 days" before it,
+/// "closed 5 minutes ago" after it.
+pub fn window(closes_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let verb = if closes_at > now { "closes" } else { "closed" };
+    format!("{verb} {}", relative(closes_at, now))
+}
+
 fn plural(n: u64, unit: &str) -> String {
     if n == 1 {
         format!("1 {unit}")
@@ -71,6 +78,20 @@ fn plural(n: u64, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_reads_as_closing_or_closed() {
+        let now = Utc::now();
+        assert_eq!(
+            window(now + chrono::Duration::hours(49), now),
+            "closes in 2 days"
+        );
+        assert_eq!(
+            window(now - chrono::Duration::minutes(5), now),
+            "closed 5 minutes ago"
+        );
+        assert_eq!(window(now, now), "closed just now");
+    }
 
     #[test]
     fn times_read_naturally() {

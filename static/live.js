@@ -36,7 +36,8 @@
     decider_changed: 'a new decider',
     proposal_revised: 'a revision',
     proposal_withdrawn: 'a withdrawal',
-    proposal_created: 'a new proposal'
+    proposal_created: 'a new proposal',
+    decision_ready: 'ready for the decision'
   };
   var heard = [];
   var timer = null;

@@ -138,7 +138,7 @@ async function newProposal(p, { title, body, decider, closesAt, supersedes }) {
   await page.getByLabel('Title').fill(title);
   await page.getByLabel('Proposal').fill(body);
   await page.getByLabel('Decider').selectOption({ label: decider });
-  await page.getByLabel('Stances close at').fill(closesAt ?? '');
+  await page.getByLabel('Earliest decision').fill(closesAt ?? '');
   if (supersedes) await page.getByLabel('Supersedes').selectOption({ label: supersedes });
   return submit(page, page.getByRole('button', { name: 'Open proposal' }));
 }
@@ -281,11 +281,11 @@ export async function decideJourney(t, browser, { js }) {
         closesAt: yesterday,
       });
       assert.equal(response.status(), 422);
-      assert.equal(await text(ana.page.getByText(/^Deadline:/)), 'Deadline: the deadline must be in the future');
+      assert.equal(await text(ana.page.getByText(/^Earliest decision must/)), 'Earliest decision must be in the future.');
       assert.equal(await ana.page.getByLabel('Title').inputValue(), title1);
       assert.equal(await content(ana.page.getByLabel('Decider').getByRole('option', { selected: true })), 'Bob');
       // Three days from now, in her own time zone.
-      await ana.page.getByLabel('Stances close at').fill(localInput(deadline, ana.timeZone));
+      await ana.page.getByLabel('Earliest decision').fill(localInput(deadline, ana.timeZone));
       response = await submit(ana.page, ana.page.getByRole('button', { name: 'Open proposal' }));
       assert.equal(response.status(), 200);
       assert.equal(new URL(ana.page.url()).pathname, `/d/${id1}`);
@@ -294,7 +294,7 @@ export async function decideJourney(t, browser, { js }) {
       const main = await mainText(ana.page);
       assert.match(main, /\bopen Proposed by Ana\b/i);
       assert.match(main, /Decider Bob/);
-      assert.match(main, new RegExp(`Window closes ${shownAs(deadline, ana.timeZone)}`));
+      assert.match(main, new RegExp(`Earliest decision ${shownAs(deadline, ana.timeZone)}`));
       // Markdown is rendered.
       await region(ana.page, 'Proposal').getByRole('listitem').filter({ hasText: 'fewer crashes' }).waitFor();
       // One row per voting member, nobody has answered yet.
@@ -336,7 +336,7 @@ export async function decideJourney(t, browser, { js }) {
       await comment(ana, 'I can pair with anyone who wants to learn.');
 
       await openFromDashboard(chen, teamName, id1);
-      assert.match(await mainText(chen.page), new RegExp(`Window closes ${shownAs(deadline, chen.timeZone)}`));
+      assert.match(await mainText(chen.page), new RegExp(`Earliest decision ${shownAs(deadline, chen.timeZone)}`));
       const response = await takeStance(chen, 'object');
       assert.equal(response.status(), 422);
       assert.match(await text(region(chen.page, 'Stances').getByRole('alert')), /an objection needs a reason/);
@@ -357,9 +357,9 @@ export async function decideJourney(t, browser, { js }) {
     await step('2c. the decider tries to record early and is told why not', async () => {
       await openFromDashboard(bob, teamName, id1);
       // The deadline Ana set in Berlin time, in Bob's own zone.
-      assert.match(await mainText(bob.page), new RegExp(`Window closes ${shownAs(deadline, bob.timeZone)}`));
+      assert.match(await mainText(bob.page), new RegExp(`Earliest decision ${shownAs(deadline, bob.timeZone)}`));
       const record = region(bob.page, 'Record the decision');
-      assert.match(await text(record), /You can record once the window closes .* or once every voting member has a stance\. Still waiting for: Bob\./);
+      assert.match(await text(record), /You can record from .*, when the window ends, or earlier once every voting member has responded\. Still waiting for: Bob\./);
       await record.getByLabel('What was agreed').fill(statement);
       await record.getByLabel('Rationale').fill(rationale);
       const response = await submit(bob.page, record.getByRole('button', { name: 'Record decision' }));
@@ -368,7 +368,7 @@ export async function decideJourney(t, browser, { js }) {
       assert.match(
         await text(region(bob.page, 'Record the decision').getByRole('alert')),
         new RegExp(
-          `^the window is open until ${shownAs(deadline, bob.timeZone)} [A-Z]+; still waiting for a stance from 1 voting member\\(s\\)$`,
+          `^the decider can record from ${shownAs(deadline, bob.timeZone)} [A-Z]+, when the window ends, or earlier once every voting member has responded; 1 voting member\\(s\\) have not responded yet$`,
         ),
       );
       // What he typed is still there.
@@ -385,6 +385,31 @@ export async function decideJourney(t, browser, { js }) {
     await step('2d. everyone responds; an unanswered objection blocks the record', async () => {
       await takeStance(bob, 'agree', 'Worth it.');
       assert.equal(await text(flash(bob.page)), 'Your stance is recorded.');
+      // Everyone has responded: the page tells Bob, the decider, at its top.
+      const ready = region(bob.page, 'Ready for your decision');
+      assert.match(
+        await text(ready),
+        /^Ready for your decision Every voting member has responded, so you can record the decision now\. 3 of 3 voting members responded\. There are no standing objections\. Record the decision$/,
+      );
+      await shot(bob.page, '2d-ready-banner');
+      // His dashboard lists it first, and only there.
+      await open(bob.page, `/t/${slug}`);
+      const waiting = region(bob.page, 'Waiting for your decision');
+      await waiting.getByRole('link', { name: new RegExp(`^${id1} `) }).waitFor();
+      assert.equal(await region(bob.page, 'Needs your stance').getByRole('link', { name: new RegExp(`^${id1} `) }).count(), 0);
+      assert.equal(await region(bob.page, 'Open in this team').getByRole('link', { name: new RegExp(`^${id1} `) }).count(), 0);
+      await shot(bob.page, '2d-dashboard-waiting');
+      // And by mail (the folder transport wrote it).
+      for (let i = 0; i < 50; i++) {
+        try {
+          unsubscribeLink(bob.email, 'ready');
+          break;
+        } catch {
+          await bob.page.waitForTimeout(100);
+        }
+      }
+      assert.ok(unsubscribeLink(bob.email, 'ready'), 'a ready-for-your-decision mail to Bob');
+      await submit(bob.page, waiting.getByRole('link', { name: new RegExp(`^${id1} `) }));
       await comment(bob, 'Let us settle this before the sprint.');
       const record = region(bob.page, 'Record the decision');
       assert.doesNotMatch(await text(record), /Still waiting for/);
@@ -704,7 +729,7 @@ export async function decideJourney(t, browser, { js }) {
       const mailbox = await make('Mailbox', 'UTC');
       await open(mailbox.page, link);
       assert.equal(await text(heading1(mailbox.page)), 'Unsubscribe');
-      await mailbox.page.getByText(`Stop mail when you are named decider for bob${tag}@example.com?`).waitFor();
+      await mailbox.page.getByText(`Stop mail about the proposals you decide for bob${tag}@example.com?`).waitFor();
       await submit(mailbox.page, mailbox.page.getByRole('button', { name: 'Unsubscribe' }));
       assert.equal(await text(heading1(mailbox.page)), 'You are unsubscribed');
       await open(page, '/settings');

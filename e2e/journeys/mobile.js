@@ -58,7 +58,7 @@ export async function mobileJourney(t, browser) {
         .getByLabel('Proposal')
         .fill('Cache the last 50 decisions on the device.\n\n`https://example.com/a/very/long/url/that/should/not/push/the/page/sideways/on/a/phone`');
       await mia.page.getByLabel('Decider').selectOption({ label: 'Mia' });
-      await mia.page.getByLabel('Stances close at').fill(localInput(new Date(Date.now() + 36 * 3_600_000), mia.timeZone));
+      await mia.page.getByLabel('Earliest decision').fill(localInput(new Date(Date.now() + 36 * 3_600_000), mia.timeZone));
       await submit(mia.page, mia.page.getByRole('button', { name: 'Open proposal' }));
       assert.equal(new URL(mia.page.url()).pathname, `/d/${key}-1`);
       await mia.page.getByRole('region', { name: 'Stances' }).getByRole('radio', { name: 'agree', exact: true }).check();
@@ -90,7 +90,7 @@ export async function mobileJourney(t, browser) {
       await fits('the teams page');
       await submit(page, page.getByRole('link', { name: teamName, exact: true }));
       assert.equal(await text(page.getByRole('heading', { level: 1 })), `${teamName} ${key}`);
-      await page.getByRole('region', { name: 'Closing within 48 hours' }).getByRole('link', { name: `${key}-1 ${title}` }).waitFor();
+      await page.getByRole('region', { name: 'Needs your stance' }).getByRole('link', { name: `${key}-1 ${title}` }).waitFor();
       await fits('the dashboard');
       await screenshot(page, 'mobile-dashboard');
     });

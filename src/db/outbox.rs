@@ -28,11 +28,13 @@ pub enum MailKind {
     Invitation,
     /// A daily or weekly digest.
     Digest,
+    /// "A proposal is ready for your decision" (to its decider).
+    Ready,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::DeciderNamed,
         Self::Decided,
         Self::Opened,
@@ -41,6 +43,7 @@ impl MailKind {
         Self::Reminder,
         Self::Invitation,
         Self::Digest,
+        Self::Ready,
     ];
 
     /// The stored name.
@@ -54,6 +57,7 @@ impl MailKind {
             Self::Reminder => "reminder",
             Self::Invitation => "invitation",
             Self::Digest => "digest",
+            Self::Ready => "ready",
         }
     }
 }
@@ -166,6 +170,33 @@ pub async fn decider_named(
     .bind(Timestamp(now))
     .bind(decider)
     .bind(actor)
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Queues the "ready for your decision" notice of a `decision_ready` entry
+/// for the decider it names (in the entry's transaction).
+pub async fn decision_ready(
+    mut conn: Ex<'_>,
+    team_id: i64,
+    number: i64,
+    log_idx: i64,
+    decider: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on!(conn, |c| {
+        sqlx::query(
+        "INSERT INTO outbox (kind, recipient, user_id, team_id, proposal_number, log_idx, next_attempt_at, created_at)
+         SELECT 'ready', u.email, u.id, $1, $2, $3, $4, $4
+         FROM users u WHERE u.id = $5 AND u.notify_decider",
+    )
+    .bind(team_id)
+    .bind(number)
+    .bind(log_idx)
+    .bind(Timestamp(now))
+    .bind(decider)
     .execute(c)
     .await.map(|r| r.rows_affected())
     })?;

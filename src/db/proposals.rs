@@ -44,6 +44,8 @@ pub struct Proposal {
     pub supersedes: Option<i64>,
     /// Number that superseded it.
     pub superseded_by: Option<i64>,
+    /// When its current decider was told it is ready for their decision.
+    pub ready_at: Option<Timestamp>,
 }
 
 impl Proposal {
@@ -61,7 +63,7 @@ impl Proposal {
 const PROPOSAL_SELECT: &str =
     "SELECT p.id, p.team_id, p.number, p.title, p.body, p.area_id, a.name AS area_name,
     p.author_id, au.display_name AS author_name, p.decider_id, de.display_name AS decider_name,
-    p.created_at, p.closes_at, p.status, p.withdrawn_reason, p.supersedes, p.superseded_by
+    p.created_at, p.closes_at, p.status, p.withdrawn_reason, p.supersedes, p.superseded_by, p.ready_at
   FROM proposals p
   JOIN users au ON au.id = p.author_id
   JOIN users de ON de.id = p.decider_id
@@ -199,6 +201,24 @@ pub async fn stanced_open(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<(i64, i64)
     .await)
 }
 
+/// `(proposal id, user id, position)`: every member's current stance on
+/// each open proposal of the team.
+pub async fn current_stances_open(
+    mut ex: Ex<'_>,
+    team_id: i64,
+) -> Result<Vec<(i64, i64, Position)>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
+        "SELECT s.proposal_id, s.user_id, s.position FROM stances s
+         JOIN proposals p ON p.id = s.proposal_id
+         WHERE p.team_id = $1 AND p.status = 'open'
+           AND s.log_idx = (SELECT MAX(s2.log_idx) FROM stances s2
+                            WHERE s2.proposal_id = s.proposal_id AND s2.user_id = s.user_id)"
+    )
+    .bind(team_id)
+    .fetch_all(c)
+    .await)
+}
+
 /// Recently decided proposals, newest decision first.
 pub async fn recently_decided(
     mut ex: Ex<'_>,
@@ -243,6 +263,53 @@ pub async fn voters(
             current: r.position,
         })
         .collect())
+}
+
+/// Open proposals whose decider has not been told they are ready for a
+/// decision although they are: the window ended by `now`, or every voting
+/// member responded. `(team_id, number)`, soonest window end first.
+pub async fn ready_unprompted(
+    mut ex: Ex<'_>,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as(
+        "SELECT p.team_id, p.number FROM proposals p
+         WHERE p.status = 'open' AND p.ready_at IS NULL
+           AND (p.closes_at <= $1 OR NOT EXISTS (
+             SELECT 1 FROM memberships m
+             WHERE m.team_id = p.team_id AND m.removed_at IS NULL AND m.role IN ('admin', 'member')
+               AND NOT EXISTS (SELECT 1 FROM stances s WHERE s.proposal_id = p.id AND s.user_id = m.user_id)))
+         ORDER BY p.closes_at, p.id LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+    })
+}
+
+/// Whether every voting member of `team_id` has a stance on proposal
+/// `proposal_id`.
+pub async fn all_responded(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    proposal_id: i64,
+) -> Result<bool, sqlx::Error> {
+    let missing: Option<i64> = on!(ex, |c| {
+        sqlx::query_scalar(
+        "SELECT m.user_id FROM memberships m
+         WHERE m.team_id = $1 AND m.removed_at IS NULL AND m.role IN ('admin', 'member')
+           AND NOT EXISTS (SELECT 1 FROM stances s WHERE s.proposal_id = $2 AND s.user_id = m.user_id)
+         LIMIT 1",
+    )
+    .bind(team_id)
+    .bind(proposal_id)
+    .fetch_optional(c)
+    .await
+    })?;
+    Ok(missing.is_none())
 }
 
 /// A voter as read (named columns, so an unreadable position names its
@@ -604,7 +671,7 @@ pub async fn change_decider(
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
     on!(conn, |c| sqlx::query(
-        "UPDATE proposals SET decider_id = $1, log_idx = $2 WHERE id = $3"
+        "UPDATE proposals SET decider_id = $1, ready_at = NULL, log_idx = $2 WHERE id = $3"
     )
     .bind(to)
     .bind(log_idx)
@@ -636,9 +703,29 @@ pub async fn set_closes_at(
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
     on!(conn, |c| sqlx::query(
-        "UPDATE proposals SET closes_at = $1, log_idx = $2 WHERE id = $3"
+        "UPDATE proposals SET closes_at = $1, ready_at = NULL, log_idx = $2 WHERE id = $3"
     )
     .bind(closes_at)
+    .bind(log_idx)
+    .bind(proposal_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// When the decider was told the proposal is ready for their decision
+/// (projection of `decision_ready`; a new decider or window clears it).
+pub async fn set_ready_at(
+    mut conn: Ex<'_>,
+    proposal_id: i64,
+    ready_at: Option<Timestamp>,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE proposals SET ready_at = $1, log_idx = $2 WHERE id = $3"
+    )
+    .bind(ready_at)
     .bind(log_idx)
     .bind(proposal_id)
     .execute(c)

@@ -31,7 +31,7 @@ pub const TABLES: &[(&str, &str, &str)] = &[
     (
         "proposals",
         "team_id, number, title, body, area_id, author_id, decider_id, created_at@t, closes_at@t, status,
-         withdrawn_reason, supersedes, superseded_by, log_idx",
+         withdrawn_reason, supersedes, superseded_by, ready_at@t, log_idx",
         "FROM proposals ORDER BY team_id, number",
     ),
     (

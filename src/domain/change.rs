@@ -101,11 +101,13 @@ pub enum EntryKind {
     KeyRenamed,
     /// A pull request no longer cites a decision.
     PrUnreferenced,
+    /// The server told the decider a proposal is ready for their decision.
+    DecisionReady,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::TeamCreated,
         Self::MemberJoined,
         Self::RoleChanged,
@@ -124,6 +126,7 @@ impl EntryKind {
         Self::PrReferenced,
         Self::KeyRenamed,
         Self::PrUnreferenced,
+        Self::DecisionReady,
     ];
 
     /// The name stored in the log.
@@ -147,6 +150,7 @@ impl EntryKind {
             Self::PrReferenced => "pr_referenced",
             Self::KeyRenamed => "key_renamed",
             Self::PrUnreferenced => "pr_unreferenced",
+            Self::DecisionReady => "decision_ready",
         }
     }
 
@@ -170,8 +174,15 @@ impl EntryKind {
             | Self::StatusVisibilityChanged
             | Self::PrReferenced
             | Self::KeyRenamed
-            | Self::PrUnreferenced => false,
+            | Self::PrUnreferenced
+            | Self::DecisionReady => false,
         }
+    }
+
+    /// Whether the server's clock appends entries of this kind, telling
+    /// the entry's actor something (rather than recording their act).
+    pub fn by_server(self) -> bool {
+        self == Self::DecisionReady
     }
 
     /// Whether an entry of this kind removes text from earlier entries

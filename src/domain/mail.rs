@@ -7,7 +7,8 @@
 /// parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// "You were named decider" mails.
+    /// Mails about proposals you decide: "you were named decider" and
+    /// "ready for your decision".
     Decider,
     /// "A proposal was decided" and "withdrawn" mails.
     Decided,
@@ -35,7 +36,7 @@ impl Scope {
     /// What the member stops getting, in words.
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Decider => "mail when you are named decider",
+            Self::Decider => "mail about the proposals you decide",
             Self::Decided => "mail when a proposal of your team is decided or withdrawn",
             Self::Opened => {
                 "mail when a proposal of your team opens, or changes its decider or deadline"

@@ -275,7 +275,42 @@ pub struct Voter {
     pub current: Option<Position>,
 }
 
+/// Whether a stance taken at `taken` came after the window ending at
+/// `closes_at`: it still counts (stances stay open until the decision), and
+/// is marked "late" wherever it is shown.
+pub fn is_late(taken: DateTime<Utc>, closes_at: DateTime<Utc>) -> bool {
+    taken > closes_at
+}
+
 impl ProposalState {
+    /// Whether the decider may record now (rule 2): the window has ended, or
+    /// every voting member has responded.
+    pub fn ready(&self, now: DateTime<Utc>, voters: &[Voter]) -> bool {
+        self.status == Status::Open
+            && (now >= self.closes_at || voters.iter().all(|v| v.current.is_some()))
+    }
+
+    /// Whether the server may tell `actor` the proposal is ready for their
+    /// decision (a `decision_ready` entry): they decide it, and it is ready.
+    pub fn check_ready(
+        &self,
+        actor: i64,
+        now: DateTime<Utc>,
+        voters: &[Voter],
+    ) -> Result<(), Violation> {
+        self.require_open()?;
+        if actor != self.decider {
+            return Err(Violation::NotDecider);
+        }
+        if !self.ready(now, voters) {
+            return Err(Violation::WindowOpen {
+                closes_at: self.closes_at,
+                missing: voters.iter().filter(|v| v.current.is_none()).count(),
+            });
+        }
+        Ok(())
+    }
+
     fn require_open(&self) -> Result<(), Violation> {
         if self.status == Status::Open {
             Ok(())

@@ -10,7 +10,7 @@ pub enum Violation {
     NotDecider,
     /// The asynchronous window is still open and some members have not responded.
     #[error(
-        "the window is open until {closes_at}; still waiting for a stance from {missing} voting member(s)"
+        "the decider can record from {closes_at}, when the window ends, or earlier once every voting member has responded; {missing} voting member(s) have not responded yet"
     )]
     WindowOpen {
         /// When the window closes.
@@ -43,10 +43,10 @@ pub enum Violation {
     #[error("the decider must be a voting member (admin or member) of the team")]
     DeciderNotMember,
     /// A deadline that has already passed.
-    #[error("the deadline must be in the future")]
+    #[error("the earliest decision must be in the future")]
     DeadlineInPast,
     /// An extension that does not extend.
-    #[error("the new deadline must be later than the current one")]
+    #[error("the new earliest decision must be later than the current one")]
     DeadlineNotLater,
     /// Only an accepted decision can be superseded.
     #[error("only an accepted decision can be superseded")]

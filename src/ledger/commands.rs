@@ -513,6 +513,9 @@ impl Ledger {
     }
 
     /// Takes or changes the actor's stance (voting members, while open).
+    /// The last voting member's first stance makes the proposal ready for
+    /// its decision: the decider is told in the same transaction (a
+    /// `decision_ready` entry after the stance's).
     pub async fn take_stance(
         &self,
         actor: UserId,
@@ -525,12 +528,23 @@ impl Ledger {
             Box::pin(async move {
                 let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
                 p.state().check_stance(actor_role)?;
+                // Only a first stance can complete the responses; a told
+                // decider, or a window already over (the clock tells), is
+                // left alone.
+                let may_complete = p.ready_at.is_none()
+                    && now < p.closes_at.0
+                    && !proposals::has_stance(tx.re(), p.id, actor).await?;
                 let event = Event::StanceTaken {
                     number,
                     position: stance.position,
                     reason: stance.reason.map(Content::new).transpose()?,
                 };
-                apply(tx.re(), team_id, actor, now, event).await
+                let appended = apply(tx.re(), team_id, actor, now, event).await?;
+                if may_complete && proposals::all_responded(tx.re(), team_id, p.id).await? {
+                    let ready = Event::DecisionReady { number };
+                    apply(tx.re(), team_id, p.decider_id, now, ready).await?;
+                }
+                Ok(appended)
             })
         })
         .await
@@ -554,6 +568,34 @@ impl Ledger {
                     body: Content::new(body)?,
                 };
                 apply(tx.re(), team_id, actor, now, event).await
+            })
+        })
+        .await
+    }
+
+    /// Tells the decider of proposal `number` that it is ready for their
+    /// decision, by the server's clock: appends a `decision_ready` entry
+    /// (its mail is queued with it) if the proposal is open and ready and
+    /// its current decider has not been told. Whether it did; under the
+    /// team's lock, so of several instances one tells.
+    pub async fn tell_ready(&self, team_id: TeamId, number: Number) -> Result<bool> {
+        let (team_id, number) = (team_id.0, number.0);
+        self.in_team(team_id, move |mut tx, now| {
+            Box::pin(async move {
+                let Some(p) = proposals::by_number(tx.re(), team_id, number).await? else {
+                    return Ok(false);
+                };
+                if p.ready_at.is_some() {
+                    return Ok(false);
+                }
+                let voters = proposals::voters(tx.re(), team_id, p.id).await?;
+                if p.state().check_ready(p.decider_id, now, &voters).is_err() {
+                    return Ok(false);
+                }
+                batch::read_proposal(team_id, number, p.id);
+                let event = Event::DecisionReady { number };
+                apply(tx.re(), team_id, p.decider_id, now, event).await?;
+                Ok(true)
             })
         })
         .await

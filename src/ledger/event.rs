@@ -295,6 +295,13 @@ pub enum Event {
         #[serde(with = "instant")]
         closes_at: DateTime<Utc>,
     },
+    /// The server told the decider the proposal is ready for their
+    /// decision: its window ended, or every voting member responded. The
+    /// server's clock appends it; the envelope's actor is the decider told.
+    DecisionReady {
+        /// The proposal.
+        number: i64,
+    },
     /// The proposal was withdrawn.
     ProposalWithdrawn {
         /// The proposal.
@@ -400,6 +407,7 @@ impl Event {
             Self::ProposalRevised { .. } => EntryKind::ProposalRevised,
             Self::DeciderChanged { .. } => EntryKind::DeciderChanged,
             Self::DeadlineExtended { .. } => EntryKind::DeadlineExtended,
+            Self::DecisionReady { .. } => EntryKind::DecisionReady,
             Self::ProposalWithdrawn { .. } => EntryKind::ProposalWithdrawn,
             Self::StanceTaken { .. } => EntryKind::StanceTaken,
             Self::CommentAdded { .. } => EntryKind::CommentAdded,
@@ -419,6 +427,7 @@ impl Event {
             | Self::ProposalRevised { number, .. }
             | Self::DeciderChanged { number, .. }
             | Self::DeadlineExtended { number, .. }
+            | Self::DecisionReady { number }
             | Self::ProposalWithdrawn { number, .. }
             | Self::StanceTaken { number, .. }
             | Self::CommentAdded { number, .. }
@@ -694,6 +703,7 @@ mod tests {
                 number: 1,
                 closes_at: time,
             },
+            Event::DecisionReady { number: 1 },
             Event::ProposalWithdrawn {
                 number: 1,
                 reason: c("r"),
@@ -743,7 +753,7 @@ mod tests {
     fn the_one_pass_reader_agrees_with_the_value_reader_on_every_mutation() {
         let events = one_of_each();
         let kinds: std::collections::HashSet<_> = events.iter().map(Event::kind).collect();
-        assert_eq!(kinds.len(), 18, "one sample per kind");
+        assert_eq!(kinds.len(), EntryKind::ALL.len(), "one sample per kind");
         let mut accepted = 0;
         for event in &events {
             let payload = canonical_payload(&envelope(), event).expect("serialises");

@@ -217,6 +217,10 @@ async fn notify(
                 closes_at: *closes_at,
             },
         ),
+        Event::DecisionReady { number } => {
+            db::outbox::decision_ready(conn.re(), team_id, *number, index, actor, time).await?;
+            return Ok(());
+        }
         Event::DecisionRecorded { number, .. } => (*number, Detail::Decided),
         Event::ProposalWithdrawn { number, .. } => (*number, Detail::Withdrawn),
         _ => return Ok(()),

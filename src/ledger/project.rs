@@ -106,6 +106,10 @@ pub async fn project(mut conn: Ex<'_>, entry: &Appended, event: &Event) -> Resul
             let id = proposal_id(conn.re(), team, *number).await?;
             proposals::set_closes_at(conn.re(), id, Timestamp(*closes_at), idx).await?;
         }
+        Event::DecisionReady { number } => {
+            let id = proposal_id(conn.re(), team, *number).await?;
+            proposals::set_ready_at(conn.re(), id, Some(at), idx).await?;
+        }
         Event::ProposalWithdrawn { number, reason } => {
             let id = proposal_id(conn.re(), team, *number).await?;
             proposals::set_status(

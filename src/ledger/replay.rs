@@ -340,6 +340,10 @@ impl Replay {
                 p.state.check_extend(actor, *closes_at, now).map_err(Ok)?
             }
             Event::ProposalWithdrawn { .. } => p.state.check_withdraw(actor).map_err(Ok)?,
+            Event::DecisionReady { .. } => p
+                .state
+                .check_ready(actor, now, &self.voters(p))
+                .map_err(Ok)?,
             Event::StanceTaken {
                 position, reason, ..
             } => {
@@ -508,6 +512,28 @@ mod tests {
             responses: BTreeMap::new(),
         };
         assert_eq!(log.push(2, record), Ok(()));
+    }
+
+    #[test]
+    fn the_server_tells_only_the_decider_and_only_when_the_proposal_is_ready() {
+        let mut log = started();
+        let ready = || Event::DecisionReady { number: 1 };
+        // Before the window ends, with member 1 silent: not ready.
+        assert_eq!(code(log.push(2, ready())), Some("window_open"));
+        let agree = |_| Event::StanceTaken {
+            number: 1,
+            position: Position::Agree,
+            reason: None,
+        };
+        assert_eq!(log.push(2, agree(())), Ok(()));
+        assert_eq!(log.push(1, agree(())), Ok(()));
+        // Everyone responded: ready, but only its decider (2) is told.
+        assert_eq!(code(log.push(1, ready())), Some("not_decider"));
+        assert_eq!(log.push(2, ready()), Ok(()));
+        // And after the window, a silent team is ready too.
+        let mut log = started();
+        log.time += Duration::hours(2);
+        assert_eq!(log.push(2, ready()), Ok(()));
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Composer {
         {
             let digest_on = settings.digest != users::Digest::Off;
             let wanted = match row.kind {
-                MailKind::DeciderNamed => settings.notify_decider,
+                MailKind::DeciderNamed | MailKind::Ready => settings.notify_decider,
                 MailKind::Decided | MailKind::Withdrawn => settings.notify_decided,
                 MailKind::Opened => {
                     settings.notify_opened && !(digest_on && settings.digest_opened)
@@ -291,6 +291,16 @@ impl Composer {
                         };
                         self.withdrawn(&team, &p, by.as_deref(), &reader)
                     }
+                    MailKind::Ready => {
+                        if p.status != Status::Open {
+                            return Ok(Outcome::Skip("the proposal is no longer open".into()));
+                        }
+                        if p.decider_id != member.id {
+                            return Ok(Outcome::Skip("another member decides it now".into()));
+                        }
+                        let table = proposals::stance_table(pool.re(), team.id, p.id).await?;
+                        self.ready(&team, &p, &table, &reader)
+                    }
                     MailKind::Reminder => {
                         if p.status != Status::Open || p.closes_at.0 <= now {
                             return Ok(Outcome::Skip("the stance window is closed".into()));
@@ -355,7 +365,11 @@ impl Composer {
         };
         let closes_item = |p: &proposals::Proposal, with_decider: bool| {
             let closes = when(p.closes_at.0, tz, now);
-            let mut detail = format!("closes {} ({})", closes.local, closes.relative);
+            let mut detail = format!(
+                "window {} ({})",
+                crate::format::window(p.closes_at.0, now),
+                closes.local
+            );
             if with_decider {
                 detail.push_str(&format!("; {} decides", p.decider_name));
             }
@@ -540,7 +554,7 @@ impl Composer {
                         .unwrap_or_default()
                 ),
                 format!(
-                    "Members take their stances until {} ({}). You record what was agreed once the window closes or every voting member has a stance, and answer each standing objection in writing.",
+                    "The window for stances closes {} ({}). From then on you may record what was agreed, or earlier once every voting member has responded, and you answer each standing objection in writing.",
                     closes.local, closes.relative
                 ),
             ],
@@ -549,6 +563,90 @@ impl Composer {
             why: "You get this because you were named decider.".into(),
             unsubscribe: self.unsubscribe(user, Scope::Decider),
         })
+    }
+
+    /// "Ready for your decision": why it is ready, who responded and who
+    /// did not, and every standing objection, which the decider answers.
+    fn ready(
+        &self,
+        team: &teams::Team,
+        p: &proposals::Proposal,
+        table: &[proposals::StanceRow],
+        reader: &Reader,
+    ) -> Notice {
+        let id = format!("{}-{}", team.key, p.number);
+        let closes = when(p.closes_at.0, reader.tz, reader.now);
+        let why_ready = if p.closes_at.0 <= reader.now {
+            format!(
+                "Its window for stances {} ({}): you can record the decision now.",
+                crate::format::window(p.closes_at.0, reader.now),
+                closes.local
+            )
+        } else {
+            format!(
+                "Every voting member has responded, so you can record the decision now, before its window ends {} ({}).",
+                closes.local, closes.relative
+            )
+        };
+        let responded: Vec<String> = table
+            .iter()
+            .filter_map(|s| s.position.map(|pos| format!("{} ({pos})", s.display_name)))
+            .collect();
+        let missing: Vec<&str> = table
+            .iter()
+            .filter(|s| s.position.is_none())
+            .map(|s| s.display_name.as_str())
+            .collect();
+        let mut paragraphs = vec![why_ready];
+        paragraphs.push(if responded.is_empty() {
+            "Nobody has responded yet.".to_string()
+        } else {
+            format!("Responded ({}): {}.", responded.len(), responded.join(", "))
+        });
+        paragraphs.push(if missing.is_empty() {
+            "Every voting member has responded.".to_string()
+        } else {
+            format!("Not responded ({}): {}.", missing.len(), missing.join(", "))
+        });
+        let quotes: Vec<(String, String)> = table
+            .iter()
+            .filter(|s| s.position == Some(crate::domain::proposal::Position::Object))
+            .map(|s| {
+                (
+                    format!("{} objects", s.display_name),
+                    or_erased(s.reason.as_deref().unwrap_or_default()),
+                )
+            })
+            .collect();
+        paragraphs.push(if quotes.is_empty() {
+            "There are no standing objections.".to_string()
+        } else {
+            format!(
+                "{} standing objection(s), quoted below: you answer each in writing when you record.",
+                quotes.len()
+            )
+        });
+        paragraphs.push(if p.closes_at.0 <= reader.now {
+            "Stances and comments stay open until you record; a stance taken from now on is marked late.".to_string()
+        } else {
+            "Stances and comments stay open until you record.".to_string()
+        });
+        Notice {
+            team: team.name.clone(),
+            subject: format!(
+                "[{}] {id} is ready for your decision: {}",
+                team.name, p.title
+            ),
+            heading: format!("{id} is ready for your decision: {}", p.title),
+            paragraphs,
+            quotes,
+            action: (
+                format!("Record the decision on {id}"),
+                format!("{}#record-form-heading", self.permalink(team, p.number)),
+            ),
+            why: "You get this because you decide this proposal.".into(),
+            unsubscribe: self.unsubscribe(reader.id, Scope::Decider),
+        }
     }
 
     /// "Member of" or "observer of" the team, for the line saying why.
@@ -575,12 +673,12 @@ impl Composer {
         };
         let next = if reader.observer {
             format!(
-                "The window for stances closes {} ({}). As an observer you can read the proposal and follow it to its decision.",
+                "The window for stances closes {} ({}); from then on the decider may record the decision, or earlier once every voting member has responded. As an observer you can read the proposal and follow it to its decision.",
                 closes.local, closes.relative
             )
         } else {
             format!(
-                "The window for stances closes {} ({}). Agree, disagree, abstain, or object with a reason: every objection must be answered in writing.",
+                "The window for stances closes {} ({}); from then on the decider may record the decision, or earlier once every voting member has responded. You can take a stance and comment until the decision is recorded: agree, disagree, abstain, or object with a reason, and every objection must be answered in writing.",
                 closes.local, closes.relative
             )
         };
@@ -679,7 +777,7 @@ impl Composer {
                 Ok(notice(
                     format!("{id} now closes {}: {}", closes.local, p.title),
                     vec![format!(
-                        "The window for stances on this proposal was extended. It now closes {} ({}); {decides}.",
+                        "The window for stances on this proposal was extended. It now closes {} ({}); {decides} from then on, or earlier once every voting member has responded.",
                         closes.local, closes.relative
                     )],
                     Self::membership(team, reader),
@@ -793,7 +891,7 @@ impl Composer {
             heading: format!("Your stance on {id}: {}", p.title),
             paragraphs: vec![
                 format!(
-                    "The stance window closes {} ({}), and you have not taken a stance yet.",
+                    "The window for stances closes {} ({}), and you have not taken a stance yet.",
                     closes.local, closes.relative
                 ),
                 format!(

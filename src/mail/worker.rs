@@ -30,13 +30,17 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use super::Mailer;
 use super::compose::{Composer, Outcome};
-use crate::db::{announcements, outbox};
+use crate::db::{announcements, outbox, proposals};
+use crate::domain::ids::{Number, TeamId};
 use crate::ledger::bus::{Batch, Change};
 use crate::ledger::writer::Writer;
 
 /// Rows claimed at once: few enough that the last is sent well within
 /// the lease even when each send takes the whole SMTP timeout (30 s).
 const BATCH: i64 = 8;
+
+/// Ready proposals the decider clock tells of per run (the rest, next run).
+const READY_BATCH: i64 = 200;
 
 /// How long a claim holds before the row is due again.
 const LEASE: Duration = Duration::from_secs(600);
@@ -53,6 +57,8 @@ pub struct Worker {
     pub mailer: Mailer,
     /// Writes (claims, outcomes, reminders) share the app's one writer.
     pub writer: Writer,
+    /// Appends the entries that tell a decider a proposal is ready.
+    pub ledger: crate::ledger::Ledger,
 }
 
 impl Worker {
@@ -77,6 +83,9 @@ impl Worker {
                 && last_schedule.is_none_or(|t| t.elapsed() >= config.schedule_every)
             {
                 last_schedule = Some(tokio::time::Instant::now());
+                if let Err(err) = self.tell_ready_due().await {
+                    tracing::warn!(error = %err, "could not tell deciders their proposals are ready");
+                }
                 if let Err(err) = self.queue_reminders().await {
                     tracing::warn!(error = %err, "could not queue reminders");
                 }
@@ -111,6 +120,26 @@ impl Worker {
                 Box::pin(async move { Ok(outbox::prune(conn.re(), before).await?) })
             })
             .await
+    }
+
+    /// The decider clock: tells the decider of every open proposal whose
+    /// window has ended, or which every voting member has responded to,
+    /// that it is ready for their decision (a `decision_ready` entry, whose
+    /// mail is queued with it); returns how many were told.
+    pub async fn tell_ready_due(&self) -> crate::error::Result<usize> {
+        let due = proposals::ready_unprompted(
+            self.composer.db.reader(),
+            crate::db::Timestamp(crate::db::now()),
+            READY_BATCH,
+        )
+        .await?;
+        let mut told = 0;
+        for (team, number) in due {
+            if self.ledger.tell_ready(TeamId(team), Number(number)).await? {
+                told += 1;
+            }
+        }
+        Ok(told)
     }
 
     /// Queues the reminders now due; returns how many.

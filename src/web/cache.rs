@@ -587,6 +587,7 @@ mod tests {
             withdrawn_reason: None,
             supersedes: None,
             superseded_by: None,
+            ready_at: None,
         }
     }
 

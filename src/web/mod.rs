@@ -233,6 +233,7 @@ impl App {
             },
             mailer: self.mailer.clone(),
             writer: self.ledger.writer().clone(),
+            ledger: self.ledger.clone(),
         }
     }
 }

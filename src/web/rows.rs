@@ -102,15 +102,25 @@ pub struct TeamRows {
     pub open: Vec<OpenProposal>,
     /// The latest decisions, newest first.
     pub decided: Vec<Proposal>,
+    /// The team's voting members.
+    pub voters: Vec<i64>,
 }
 
-/// An open proposal and the members who took a stance on it.
+/// An open proposal and the stances taken on it.
 #[derive(Debug)]
 pub struct OpenProposal {
     /// The proposal.
     pub proposal: Proposal,
-    /// Who took a stance.
-    pub stanced: std::collections::HashSet<i64>,
+    /// Each member's current stance.
+    pub stances: std::collections::HashMap<i64, crate::domain::proposal::Position>,
+}
+
+impl TeamRows {
+    /// Whether `p`'s decider may record at `now` (rule 2): its window
+    /// ended, or every voting member responded.
+    pub fn ready(&self, p: &OpenProposal, now: chrono::DateTime<chrono::Utc>) -> bool {
+        p.proposal.closes_at.0 <= now || self.voters.iter().all(|v| p.stances.contains_key(v))
+    }
 }
 
 /// Decisions the dashboard lists.
@@ -150,17 +160,25 @@ impl TeamRows {
     /// Reads them.
     pub async fn load(db: &Db, team_id: i64) -> Result<Self> {
         let mut pool = db.reader();
-        let mut stanced: std::collections::HashMap<i64, std::collections::HashSet<i64>> =
+        let mut stances: std::collections::HashMap<i64, std::collections::HashMap<_, _>> =
             std::collections::HashMap::new();
-        for (proposal, user) in proposals::stanced_open(pool.re(), team_id).await? {
-            stanced.entry(proposal).or_default().insert(user);
+        for (proposal, user, position) in
+            proposals::current_stances_open(pool.re(), team_id).await?
+        {
+            stances.entry(proposal).or_default().insert(user, position);
         }
         Ok(Self {
+            voters: teams::members(pool.re(), team_id)
+                .await?
+                .into_iter()
+                .filter(|m| m.role.can_vote())
+                .map(|m| m.user_id)
+                .collect(),
             open: proposals::open(pool.re(), team_id)
                 .await?
                 .into_iter()
                 .map(|proposal| OpenProposal {
-                    stanced: stanced.remove(&proposal.id).unwrap_or_default(),
+                    stances: stances.remove(&proposal.id).unwrap_or_default(),
                     proposal,
                 })
                 .collect(),

@@ -18,15 +18,15 @@ use crate::mail::{drained, header, text_part};
 
 /// One message the app wrote to its mail folder.
 #[derive(Debug, Clone)]
-struct Mail {
-    to: String,
-    subject: String,
-    text: String,
-    unsubscribe: String,
+pub(crate) struct Mail {
+    pub(crate) to: String,
+    pub(crate) subject: String,
+    pub(crate) text: String,
+    pub(crate) unsubscribe: String,
 }
 
 /// Every message in `app`'s mail folder (none yet: empty).
-fn folder(app: &TestApp) -> Vec<Mail> {
+pub(crate) fn folder(app: &TestApp) -> Vec<Mail> {
     let Ok(dir) = std::fs::read_dir(&app.mail_dir) else {
         return Vec::new();
     };
@@ -67,7 +67,7 @@ fn to<'a>(mails: &'a [Mail], address: &str) -> Vec<&'a Mail> {
 }
 
 /// The one message to `address` whose subject is `subject`.
-fn only<'a>(mails: &'a [Mail], address: &str, subject: &str) -> &'a Mail {
+pub(crate) fn only<'a>(mails: &'a [Mail], address: &str, subject: &str) -> &'a Mail {
     let found: Vec<&Mail> = to(mails, address)
         .into_iter()
         .filter(|m| m.subject == subject)
@@ -85,7 +85,7 @@ fn only<'a>(mails: &'a [Mail], address: &str, subject: &str) -> &'a Mail {
 }
 
 /// The mail written since `before` messages were in the folder.
-async fn new_mail(app: &TestApp, before: &mut usize) -> Vec<Mail> {
+pub(crate) async fn new_mail(app: &TestApp, before: &mut usize) -> Vec<Mail> {
     drained(app).await;
     let all = folder(app);
     let fresh = all[*before..].to_vec();
@@ -673,10 +673,12 @@ async fn a_team_of_fifty_gets_one_mail_of_each_kind_each_with_two_instances() {
             // The author acted each time but on the decision.
             vec![subjects[1]]
         } else if *id == decider {
-            // "You decide" for both instead of the opening notices, and
-            // no outcome for the decision the decider recorded.
+            // "You decide" for both instead of the opening notices, once
+            // "ready" when the last voter responded, and no outcome for
+            // the decision the decider recorded.
             vec![
                 "[Team BIG] You decide BIG-1: Decided one",
+                "[Team BIG] BIG-1 is ready for your decision: Decided one",
                 "[Team BIG] You decide BIG-2: Withdrawn one",
                 subjects[3],
             ]
@@ -704,8 +706,8 @@ async fn a_team_of_fifty_gets_one_mail_of_each_kind_each_with_two_instances() {
         );
     }
     // 49 opening notices less the decider's, twice; 49 extensions; 49
-    // outcomes; 49 withdrawals; 2 "you decide".
-    assert_eq!(mails.len(), 48 * 2 + 49 * 3 + 2);
+    // outcomes; 49 withdrawals; 2 "you decide"; 1 "ready".
+    assert_eq!(mails.len(), 48 * 2 + 49 * 3 + 2 + 1);
 }
 
 #[tokio::test]

@@ -220,6 +220,16 @@ async fn a_decision_reaches_every_member_and_observer_with_what_was_agreed() {
         let (status, body) = who.stance(&id, position, None).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
+    // Everyone responded: Bob hears it is ready for his decision.
+    smtp.wait_for(5).await;
+    drained(&app).await;
+    let ready = smtp.received().split_off(4);
+    assert_eq!(ready.len(), 1);
+    assert_eq!(
+        ready[0].parsed().subject(),
+        Some("[Team DEC] DEC-1 is ready for your decision: Adopt trunk-based development")
+    );
+    assert_eq!(to(&ready, "bob@example.com").len(), 1);
     let (status, body) = olive
         .post(
             &format!("/api/v1/decisions/{id}/comments"),
@@ -237,9 +247,9 @@ async fn a_decision_reaches_every_member_and_observer_with_what_was_agreed() {
 
     // Then the decision to Ana, Chen, Dan and Olive (an observer); not to
     // Bob, who recorded it.
-    smtp.wait_for(8).await;
+    smtp.wait_for(9).await;
     drained(&app).await;
-    let received = smtp.received().split_off(4);
+    let received = smtp.received().split_off(5);
     assert_eq!(
         received.len(),
         4,
@@ -444,7 +454,7 @@ async fn unsubscribe_works_without_a_session_and_only_for_its_member_and_kind() 
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.expect("page");
     assert!(
-        page.contains("Stop mail when you are named decider for bob@example.com?"),
+        page.contains("Stop mail about the proposals you decide for bob@example.com?"),
         "{page}"
     );
     let flags = |id: i64| {

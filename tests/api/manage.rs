@@ -274,7 +274,7 @@ async fn the_decider_extends_the_deadline_and_the_author_names_another_decider()
         r.text()
             .await
             .expect("body")
-            .contains("the deadline must be in the future")
+            .contains("the earliest decision must be in the future")
     );
     let r = app
         .post_form(
@@ -506,7 +506,7 @@ async fn every_refused_form_on_the_proposal_page_keeps_what_was_typed() {
     assert_eq!(textarea(&html, "withdraw-reason"), long_withdrawal);
 
     let html = post("extend", vec![("closes_at", "2001-01-01T10:00".into())]).await;
-    assert!(html.contains("the deadline must be in the future"));
+    assert!(html.contains("the earliest decision must be in the future"));
     assert!(html.contains(
         r#"id="extend-at" name="closes_at" type="datetime-local" required value="2001-01-01T10:00""#
     ));
@@ -578,12 +578,12 @@ async fn new_proposal_errors_are_tied_to_their_fields() {
     let html = r.text().await.expect("body");
     assert!(
         html.contains(
-            r#"value="2001-01-01T10:00" aria-invalid="true" aria-describedby="closes_at-error">"#
+            r#"value="2001-01-01T10:00" aria-invalid="true" aria-describedby="closes_at-error closes_at-help">"#
         ),
         "{html}"
     );
     assert!(html.contains(
-        r#"<p class="field-error" id="closes_at-error">Deadline: the deadline must be in the future</p>"#
+        r#"<p class="field-error" id="closes_at-error">Earliest decision must be in the future.</p>"#
     ));
 }
 
@@ -754,35 +754,37 @@ async fn the_dashboard_and_the_decision_log_follow_each_write() {
     let later = ana
         .propose("DASH", "Closes later", &ana.email, &in_seconds(72 * 3600))
         .await;
-    // Sections of the dashboard: (needs my stance, closing within 48 hours).
+    // Sections of the dashboard: (needs my stance, open in this team).
     let lists = |html: String| {
-        let (needs, rest) = html
-            .split_once("closing-soon-heading")
-            .expect("closing section");
-        let (closing, _) = rest
+        let (needs, rest) = html.split_once("open-heading").expect("open section");
+        let (open, _) = rest
             .split_once("recently-decided-heading")
             .expect("decided section");
-        (needs.to_string(), closing.to_string())
+        (needs.to_string(), open.to_string())
     };
     for _ in 0..2 {
         let (status, html) = app.get(&bob.browser, "/t/team-dash").await;
         assert_eq!(status, StatusCode::OK);
-        let (needs, closing) = lists(html);
+        let (needs, open) = lists(html);
         assert!(needs.contains(&soon) && needs.contains(&later), "{needs}");
-        assert!(
-            closing.contains(&soon) && !closing.contains(&later),
-            "{closing}"
-        );
+        assert!(!open.contains(&soon) && !open.contains(&later), "{open}");
     }
     let (_, html) = app.get(&olga.browser, "/t/team-dash").await;
-    let (needs, _) = lists(html);
+    let (needs, open) = lists(html);
     assert!(!needs.contains(&soon), "observers take no stance");
+    assert!(open.contains(&soon) && open.contains(&later), "{open}");
 
+    // A stance moves the proposal to the team's open ones, with the stance
+    // (it no longer disappears until its deadline nears).
     bob.stance(&soon, "agree", None).await;
     let (_, html) = app.get(&bob.browser, "/t/team-dash").await;
-    let (needs, closing) = lists(html);
+    let (needs, open) = lists(html);
     assert!(!needs.contains(&soon) && needs.contains(&later), "{needs}");
-    assert!(closing.contains(&soon), "still closing soon: {closing}");
+    assert!(open.contains(&soon) && !open.contains(&later), "{open}");
+    assert!(
+        open.contains("your stance: <span class=\"position position-agree\">agree</span>"),
+        "{open}"
+    );
     let (_, html) = app.get(&ana.browser, "/t/team-dash").await;
     let (needs, _) = lists(html);
     assert!(

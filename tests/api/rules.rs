@@ -490,7 +490,7 @@ async fn the_whole_flow_works_in_the_browser_without_javascript() {
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let html = r.text().await.expect("body");
     assert!(
-        html.contains("still waiting for a stance from 1 voting member"),
+        html.contains("1 voting member(s) have not responded yet"),
         "explains the window"
     );
     let r = app
@@ -589,7 +589,10 @@ async fn a_refused_decision_keeps_everything_the_decider_typed() {
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let html = r.text().await.expect("body");
-    assert!(html.contains("the window is open until"), "refused: {html}");
+    assert!(
+        html.contains("the decider can record from"),
+        "refused: {html}"
+    );
     assert_eq!(
         textarea(&html, "statement"),
         "We keep one repository &#60;for now&#62; &#38; revisit in May."
@@ -653,7 +656,7 @@ async fn the_refusal_shows_the_deadline_in_the_viewers_time_zone() {
     let html = r.text().await.expect("body");
     assert!(
         html.contains(
-            "the window is open until Mon 1 Jul 2030, 14:00 CEST; still waiting for a stance from 2 voting member(s)"
+            "the decider can record from Mon 1 Jul 2030, 14:00 CEST, when the window ends, or earlier once every voting member has responded; 2 voting member(s) have not responded yet"
         ),
         "{html}"
     );
@@ -672,7 +675,7 @@ async fn the_refusal_shows_the_deadline_in_the_viewers_time_zone() {
     let r = app.post_form(&bob.browser, &page, &action, &record).await;
     let html = r.text().await.expect("body");
     assert!(
-        html.contains("the window is open until Mon 1 Jul 2030, 21:00 JST;"),
+        html.contains("the decider can record from Mon 1 Jul 2030, 21:00 JST, when"),
         "{html}"
     );
 

@@ -21,7 +21,7 @@ use crate::domain::account::normalize_email;
 use crate::domain::ids::DecisionId;
 use crate::domain::ids::{Number, TeamId, UserId};
 use crate::domain::proposal::{
-    DecisionDraft, Stance, Status, parse_body, parse_comment, parse_title,
+    DecisionDraft, Stance, Status, is_late, parse_body, parse_comment, parse_title,
 };
 use crate::error::Error;
 use crate::ledger::commands::NewProposal;
@@ -190,6 +190,7 @@ pub(super) async fn show_decision(
                 "position": s.position,
                 "reason": s.reason,
                 "taken_at": s.taken_at.map(Timestamp::to_text),
+                "late": s.taken_at.is_some_and(|t| is_late(t.0, p.closes_at.0)),
                 "comments": s.comments,
             })
         })

@@ -64,7 +64,7 @@ async fn respond(
 fn rule_message(err: &Error, tz: Tz) -> String {
     match err {
         Error::Rule(Violation::WindowOpen { closes_at, missing }) => format!(
-            "the window is open until {}; still waiting for a stance from {missing} voting member(s)",
+            "the decider can record from {}, when the window ends, or earlier once every voting member has responded; {missing} voting member(s) have not responded yet",
             when(*closes_at, tz, Utc::now()).local
         ),
         other => other.to_string(),

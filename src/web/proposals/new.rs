@@ -160,13 +160,13 @@ pub(super) async fn create_proposal(
                 return Ok(see_other(&format!("/d/{}-{number}", team.key)));
             }
             Err(Error::Rule(v)) => {
-                let field = match v.code() {
-                    "deadline_in_past" => "closes_at",
-                    "supersedes_not_accepted" => "supersedes",
-                    "decider_not_member" => "decider",
-                    _ => "title",
-                };
-                errors.add(field, v.to_string());
+                match v.code() {
+                    // Shown after the field's name, as its parse errors are.
+                    "deadline_in_past" => errors.add("closes_at", "must be in the future."),
+                    "supersedes_not_accepted" => errors.add("supersedes", v.to_string()),
+                    "decider_not_member" => errors.add("decider", v.to_string()),
+                    _ => errors.add("title", v.to_string()),
+                }
             }
             Err(err) => errors.absorb(err, "title")?,
         }

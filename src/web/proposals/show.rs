@@ -14,7 +14,7 @@ use super::{renamed, rows_for};
 use crate::db::proposals::Proposal;
 use crate::db::teams::{Member, Team};
 use crate::db::users::User;
-use crate::domain::proposal::{Position, Status};
+use crate::domain::proposal::{Position, Status, is_late};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
 use crate::format::{When, when};
@@ -30,6 +30,8 @@ pub(super) struct StanceView {
     position: Option<Position>,
     reason: Option<String>,
     taken: Option<When>,
+    /// Taken after the window ended.
+    late: bool,
     changes: i64,
     comments: i64,
     /// Percentage of all comments on the proposal.
@@ -41,6 +43,8 @@ pub(super) struct HistoryView {
     position: Position,
     reason: Option<String>,
     at: When,
+    /// Taken after the window ended.
+    late: bool,
 }
 
 pub(super) struct CommentView {
@@ -163,7 +167,11 @@ pub(super) struct ProposalPage {
     title_erased: Option<String>,
     created: When,
     closes: When,
+    /// "closes in 2 days" or "closed 5 minutes ago".
+    window_phrase: String,
     window_open: bool,
+    /// The decider may record now: the window ended, or everyone responded.
+    ready: bool,
     is_open: bool,
     is_author: bool,
     is_decider: bool,
@@ -417,7 +425,10 @@ pub(super) async fn page(
         title_erased,
         created: when(p.created_at.0, tz, now),
         closes: when(p.closes_at.0, tz, now),
+        window_phrase: crate::format::window(p.closes_at.0, now),
         window_open: now < p.closes_at.0,
+        ready: p.status == Status::Open
+            && (now >= p.closes_at.0 || rows.table.iter().all(|r| r.position.is_some())),
         is_open: p.status == Status::Open,
         is_author: p.author_id == user.id,
         is_decider: p.decider_id == user.id,
@@ -515,6 +526,9 @@ impl PageRows {
                 name: r.display_name,
                 position: r.position,
                 reason: r.reason,
+                late: r
+                    .taken_at
+                    .is_some_and(|t| is_late(t.0, self.proposal.closes_at.0)),
                 taken: r.taken_at.map(|t| when(t.0, tz, now)),
                 changes: r.changes,
                 comments: r.comments,
@@ -532,6 +546,7 @@ impl PageRows {
                 reason: erased.plain(h.log_idx, "reason", h.reason),
                 name: h.display_name,
                 position: h.position,
+                late: is_late(h.created_at.0, self.proposal.closes_at.0),
                 at: when(h.created_at.0, tz, now),
             })
             .collect();

@@ -3,7 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 
 use super::{ProposalItem, items};
@@ -27,8 +27,11 @@ pub(super) struct DashboardPage {
     /// The team's last log index when the page was read (live updates resume after it).
     live_after: i64,
     role: Role,
+    /// Open proposals the viewer decides that are ready for the decision.
+    waiting: Vec<ProposalItem>,
     needs_stance: Vec<ProposalItem>,
-    closing_soon: Vec<ProposalItem>,
+    /// Every other open proposal, with the viewer's stance.
+    open_in_team: Vec<ProposalItem>,
     recently_decided: Vec<ProposalItem>,
 }
 
@@ -56,24 +59,32 @@ pub(super) async fn dashboard(
         .dashboard_rows(&state.db, team.id, log_size)
         .await?;
     let now = Utc::now();
-    let soon = now + Duration::hours(48);
-    let listed = |keep: &dyn Fn(&OpenProposal) -> bool| {
-        rows.open
-            .iter()
-            .filter(|p| keep(p))
-            .take(DASHBOARD_LIST)
-            .map(|p| &p.proposal)
-            .collect::<Vec<_>>()
+    // Each open proposal in one section: waiting for the viewer's
+    // decision, else needing their stance, else open in the team.
+    let mut waiting = Vec::new();
+    let mut needs = Vec::new();
+    let mut others = Vec::new();
+    for p in &rows.open {
+        if p.proposal.decider_id == user.id && rows.ready(p, now) {
+            waiting.push(p);
+        } else if role.can_vote() && !p.stances.contains_key(&user.id) {
+            needs.push(p);
+        } else {
+            others.push(p);
+        }
+    }
+    let listed = |list: Vec<&OpenProposal>| {
+        let shown: Vec<&OpenProposal> = list.into_iter().take(DASHBOARD_LIST).collect();
+        let mut out = items(&team, shown.iter().map(|p| &p.proposal), &ctx, now);
+        for (item, p) in out.iter_mut().zip(&shown) {
+            item.your_stance = p.stances.get(&user.id).map(|pos| pos.to_string());
+        }
+        out
     };
-    let needs = if role.can_vote() {
-        listed(&|p| !p.stanced.contains(&user.id))
-    } else {
-        Vec::new()
-    };
-    let closing = listed(&|p| p.proposal.closes_at.0 <= soon);
     Ok(DashboardPage {
-        needs_stance: items(&team, needs, &ctx, now),
-        closing_soon: items(&team, closing, &ctx, now),
+        waiting: listed(waiting),
+        needs_stance: listed(needs),
+        open_in_team: listed(others),
         recently_decided: items(&team, &rows.decided, &ctx, now),
         live_after,
         ctx,

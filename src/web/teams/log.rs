@@ -23,6 +23,8 @@ pub(super) struct EntryItem {
     index: i64,
     kind: String,
     actor: String,
+    /// Appended by the server's clock, telling `actor` (not their act).
+    by_server: bool,
     at: When,
     leaf_hash: String,
     payload: String,
@@ -73,6 +75,7 @@ pub(super) async fn log_page(
         .map(|e| EntryItem {
             index: e.idx,
             kind: e.kind.as_str().replace('_', " "),
+            by_server: e.kind.by_server(),
             actor: names
                 .get(&e.actor_id)
                 .cloned()

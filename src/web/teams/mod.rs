@@ -101,6 +101,10 @@ pub struct ProposalItem {
     pub area: Option<String>,
     /// Window end.
     pub closes: When,
+    /// "closes in 2 days" or "closed 5 minutes ago".
+    pub window: String,
+    /// The viewer's current stance, where a list shows it.
+    pub your_stance: Option<String>,
 }
 
 /// Builds list items for the viewer.
@@ -119,6 +123,8 @@ pub fn items<'a>(
             decider: p.decider_name.clone(),
             area: p.area_name.clone(),
             closes: when(p.closes_at.0, tz, now),
+            window: crate::format::window(p.closes_at.0, now),
+            your_stance: None,
         })
         .collect()
 }
