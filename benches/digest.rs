@@ -176,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
             db: db.clone(),
             base_url: "https://settled.example".into(),
             keys: settled::mail::unsubscribe::Keys::new(&signer.seed()),
+            clock: ledger.clock().clone(),
         },
         mailer,
         writer: ledger.writer().clone(),

@@ -420,6 +420,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 db: db.clone(),
                 keys: crate::mail::unsubscribe::Keys::new(&signer.seed()),
                 base_url,
+                clock: crate::ledger::clock::Clock::default(),
             };
             let previews =
                 crate::mail::digest::previews(&composer, &user, chrono::Utc::now()).await?;

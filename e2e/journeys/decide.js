@@ -553,7 +553,23 @@ export async function decideJourney(t, browser, { js }) {
       await ana.page.getByText(/^#\d+ decision recorded by Ana,/).waitFor();
       await ana.page.getByText(/^#\d+ member joined by Chen,/).waitFor();
       assert.equal(await ana.page.getByText(/^#\d+ stance taken by Chen,/).count(), 3);
+      // The server's own entries say whom it told.
+      await ana.page.getByText(/^#\d+ decision ready: the server told Bob,/).first().waitFor();
       await shot(ana.page, 'log');
+
+      // Nothing is overdue yet; Ana, an admin, shortens the period after
+      // the window, and the decision log can list what is overdue.
+      await open(ana.page, `/t/${slug}`);
+      await region(ana.page, 'Overdue').getByText('No decision is overdue.').waitFor();
+      await open(ana.page, `/t/${slug}/settings`);
+      const waits = region(ana.page, 'Decisions that wait');
+      assert.equal(await waits.getByLabel('Decide within this many days after the window').inputValue(), '7');
+      await waits.getByLabel('Decide within this many days after the window').fill('5');
+      await submit(ana.page, waits.getByRole('button', { name: 'Save' }));
+      assert.equal(await text(flash(ana.page)), 'Decisions are now due within 5 days after the window.');
+      await shot(ana.page, 'settings-decide-within');
+      await open(ana.page, `/t/${slug}/decisions?status=overdue`);
+      assert.equal(await ana.page.getByLabel('Status').inputValue(), 'overdue');
     });
 
     await step('2i. signing out ends the session', async () => {

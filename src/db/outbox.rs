@@ -30,11 +30,15 @@ pub enum MailKind {
     Digest,
     /// "A proposal is ready for your decision" (to its decider).
     Ready,
+    /// "A proposal is overdue" (to its decider, each local morning).
+    Overdue,
+    /// "A proposal waits for its decider" (to the admins).
+    Escalated,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::DeciderNamed,
         Self::Decided,
         Self::Opened,
@@ -44,6 +48,8 @@ impl MailKind {
         Self::Invitation,
         Self::Digest,
         Self::Ready,
+        Self::Overdue,
+        Self::Escalated,
     ];
 
     /// The stored name.
@@ -58,6 +64,8 @@ impl MailKind {
             Self::Invitation => "invitation",
             Self::Digest => "digest",
             Self::Ready => "ready",
+            Self::Overdue => "overdue",
+            Self::Escalated => "escalated",
         }
     }
 }
@@ -176,30 +184,36 @@ pub async fn decider_named(
     Ok(())
 }
 
-/// Queues the "ready for your decision" notice of a `decision_ready` entry
-/// for the decider it names (in the entry's transaction).
-pub async fn decision_ready(
+/// Queues the notice of an entry the server's clock appended ("ready for
+/// your decision", "overdue", "waits for a decision") for each of `users`
+/// (in the entry's transaction); whether each wants it is asked when the
+/// mail is composed.
+pub async fn tell(
     mut conn: Ex<'_>,
+    kind: MailKind,
     team_id: i64,
     number: i64,
     log_idx: i64,
-    decider: i64,
+    users: &[i64],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on!(conn, |c| {
-        sqlx::query(
-        "INSERT INTO outbox (kind, recipient, user_id, team_id, proposal_number, log_idx, next_attempt_at, created_at)
-         SELECT 'ready', u.email, u.id, $1, $2, $3, $4, $4
-         FROM users u WHERE u.id = $5 AND u.notify_decider",
-    )
-    .bind(team_id)
-    .bind(number)
-    .bind(log_idx)
-    .bind(Timestamp(now))
-    .bind(decider)
-    .execute(c)
-    .await.map(|r| r.rows_affected())
-    })?;
+    for &user in users {
+        on!(conn, |c| {
+            sqlx::query(
+            "INSERT INTO outbox (kind, recipient, user_id, team_id, proposal_number, log_idx, dedupe, next_attempt_at, created_at)
+             SELECT $1, u.email, u.id, $2, $3, $4, $5, $6, $6 FROM users u WHERE u.id = $7",
+        )
+        .bind(kind.as_str())
+        .bind(team_id)
+        .bind(number)
+        .bind(log_idx)
+        .bind(format!("{kind}:{team_id}:{log_idx}:{user}"))
+        .bind(Timestamp(now))
+        .bind(user)
+        .execute(c)
+        .await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 

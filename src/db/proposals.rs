@@ -46,6 +46,10 @@ pub struct Proposal {
     pub superseded_by: Option<i64>,
     /// When its current decider was told it is ready for their decision.
     pub ready_at: Option<Timestamp>,
+    /// When its decider was last reminded it is overdue.
+    pub overdue_told_at: Option<Timestamp>,
+    /// When its waiting was escalated to the admins.
+    pub escalated_at: Option<Timestamp>,
 }
 
 impl Proposal {
@@ -63,7 +67,8 @@ impl Proposal {
 const PROPOSAL_SELECT: &str =
     "SELECT p.id, p.team_id, p.number, p.title, p.body, p.area_id, a.name AS area_name,
     p.author_id, au.display_name AS author_name, p.decider_id, de.display_name AS decider_name,
-    p.created_at, p.closes_at, p.status, p.withdrawn_reason, p.supersedes, p.superseded_by, p.ready_at
+    p.created_at, p.closes_at, p.status, p.withdrawn_reason, p.supersedes, p.superseded_by, p.ready_at,
+    p.overdue_told_at, p.escalated_at
   FROM proposals p
   JOIN users au ON au.id = p.author_id
   JOIN users de ON de.id = p.decider_id
@@ -149,6 +154,8 @@ pub struct ListFilter {
     pub area: Option<i64>,
     /// Only titles containing this text (case-insensitive).
     pub text: Option<String>,
+    /// Only windows that ended by then (with `status` open: overdue).
+    pub closed_by: Option<Timestamp>,
 }
 
 /// Proposals of a team, newest first, filtered.
@@ -165,6 +172,7 @@ pub async fn list(
            AND ($2 IS NULL OR p.status = $2)
            AND ($3 IS NULL OR p.area_id = $3)
            AND ($4 IS NULL OR {find}(lower(p.title), lower($4)) > 0)
+           AND ($6 IS NULL OR p.closes_at <= $6)
          ORDER BY p.number DESC LIMIT $5"
     )))
     .bind(team_id)
@@ -172,6 +180,7 @@ pub async fn list(
     .bind(filter.area)
     .bind(filter.text.as_deref())
     .bind(limit)
+    .bind(filter.closed_by)
     .fetch_all(c)
     .await)
 }
@@ -288,6 +297,47 @@ pub async fn ready_unprompted(
     .fetch_all(c)
     .await
     })
+}
+
+/// An open proposal whose window ended a while ago, with what the overdue
+/// clock needs to know.
+#[derive(Debug, Clone, FromRow)]
+pub struct Waiting {
+    /// Team.
+    pub team_id: i64,
+    /// Number.
+    pub number: i64,
+    /// Decider.
+    pub decider_id: i64,
+    /// The decider's time zone (IANA name).
+    pub time_zone: String,
+    /// End of the window.
+    pub closes_at: Timestamp,
+    /// The team's period.
+    pub decide_within_days: i64,
+    /// The last overdue reminder.
+    pub overdue_told_at: Option<Timestamp>,
+    /// The escalation.
+    pub escalated_at: Option<Timestamp>,
+}
+
+/// Open proposals whose window ended by `before`, soonest first.
+pub async fn waiting(
+    mut ex: Ex<'_>,
+    before: Timestamp,
+    limit: i64,
+) -> Result<Vec<Waiting>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
+        "SELECT p.team_id, p.number, p.decider_id, u.time_zone, p.closes_at, t.decide_within_days,
+                p.overdue_told_at, p.escalated_at
+         FROM proposals p JOIN teams t ON t.id = p.team_id JOIN users u ON u.id = p.decider_id
+         WHERE p.status = 'open' AND p.closes_at <= $1
+         ORDER BY p.closes_at, p.id LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(c)
+    .await)
 }
 
 /// Whether every voting member of `team_id` has a stance on proposal
@@ -670,15 +720,18 @@ pub async fn change_decider(
     at: Timestamp,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    on!(conn, |c| sqlx::query(
-        "UPDATE proposals SET decider_id = $1, ready_at = NULL, log_idx = $2 WHERE id = $3"
+    on!(conn, |c| {
+        sqlx::query(
+        "UPDATE proposals SET decider_id = $1, ready_at = NULL, overdue_told_at = NULL, escalated_at = NULL,
+           log_idx = $2 WHERE id = $3"
     )
     .bind(to)
     .bind(log_idx)
     .bind(proposal_id)
     .execute(c)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     on!(conn, |c| {
         sqlx::query(
         "INSERT INTO decider_changes (proposal_id, log_idx, from_id, to_id, changed_by, changed_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -702,15 +755,18 @@ pub async fn set_closes_at(
     closes_at: Timestamp,
     log_idx: i64,
 ) -> Result<(), sqlx::Error> {
-    on!(conn, |c| sqlx::query(
-        "UPDATE proposals SET closes_at = $1, ready_at = NULL, log_idx = $2 WHERE id = $3"
+    on!(conn, |c| {
+        sqlx::query(
+        "UPDATE proposals SET closes_at = $1, ready_at = NULL, overdue_told_at = NULL, escalated_at = NULL,
+           log_idx = $2 WHERE id = $3"
     )
     .bind(closes_at)
     .bind(log_idx)
     .bind(proposal_id)
     .execute(c)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -731,6 +787,39 @@ pub async fn set_ready_at(
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Which prompt of an overdue proposal was given.
+#[derive(Debug, Clone, Copy)]
+pub enum Told {
+    /// The decider's daily reminder (`overdue_told_at`).
+    Overdue,
+    /// The escalation to the admins (`escalated_at`).
+    Escalated,
+}
+
+/// Notes when an overdue proposal's decider was last reminded, or its
+/// waiting escalated (projections of `decision_overdue` and
+/// `decision_escalated`).
+pub async fn set_told_at(
+    mut conn: Ex<'_>,
+    proposal_id: i64,
+    told: Told,
+    at: Timestamp,
+    log_idx: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = match told {
+        Told::Overdue => "UPDATE proposals SET overdue_told_at = $1, log_idx = $2 WHERE id = $3",
+        Told::Escalated => "UPDATE proposals SET escalated_at = $1, log_idx = $2 WHERE id = $3",
+    };
+    on!(conn, |c| sqlx::query(sql)
+        .bind(at)
+        .bind(log_idx)
+        .bind(proposal_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 

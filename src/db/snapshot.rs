@@ -15,7 +15,7 @@ use crate::on;
 pub const TABLES: &[(&str, &str, &str)] = &[
     (
         "teams",
-        "id, name, slug, key, window_hours, created_at@t, created_by, next_number, status_public@b, 0",
+        "id, name, slug, key, window_hours, created_at@t, created_by, next_number, status_public@b, decide_within_days, 0",
         "FROM teams ORDER BY id",
     ),
     (
@@ -31,7 +31,7 @@ pub const TABLES: &[(&str, &str, &str)] = &[
     (
         "proposals",
         "team_id, number, title, body, area_id, author_id, decider_id, created_at@t, closes_at@t, status,
-         withdrawn_reason, supersedes, superseded_by, ready_at@t, log_idx",
+         withdrawn_reason, supersedes, superseded_by, ready_at@t, overdue_told_at@t, escalated_at@t, log_idx",
         "FROM proposals ORDER BY team_id, number",
     ),
     (

@@ -23,9 +23,12 @@ pub struct Team {
     pub created_at: Timestamp,
     /// Who created it.
     pub created_by: i64,
+    /// Days a decision may wait after its window before it is overdue.
+    pub decide_within_days: i64,
 }
 
-const TEAM_COLUMNS: &str = "id, name, slug, key, window_hours, created_at, created_by";
+const TEAM_COLUMNS: &str =
+    "id, name, slug, key, window_hours, created_at, created_by, decide_within_days";
 
 /// A member with their role.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
@@ -134,14 +137,16 @@ pub async fn of_user(mut ex: Ex<'_>, user_id: i64) -> Result<Vec<(Team, Role)>, 
         team: Team,
         role: Role,
     }
-    let rows: Vec<Row> = on!(ex, |c| sqlx::query_as(
-        "SELECT t.id, t.name, t.slug, t.key, t.window_hours, t.created_at, t.created_by, m.role
+    let rows: Vec<Row> = on!(ex, |c| {
+        sqlx::query_as(
+        "SELECT t.id, t.name, t.slug, t.key, t.window_hours, t.created_at, t.created_by, t.decide_within_days, m.role
          FROM teams t JOIN memberships m ON m.team_id = t.id
          WHERE m.user_id = $1 AND m.removed_at IS NULL ORDER BY t.name",
     )
     .bind(user_id)
     .fetch_all(c)
-    .await)?;
+    .await
+    })?;
     Ok(rows.into_iter().map(|r| (r.team, r.role)).collect())
 }
 
@@ -185,8 +190,9 @@ pub async fn as_member(
         TeamRef::Key(key) => ("key", key),
         TeamRef::Slug(slug) => ("slug", slug),
     };
-    let row: Option<Row> = on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT t.id, t.name, t.slug, t.key, t.window_hours, t.created_at, t.created_by, m.role,
+    let row: Option<Row> = on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT t.id, t.name, t.slug, t.key, t.window_hours, t.created_at, t.created_by, t.decide_within_days, m.role,
                 COALESCE(h.size, 0) AS log_size
          FROM teams t
          JOIN memberships m ON m.team_id = t.id AND m.user_id = $2 AND m.removed_at IS NULL
@@ -196,7 +202,8 @@ pub async fn as_member(
     .bind(value)
     .bind(user_id)
     .fetch_optional(c)
-    .await)?;
+    .await
+    })?;
     Ok(row.map(|r| Membership {
         team: r.team,
         role: r.role,
@@ -240,6 +247,24 @@ pub async fn members(mut ex: Ex<'_>, team_id: i64) -> Result<Vec<Member>, sqlx::
     .fetch_all(c)
     .await
     })
+}
+
+/// Sets the days a decision may wait after its window (projection of
+/// `decision_period_set`).
+pub async fn set_decide_within_days(
+    mut conn: Ex<'_>,
+    team_id: i64,
+    days: i64,
+) -> Result<(), sqlx::Error> {
+    on!(conn, |c| sqlx::query(
+        "UPDATE teams SET decide_within_days = $1 WHERE id = $2"
+    )
+    .bind(days)
+    .bind(team_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
 }
 
 /// Adds a member, or re-activates a removed one with a new role.

@@ -103,11 +103,17 @@ pub enum EntryKind {
     PrUnreferenced,
     /// The server told the decider a proposal is ready for their decision.
     DecisionReady,
+    /// The server reminded the decider that a proposal is overdue.
+    DecisionOverdue,
+    /// The server told the admins a proposal waits two periods.
+    DecisionEscalated,
+    /// An admin set the days a decision may wait after its window.
+    DecisionPeriodSet,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 22] = [
         Self::TeamCreated,
         Self::MemberJoined,
         Self::RoleChanged,
@@ -127,6 +133,9 @@ impl EntryKind {
         Self::KeyRenamed,
         Self::PrUnreferenced,
         Self::DecisionReady,
+        Self::DecisionOverdue,
+        Self::DecisionEscalated,
+        Self::DecisionPeriodSet,
     ];
 
     /// The name stored in the log.
@@ -151,6 +160,9 @@ impl EntryKind {
             Self::KeyRenamed => "key_renamed",
             Self::PrUnreferenced => "pr_unreferenced",
             Self::DecisionReady => "decision_ready",
+            Self::DecisionOverdue => "decision_overdue",
+            Self::DecisionEscalated => "decision_escalated",
+            Self::DecisionPeriodSet => "decision_period_set",
         }
     }
 
@@ -175,14 +187,20 @@ impl EntryKind {
             | Self::PrReferenced
             | Self::KeyRenamed
             | Self::PrUnreferenced
-            | Self::DecisionReady => false,
+            | Self::DecisionReady
+            | Self::DecisionOverdue
+            | Self::DecisionEscalated
+            | Self::DecisionPeriodSet => false,
         }
     }
 
     /// Whether the server's clock appends entries of this kind, telling
     /// the entry's actor something (rather than recording their act).
     pub fn by_server(self) -> bool {
-        self == Self::DecisionReady
+        matches!(
+            self,
+            Self::DecisionReady | Self::DecisionOverdue | Self::DecisionEscalated
+        )
     }
 
     /// Whether an entry of this kind removes text from earlier entries

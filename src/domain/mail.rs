@@ -16,6 +16,8 @@ pub enum Scope {
     Opened,
     /// Deadline reminders.
     Reminder,
+    /// "Overdue" reminders and escalations.
+    Overdue,
     /// Digests.
     Digest,
 }
@@ -29,6 +31,7 @@ impl Scope {
             Self::Decided => "decided",
             Self::Opened => "opened",
             Self::Reminder => "reminder",
+            Self::Overdue => "overdue",
             Self::Digest => "digest",
         }
     }
@@ -42,6 +45,7 @@ impl Scope {
                 "mail when a proposal of your team opens, or changes its decider or deadline"
             }
             Self::Reminder => "reminders a day before a deadline you have not answered",
+            Self::Overdue => "mail when a proposal of your team waits too long for its decision",
             Self::Digest => "digests",
         }
     }
@@ -56,6 +60,7 @@ impl std::str::FromStr for Scope {
             "decided" => Ok(Self::Decided),
             "opened" => Ok(Self::Opened),
             "reminder" => Ok(Self::Reminder),
+            "overdue" => Ok(Self::Overdue),
             "digest" => Ok(Self::Digest),
             _ => Err(()),
         }
@@ -73,6 +78,7 @@ mod tests {
             Scope::Decided,
             Scope::Opened,
             Scope::Reminder,
+            Scope::Overdue,
             Scope::Digest,
         ] {
             assert_eq!(scope.as_str().parse(), Ok(scope));

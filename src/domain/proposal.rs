@@ -275,6 +275,47 @@ pub struct Voter {
     pub current: Option<Position>,
 }
 
+/// Days a decision may wait after its window unless the team sets other.
+pub const DEFAULT_DECIDE_WITHIN_DAYS: i64 = 7;
+
+/// Checks a team's "decide within N days after the window" setting.
+pub fn parse_decide_within_days(days: i64) -> Result<i64, InvalidInput> {
+    if (1..=365).contains(&days) {
+        Ok(days)
+    } else {
+        Err(InvalidInput::new(
+            "decide_within_days",
+            "must be a whole number of days from 1 to 365",
+        ))
+    }
+}
+
+/// When a proposal whose window ends at `closes_at` becomes overdue, and
+/// (`periods` = 2) when its waiting is escalated.
+pub fn overdue_at(closes_at: DateTime<Utc>, days: i64, periods: i32) -> DateTime<Utc> {
+    closes_at + chrono::Duration::days(days.saturating_mul(i64::from(periods)))
+}
+
+/// The hours of a decider's local morning, when an overdue reminder goes.
+pub const MORNING: std::ops::Range<u32> = 8..12;
+
+/// Whether the decider's daily overdue reminder is due at `now`: the
+/// proposal is overdue, it is morning where the decider is (`tz`), and
+/// they were not reminded on this local day yet (`last`).
+pub fn overdue_reminder_due(
+    closes_at: DateTime<Utc>,
+    days: i64,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> bool {
+    use chrono::Timelike;
+    let local = now.with_timezone(&tz);
+    now >= overdue_at(closes_at, days, 1)
+        && MORNING.contains(&local.hour())
+        && last.is_none_or(|t| t.with_timezone(&tz).date_naive() < local.date_naive())
+}
+
 /// Whether a stance taken at `taken` came after the window ending at
 /// `closes_at`: it still counts (stances stay open until the decision), and
 /// is marked "late" wherever it is shown.
@@ -307,6 +348,28 @@ impl ProposalState {
                 closes_at: self.closes_at,
                 missing: voters.iter().filter(|v| v.current.is_none()).count(),
             });
+        }
+        Ok(())
+    }
+
+    /// Whether the server may remind `actor` that the proposal is overdue
+    /// (`periods` = 1) or tell the admins it waits (`periods` = 2): they
+    /// decide it, it is open, and `days` × `periods` have passed since its
+    /// window ended.
+    pub fn check_overdue(
+        &self,
+        actor: i64,
+        now: DateTime<Utc>,
+        days: i64,
+        periods: i32,
+    ) -> Result<(), Violation> {
+        self.require_open()?;
+        if actor != self.decider {
+            return Err(Violation::NotDecider);
+        }
+        let due_at = overdue_at(self.closes_at, days, periods);
+        if now < due_at {
+            return Err(Violation::NotOverdue { due_at });
         }
         Ok(())
     }

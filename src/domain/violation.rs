@@ -48,6 +48,12 @@ pub enum Violation {
     /// An extension that does not extend.
     #[error("the new earliest decision must be later than the current one")]
     DeadlineNotLater,
+    /// A reminder or escalation before the proposal is overdue.
+    #[error("the proposal is not overdue until {due_at}")]
+    NotOverdue {
+        /// When it becomes overdue (or escalates).
+        due_at: DateTime<Utc>,
+    },
     /// Only an accepted decision can be superseded.
     #[error("only an accepted decision can be superseded")]
     SupersedesNotAccepted,
@@ -84,6 +90,7 @@ impl Violation {
             Self::ReasonRequired => "reason_required",
             Self::DeciderNotMember => "decider_not_member",
             Self::DeadlineInPast => "deadline_in_past",
+            Self::NotOverdue { .. } => "not_overdue",
             Self::DeadlineNotLater => "deadline_not_later",
             Self::SupersedesNotAccepted => "supersedes_not_accepted",
             Self::LastAdmin => "last_admin",

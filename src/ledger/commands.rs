@@ -88,8 +88,7 @@ async fn on_proposal(
 /// transaction takes the team's lock ([`batch::tip`]), so call it before
 /// reading the team's state and checking the rules (which then see the
 /// entry's own time).
-async fn clock(mut tx: Ex<'_>, team_id: i64) -> Result<DateTime<Utc>> {
-    let now = db::now();
+async fn clock(mut tx: Ex<'_>, team_id: i64, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     Ok(match batch::tip(tx.re(), team_id).await?.last_time {
         Some(last) if last > now => last,
         _ => now,
@@ -125,10 +124,11 @@ impl Ledger {
             > + Send
             + 'static,
     {
+        let wall = self.clock().clone();
         self.writer
             .submit(move |mut tx| {
                 Box::pin(async move {
-                    let now = clock(tx.re(), team_id).await?;
+                    let now = clock(tx.re(), team_id, wall.now()).await?;
                     command(tx, now).await
                 })
             })
@@ -138,6 +138,7 @@ impl Ledger {
     /// Creates a team with `actor` as its first admin.
     pub async fn create_team(&self, actor: UserId, team: NewTeam) -> Result<teams::Team> {
         let actor = actor.0;
+        let wall = self.clock().clone();
         self.writer
             .submit(move |mut tx| {
                 Box::pin(async move {
@@ -173,7 +174,7 @@ impl Ledger {
                         key: team.key.to_string(),
                         window_hours: team.window_hours,
                     };
-                    apply(tx.re(), id, actor, db::now(), event).await?;
+                    apply(tx.re(), id, actor, wall.now(), event).await?;
                     teams::by_id(tx.re(), id).await?.ok_or(Error::NotFound)
                 })
             })
@@ -184,6 +185,7 @@ impl Ledger {
     pub async fn accept_invitation(&self, actor: UserId, token_hash: &[u8]) -> Result<teams::Team> {
         let actor = actor.0;
         let token_hash = token_hash.to_vec();
+        let wall = self.clock().clone();
         self.writer
             .submit(move |mut tx| {
                 Box::pin(async move {
@@ -194,7 +196,7 @@ impl Ledger {
                     // read, as in every team command (two invitations accepted
                     // at once on two instances must not both find the user
                     // outside).
-                    let now = clock(tx.re(), invitation.team_id).await?;
+                    let now = clock(tx.re(), invitation.team_id, wall.now()).await?;
                     if invitation.accepted_by.is_some() || invitation.expires_at.0 <= now {
                         return Err(Violation::InvitationInvalid.into());
                     }
@@ -738,6 +740,140 @@ impl Ledger {
                     Event::StatusVisibilityChanged { public },
                 )
                 .await
+            })
+        })
+        .await
+    }
+
+    /// Sets how many days a decision may wait after its window (admins).
+    pub async fn set_decision_period(
+        &self,
+        actor: UserId,
+        team_id: TeamId,
+        days: i64,
+    ) -> Result<Appended> {
+        let (actor, team_id) = (actor.0, team_id.0);
+        let days = rules::parse_decide_within_days(days)?;
+        self.in_team(team_id, move |mut tx, now| {
+            Box::pin(async move {
+                if role(tx.re(), team_id, actor).await? != Role::Admin {
+                    return Err(Violation::Forbidden.into());
+                }
+                let team = teams::by_id(tx.re(), team_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                if team.decide_within_days == days {
+                    return Err(Violation::NoChange.into());
+                }
+                apply(
+                    tx.re(),
+                    team_id,
+                    actor,
+                    now,
+                    Event::DecisionPeriodSet { days },
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Reminds the decider of overdue proposal `number`, by the server's
+    /// clock (a `decision_overdue` entry, its mail queued with it), if it
+    /// is their local morning in `tz` and they were not reminded today;
+    /// `decider` is who the caller read as its decider. Whether it did;
+    /// under the team's lock, so of several instances one reminds.
+    pub async fn remind_overdue(
+        &self,
+        team_id: TeamId,
+        number: Number,
+        decider: UserId,
+        tz: chrono_tz::Tz,
+    ) -> Result<bool> {
+        let (team_id, number, decider) = (team_id.0, number.0, decider.0);
+        self.in_team(team_id, move |mut tx, now| {
+            Box::pin(async move {
+                let team = teams::by_id(tx.re(), team_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                let Some(p) = proposals::by_number(tx.re(), team_id, number).await? else {
+                    return Ok(false);
+                };
+                let due = p.decider_id == decider
+                    && p.state()
+                        .check_overdue(decider, now, team.decide_within_days, 1)
+                        .is_ok()
+                    && rules::overdue_reminder_due(
+                        p.closes_at.0,
+                        team.decide_within_days,
+                        p.overdue_told_at.map(|t| t.0),
+                        now,
+                        tz,
+                    );
+                if !due {
+                    return Ok(false);
+                }
+                batch::read_proposal(team_id, number, p.id);
+                apply(
+                    tx.re(),
+                    team_id,
+                    decider,
+                    now,
+                    Event::DecisionOverdue { number },
+                )
+                .await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    /// Tells the team's admins and the area's default decider (each if
+    /// another person than the decider) that proposal `number` has waited
+    /// two periods after its window, by the server's clock (a
+    /// `decision_escalated` entry naming them, their mail queued with it),
+    /// once per decider and window. Whether it did.
+    pub async fn escalate(&self, team_id: TeamId, number: Number) -> Result<bool> {
+        let (team_id, number) = (team_id.0, number.0);
+        self.in_team(team_id, move |mut tx, now| {
+            Box::pin(async move {
+                let team = teams::by_id(tx.re(), team_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                let Some(p) = proposals::by_number(tx.re(), team_id, number).await? else {
+                    return Ok(false);
+                };
+                if p.escalated_at.is_some()
+                    || p.state()
+                        .check_overdue(p.decider_id, now, team.decide_within_days, 2)
+                        .is_err()
+                {
+                    return Ok(false);
+                }
+                let members = teams::members(tx.re(), team_id).await?;
+                let mut told: Vec<i64> = members
+                    .iter()
+                    .filter(|m| m.role == Role::Admin)
+                    .map(|m| m.user_id)
+                    .collect();
+                if let Some(area) = p.area_id
+                    && let Some(area) = teams::area(tx.re(), team_id, area).await?
+                    && members.iter().any(|m| m.user_id == area.default_decider_id)
+                {
+                    told.push(area.default_decider_id);
+                }
+                told.sort_unstable();
+                told.dedup();
+                told.retain(|u| *u != p.decider_id);
+                if told.is_empty() {
+                    // The decider is the team's only admin and the area's
+                    // default decider: nobody else to tell.
+                    return Ok(false);
+                }
+                batch::read_proposal(team_id, number, p.id);
+                let event = Event::DecisionEscalated { number, told };
+                apply(tx.re(), team_id, p.decider_id, now, event).await?;
+                Ok(true)
             })
         })
         .await

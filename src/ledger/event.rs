@@ -302,6 +302,27 @@ pub enum Event {
         /// The proposal.
         number: i64,
     },
+    /// The server reminded the decider that the proposal is overdue: its
+    /// window ended more than the team's period ago (at most once a day,
+    /// in the decider's local morning). The envelope's actor is the decider.
+    DecisionOverdue {
+        /// The proposal.
+        number: i64,
+    },
+    /// The server told the team's admins and the area's default decider
+    /// that the proposal has waited two periods for its decision. The
+    /// envelope's actor is the decider waited for.
+    DecisionEscalated {
+        /// The proposal.
+        number: i64,
+        /// Who was told (user ids).
+        told: Vec<i64>,
+    },
+    /// An admin set how many days a decision may wait after its window.
+    DecisionPeriodSet {
+        /// Days.
+        days: i64,
+    },
     /// The proposal was withdrawn.
     ProposalWithdrawn {
         /// The proposal.
@@ -408,6 +429,9 @@ impl Event {
             Self::DeciderChanged { .. } => EntryKind::DeciderChanged,
             Self::DeadlineExtended { .. } => EntryKind::DeadlineExtended,
             Self::DecisionReady { .. } => EntryKind::DecisionReady,
+            Self::DecisionOverdue { .. } => EntryKind::DecisionOverdue,
+            Self::DecisionEscalated { .. } => EntryKind::DecisionEscalated,
+            Self::DecisionPeriodSet { .. } => EntryKind::DecisionPeriodSet,
             Self::ProposalWithdrawn { .. } => EntryKind::ProposalWithdrawn,
             Self::StanceTaken { .. } => EntryKind::StanceTaken,
             Self::CommentAdded { .. } => EntryKind::CommentAdded,
@@ -428,6 +452,8 @@ impl Event {
             | Self::DeciderChanged { number, .. }
             | Self::DeadlineExtended { number, .. }
             | Self::DecisionReady { number }
+            | Self::DecisionOverdue { number }
+            | Self::DecisionEscalated { number, .. }
             | Self::ProposalWithdrawn { number, .. }
             | Self::StanceTaken { number, .. }
             | Self::CommentAdded { number, .. }
@@ -704,6 +730,12 @@ mod tests {
                 closes_at: time,
             },
             Event::DecisionReady { number: 1 },
+            Event::DecisionOverdue { number: 1 },
+            Event::DecisionEscalated {
+                number: 1,
+                told: vec![1, 2],
+            },
+            Event::DecisionPeriodSet { days: 7 },
             Event::ProposalWithdrawn {
                 number: 1,
                 reason: c("r"),

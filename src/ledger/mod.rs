@@ -8,6 +8,7 @@
 mod batch;
 pub mod bus;
 pub mod checkpoint;
+pub mod clock;
 pub mod commands;
 pub mod event;
 pub mod export;
@@ -41,6 +42,8 @@ pub struct Ledger {
     writer: writer::Writer,
     /// Where committed changes are announced.
     bus: bus::Bus,
+    /// The instance's clock (entry times and every clock that reads it).
+    clock: clock::Clock,
 }
 
 /// What an append produced: the entry's place and the tree head after it.
@@ -83,6 +86,7 @@ impl Ledger {
             writer: writer::Writer::start(conns, bus.clone()),
             bus,
             db,
+            clock: clock::Clock::default(),
         })
     }
 
@@ -96,6 +100,16 @@ impl Ledger {
     /// their own.
     pub fn writer(&self) -> &writer::Writer {
         &self.writer
+    }
+
+    /// The instance's clock.
+    pub fn clock(&self) -> &clock::Clock {
+        &self.clock
+    }
+
+    /// Now, by the instance's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// The bus announcing every committed change (see [`bus`]).
@@ -218,7 +232,18 @@ async fn notify(
             },
         ),
         Event::DecisionReady { number } => {
-            db::outbox::decision_ready(conn.re(), team_id, *number, index, actor, time).await?;
+            let kind = db::outbox::MailKind::Ready;
+            db::outbox::tell(conn.re(), kind, team_id, *number, index, &[actor], time).await?;
+            return Ok(());
+        }
+        Event::DecisionOverdue { number } => {
+            let kind = db::outbox::MailKind::Overdue;
+            db::outbox::tell(conn.re(), kind, team_id, *number, index, &[actor], time).await?;
+            return Ok(());
+        }
+        Event::DecisionEscalated { number, told } => {
+            let kind = db::outbox::MailKind::Escalated;
+            db::outbox::tell(conn.re(), kind, team_id, *number, index, told, time).await?;
             return Ok(());
         }
         Event::DecisionRecorded { number, .. } => (*number, Detail::Decided),

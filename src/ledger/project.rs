@@ -32,6 +32,7 @@ pub async fn project(mut conn: Ex<'_>, entry: &Appended, event: &Event) -> Resul
                     window_hours: *window_hours,
                     created_at: at,
                     created_by: entry.actor,
+                    decide_within_days: crate::domain::proposal::DEFAULT_DECIDE_WITHIN_DAYS,
                 },
             )
             .await?;
@@ -109,6 +110,17 @@ pub async fn project(mut conn: Ex<'_>, entry: &Appended, event: &Event) -> Resul
         Event::DecisionReady { number } => {
             let id = proposal_id(conn.re(), team, *number).await?;
             proposals::set_ready_at(conn.re(), id, Some(at), idx).await?;
+        }
+        Event::DecisionOverdue { number } => {
+            let id = proposal_id(conn.re(), team, *number).await?;
+            proposals::set_told_at(conn.re(), id, proposals::Told::Overdue, at, idx).await?;
+        }
+        Event::DecisionEscalated { number, .. } => {
+            let id = proposal_id(conn.re(), team, *number).await?;
+            proposals::set_told_at(conn.re(), id, proposals::Told::Escalated, at, idx).await?;
+        }
+        Event::DecisionPeriodSet { days } => {
+            teams::set_decide_within_days(conn.re(), team, *days).await?
         }
         Event::ProposalWithdrawn { number, reason } => {
             let id = proposal_id(conn.re(), team, *number).await?;

@@ -27,6 +27,8 @@ pub struct Replay {
     areas: HashMap<i64, i64>,
     proposals: HashMap<i64, ProposalReplay>,
     next_number: i64,
+    /// Days a decision may wait after its window.
+    decide_within_days: i64,
 }
 
 #[derive(Debug)]
@@ -85,6 +87,7 @@ impl Replay {
     pub fn new() -> Self {
         Self {
             next_number: 1,
+            decide_within_days: proposal::DEFAULT_DECIDE_WITHIN_DAYS,
             ..Self::default()
         }
     }
@@ -210,6 +213,13 @@ impl Replay {
                 if actor_role != Some(Role::Admin) {
                     return Err(rule(Violation::Forbidden));
                 }
+            }
+            Event::DecisionPeriodSet { days } => {
+                if actor_role != Some(Role::Admin) {
+                    return Err(rule(Violation::Forbidden));
+                }
+                self.decide_within_days =
+                    proposal::parse_decide_within_days(*days).map_err(|e| bad(&e.to_string()))?;
             }
             Event::ContentErased { entry: index, .. } => {
                 if actor_role != Some(Role::Admin) {
@@ -344,6 +354,18 @@ impl Replay {
                 .state
                 .check_ready(actor, now, &self.voters(p))
                 .map_err(Ok)?,
+            Event::DecisionOverdue { .. } => p
+                .state
+                .check_overdue(actor, now, self.decide_within_days, 1)
+                .map_err(Ok)?,
+            Event::DecisionEscalated { told, .. } => {
+                p.state
+                    .check_overdue(actor, now, self.decide_within_days, 2)
+                    .map_err(Ok)?;
+                if told.is_empty() || told.iter().any(|u| self.role(*u).is_none()) {
+                    return Err(Err("tells no one, or someone outside the team".into()));
+                }
+            }
             Event::StanceTaken {
                 position, reason, ..
             } => {

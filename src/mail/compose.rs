@@ -157,6 +157,8 @@ pub struct Composer {
     pub base_url: String,
     /// Unsubscribe link keys.
     pub keys: Keys,
+    /// The instance's clock (relative times, what is still due).
+    pub clock: crate::ledger::clock::Clock,
 }
 
 /// Why a row cannot be composed (a bug or a broken row: not retried).
@@ -186,7 +188,7 @@ impl Composer {
             None => None,
         };
         let tz = user.as_ref().map_or(chrono_tz::UTC, |u| u.time_zone);
-        let now = Utc::now();
+        let now = self.clock.now();
         let detail: Option<Detail> = row
             .data
             .as_deref()
@@ -209,6 +211,7 @@ impl Composer {
                         || matches!(detail, Some(Detail::Decider { from, .. }) if from == u.id)
                 }
                 MailKind::Reminder => settings.notify_reminder,
+                MailKind::Overdue | MailKind::Escalated => settings.notify_overdue,
                 MailKind::Digest => digest_on,
                 MailKind::Invitation => true,
             };
@@ -300,6 +303,17 @@ impl Composer {
                         }
                         let table = proposals::stance_table(pool.re(), team.id, p.id).await?;
                         self.ready(&team, &p, &table, &reader)
+                    }
+                    MailKind::Overdue | MailKind::Escalated => {
+                        if p.status != Status::Open {
+                            return Ok(Outcome::Skip("the proposal is no longer open".into()));
+                        }
+                        let escalated = kind == MailKind::Escalated;
+                        if !escalated && p.decider_id != member.id {
+                            return Ok(Outcome::Skip("another member decides it now".into()));
+                        }
+                        let table = proposals::stance_table(pool.re(), team.id, p.id).await?;
+                        self.overdue(&team, &p, &table, escalated, row.created_at.0, &reader)
                     }
                     MailKind::Reminder => {
                         if p.status != Status::Open || p.closes_at.0 <= now {
@@ -502,7 +516,7 @@ impl Composer {
             .as_deref()
             .and_then(|d| serde_json::from_str(d).ok())
             .ok_or_else(|| ComposeError::Broken("invitation without its link".into()))?;
-        let expires = when(data.expires_at, chrono_tz::UTC, Utc::now());
+        let expires = when(data.expires_at, chrono_tz::UTC, self.clock.now());
         Ok(Notice {
             team: team.name.clone(),
             subject: format!("[{}] {} invites you to join on Settled", team.name, data.by),
@@ -646,6 +660,93 @@ impl Composer {
             ),
             why: "You get this because you decide this proposal.".into(),
             unsubscribe: self.unsubscribe(reader.id, Scope::Decider),
+        }
+    }
+
+    /// An overdue proposal: to its decider ("overdue"), or to the admins
+    /// and the area's default decider ("waits for Bob's decision"), with
+    /// how long it has waited since its window ended at `at` (the entry's
+    /// time), who responded and the standing objections.
+    fn overdue(
+        &self,
+        team: &teams::Team,
+        p: &proposals::Proposal,
+        table: &[proposals::StanceRow],
+        escalated: bool,
+        at: DateTime<Utc>,
+        reader: &Reader,
+    ) -> Notice {
+        let id = format!("{}-{}", team.key, p.number);
+        let days = (at - p.closes_at.0).num_days().max(0);
+        let waited = if days == 1 {
+            "1 day".to_string()
+        } else {
+            format!("{days} days")
+        };
+        let closed = when(p.closes_at.0, reader.tz, reader.now);
+        let responded = table.iter().filter(|s| s.position.is_some()).count();
+        let objections = table
+            .iter()
+            .filter(|s| s.position == Some(crate::domain::proposal::Position::Object))
+            .count();
+        let standing = format!(
+            "{responded} of {} voting members responded; {objections} standing objection(s).",
+            table.len()
+        );
+        let limit = team.decide_within_days;
+        if escalated {
+            Notice {
+                team: team.name.clone(),
+                subject: format!(
+                    "[{}] {id} has waited {waited} for {}'s decision",
+                    team.name, p.decider_name
+                ),
+                heading: format!(
+                    "{id} has waited {waited} for {}'s decision: {}",
+                    p.decider_name, p.title
+                ),
+                paragraphs: vec![
+                    format!(
+                        "Its window ended {} ({}). {} decides within {limit} days after the window, and {} has been reminded each morning since.",
+                        closed.local, closed.relative, team.name, p.decider_name
+                    ),
+                    standing,
+                    format!(
+                        "You can ask {} to record it, or, as the proposal's author or a team admin, name another decider on the proposal's page.",
+                        p.decider_name
+                    ),
+                ],
+                quotes: Vec::new(),
+                action: (format!("Open {id}"), self.permalink(team, p.number)),
+                why: "You get this because you are an admin of the team or the default decider of the proposal's area.".into(),
+                unsubscribe: self.unsubscribe(reader.id, Scope::Overdue),
+            }
+        } else {
+            Notice {
+                team: team.name.clone(),
+                subject: format!(
+                    "[{}] {id} is overdue: it waits {waited} for your decision",
+                    team.name
+                ),
+                heading: format!("{id} waits for your decision: {}", p.title),
+                paragraphs: vec![
+                    format!(
+                        "Its window ended {} ({}), and {} decides within {limit} days after the window: this proposal is overdue.",
+                        closed.local, closed.relative, team.name
+                    ),
+                    standing,
+                    format!(
+                        "Record the decision, extend the window if the team needs more time, or withdraw the proposal. If it waits another {limit} days, the team's admins are told."
+                    ),
+                ],
+                quotes: Vec::new(),
+                action: (
+                    format!("Record the decision on {id}"),
+                    format!("{}#record-form-heading", self.permalink(team, p.number)),
+                ),
+                why: "You get this because you decide this proposal.".into(),
+                unsubscribe: self.unsubscribe(reader.id, Scope::Overdue),
+            }
         }
     }
 

@@ -25,7 +25,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use super::Mailer;
@@ -86,13 +85,18 @@ impl Worker {
                 if let Err(err) = self.tell_ready_due().await {
                     tracing::warn!(error = %err, "could not tell deciders their proposals are ready");
                 }
+                if let Err(err) = self.tell_overdue().await {
+                    tracing::warn!(error = %err, "could not tell of overdue proposals");
+                }
                 if let Err(err) = self.queue_reminders().await {
                     tracing::warn!(error = %err, "could not queue reminders");
                 }
                 if let Err(err) = self.prune().await {
                     tracing::warn!(error = %err, "could not prune the outbox");
                 }
-                match super::digest::queue_due(&self.composer.db, &self.writer, Utc::now()).await {
+                match super::digest::queue_due(&self.composer.db, &self.writer, self.ledger.now())
+                    .await
+                {
                     Ok(run) if run.due > 0 => {
                         tracing::info!(due = run.due, queued = run.queued, "digests queued");
                     }
@@ -111,7 +115,7 @@ impl Worker {
 
     /// Deletes finished rows older than [`KEEP_DAYS`]; returns how many.
     pub async fn prune(&self) -> crate::error::Result<u64> {
-        let before = Utc::now() - chrono::Duration::days(KEEP_DAYS);
+        let before = self.ledger.now() - chrono::Duration::days(KEEP_DAYS);
         if !outbox::any_finished_before(self.composer.db.reader(), before).await? {
             return Ok(0);
         }
@@ -129,7 +133,7 @@ impl Worker {
     pub async fn tell_ready_due(&self) -> crate::error::Result<usize> {
         let due = proposals::ready_unprompted(
             self.composer.db.reader(),
-            crate::db::Timestamp(crate::db::now()),
+            crate::db::Timestamp(self.ledger.now()),
             READY_BATCH,
         )
         .await?;
@@ -142,9 +146,44 @@ impl Worker {
         Ok(told)
     }
 
+    /// The overdue clock: reminds the decider of each proposal that has
+    /// waited longer than its team's period after its window, once a day
+    /// in their local morning, and after a second period tells the team's
+    /// admins and the area's default decider (each a log entry by the
+    /// server's clock, its mail queued with it); returns how many entries
+    /// it appended.
+    pub async fn tell_overdue(&self) -> crate::error::Result<usize> {
+        use crate::domain::proposal::{overdue_at, overdue_reminder_due};
+        let now = self.ledger.now();
+        // No team's period is shorter than a day.
+        let before = crate::db::Timestamp(now - chrono::Duration::days(1));
+        let waiting = proposals::waiting(self.composer.db.reader(), before, READY_BATCH).await?;
+        let mut told = 0;
+        for w in waiting {
+            let (team, number) = (TeamId(w.team_id), Number(w.number));
+            let tz = w.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            let last = w.overdue_told_at.map(|t| t.0);
+            if overdue_reminder_due(w.closes_at.0, w.decide_within_days, last, now, tz)
+                && self
+                    .ledger
+                    .remind_overdue(team, number, crate::domain::ids::UserId(w.decider_id), tz)
+                    .await?
+            {
+                told += 1;
+            }
+            if w.escalated_at.is_none()
+                && now >= overdue_at(w.closes_at.0, w.decide_within_days, 2)
+                && self.ledger.escalate(team, number).await?
+            {
+                told += 1;
+            }
+        }
+        Ok(told)
+    }
+
     /// Queues the reminders now due; returns how many.
     pub async fn queue_reminders(&self) -> crate::error::Result<u64> {
-        let now = Utc::now();
+        let now = self.ledger.now();
         let due = outbox::reminders_due(self.composer.db.reader(), now).await?;
         if due.is_empty() {
             return Ok(0);
@@ -167,7 +206,7 @@ impl Worker {
                 break;
             }
             for a in batch {
-                let now = Utc::now();
+                let now = self.ledger.now();
                 queued += self
                     .writer
                     .submit(move |mut conn| {
@@ -185,7 +224,7 @@ impl Worker {
     pub async fn deliver_due(&self) -> crate::error::Result<usize> {
         let mut delivered = 0;
         loop {
-            let now = Utc::now();
+            let now = self.ledger.now();
             if !outbox::any_due(self.composer.db.reader(), now).await? {
                 return Ok(delivered);
             }
@@ -241,10 +280,11 @@ impl Worker {
         let attempts = row.attempts;
         match result {
             Ok(()) => {
+                let sent_at = self.ledger.now();
                 self.writer
                     .submit(move |mut conn| {
                         Box::pin(async move {
-                            Ok(outbox::sent(conn.re(), id, attempts, Utc::now()).await?)
+                            Ok(outbox::sent(conn.re(), id, attempts, sent_at).await?)
                         })
                     })
                     .await?;
@@ -258,7 +298,7 @@ impl Worker {
                         .retry_base
                         .saturating_mul(1 << shift)
                         .min(Duration::from_secs(3600));
-                    Utc::now()
+                    self.ledger.now()
                         + chrono::Duration::from_std(delay)
                             .unwrap_or_else(|_| chrono::Duration::hours(1))
                 });

@@ -280,6 +280,7 @@ struct MailForm {
     notify_opened: Option<String>,
     digest_opened: Option<String>,
     notify_reminder: Option<String>,
+    notify_overdue: Option<String>,
     #[serde(default)]
     digest: Option<String>,
     #[serde(default)]
@@ -311,6 +312,7 @@ async fn update_mail(
         notify_opened: form.notify_opened.is_some(),
         digest_opened: form.digest_opened.is_some(),
         notify_reminder: form.notify_reminder.is_some(),
+        notify_overdue: form.notify_overdue.is_some(),
         digest,
         digest_hour,
     };

@@ -418,6 +418,7 @@ mod tests {
             window_hours: 72,
             created_at: crate::db::Timestamp(chrono::Utc::now()),
             created_by: 1,
+            decide_within_days: 7,
         }
     }
 
@@ -588,6 +589,8 @@ mod tests {
             supersedes: None,
             superseded_by: None,
             ready_at: None,
+            overdue_told_at: None,
+            escalated_at: None,
         }
     }
 

@@ -29,6 +29,7 @@
 //! POST /t/{slug}/members/{user}/remove  remove a member (settings.rs)
 //! POST /t/{slug}/erase                  erase a text from the projection, keeping its hash (settings.rs)
 //! POST /t/{slug}/key                    rename the team key; old ids redirect (settings.rs)
+//! POST /t/{slug}/decide-within          set the days a decision may wait after its window (settings.rs)
 //! POST /t/{slug}/invitations            new invitation link, optionally mailed (invitations.rs)
 //! GET  /invite/{token}  POST            join a team (invitations.rs)
 //! GET  /t/{slug}/log                    log size, root hash, entries (log.rs)
@@ -230,6 +231,7 @@ impl App {
                 db: self.db.clone(),
                 base_url: self.base_url.to_string(),
                 keys: self.unsubscribe.clone(),
+                clock: self.ledger.clock().clone(),
             },
             mailer: self.mailer.clone(),
             writer: self.ledger.writer().clone(),

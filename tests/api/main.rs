@@ -18,6 +18,7 @@ mod log;
 mod mail;
 mod manage;
 mod markup;
+mod overdue;
 mod ready;
 mod renamed;
 mod rules;

@@ -14,7 +14,7 @@ use super::{renamed, rows_for};
 use crate::db::proposals::Proposal;
 use crate::db::teams::{Member, Team};
 use crate::db::users::User;
-use crate::domain::proposal::{Position, Status, is_late};
+use crate::domain::proposal::{Position, Status, is_late, overdue_at};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
 use crate::format::{When, when};
@@ -172,6 +172,10 @@ pub(super) struct ProposalPage {
     window_open: bool,
     /// The decider may record now: the window ended, or everyone responded.
     ready: bool,
+    /// Open past the team's period: "has waited 9 days for Bob's decision".
+    waited: Option<String>,
+    /// Decided: "decided 12 days after its window ended".
+    took: Option<String>,
     is_open: bool,
     is_author: bool,
     is_decider: bool,
@@ -319,7 +323,7 @@ pub(super) async fn page(
     let live_after = log_size - 1;
     let p = rows.proposal.clone();
     let tz = ctx.tz();
-    let now = Utc::now();
+    let now = state.ledger.now();
     let erased = Erased::from_rows(&rows.erasures, tz, now);
     let table = &rows.table;
     let missing = table
@@ -429,6 +433,13 @@ pub(super) async fn page(
         window_open: now < p.closes_at.0,
         ready: p.status == Status::Open
             && (now >= p.closes_at.0 || rows.table.iter().all(|r| r.position.is_some())),
+        waited: (p.status == Status::Open
+            && now >= overdue_at(p.closes_at.0, team.decide_within_days, 1))
+        .then(|| crate::web::teams::waited(&p, now)),
+        took: rows
+            .decision
+            .as_ref()
+            .map(|d| took(d.decided_at.0, p.closes_at.0)),
         is_open: p.status == Status::Open,
         is_author: p.author_id == user.id,
         is_decider: p.decider_id == user.id,
@@ -453,6 +464,25 @@ pub(super) async fn page(
         team,
         proposal: p,
     })
+}
+
+/// How long after (or before) its window's end a decision was recorded.
+fn took(decided_at: DateTime<Utc>, closes_at: DateTime<Utc>) -> String {
+    let days = |d: chrono::Duration| match d.num_days() {
+        1 => "1 day".to_string(),
+        n => format!("{n} days"),
+    };
+    let after = decided_at - closes_at;
+    if after >= chrono::Duration::days(1) {
+        format!("decided {} after its window ended", days(after))
+    } else if -after >= chrono::Duration::days(1) {
+        format!(
+            "decided {} before its window ended, once everyone had responded",
+            days(-after)
+        )
+    } else {
+        "decided within a day of its window's end".to_string()
+    }
 }
 
 pub(super) async fn show_proposal(

@@ -3,14 +3,13 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use chrono::Utc;
 use serde::Deserialize;
 
 use super::{ProposalItem, items};
 use crate::db::proposals::ListFilter;
 use crate::db::teams::{Area, Team};
 use crate::db::{proposals, teams};
-use crate::domain::proposal::Status;
+use crate::domain::proposal::{Status, overdue_at};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
 use crate::web::AppState;
@@ -32,6 +31,10 @@ pub(super) struct DashboardPage {
     needs_stance: Vec<ProposalItem>,
     /// Every other open proposal, with the viewer's stance.
     open_in_team: Vec<ProposalItem>,
+    /// Open proposals past the team's period after their window.
+    overdue: Vec<ProposalItem>,
+    /// What the overdue section says when it lists none.
+    overdue_empty: &'static str,
     recently_decided: Vec<ProposalItem>,
 }
 
@@ -58,17 +61,22 @@ pub(super) async fn dashboard(
         .caches
         .dashboard_rows(&state.db, team.id, log_size)
         .await?;
-    let now = Utc::now();
+    let now = state.ledger.now();
     // Each open proposal in one section: waiting for the viewer's
-    // decision, else needing their stance, else open in the team.
+    // decision, else needing their stance, else overdue, else open.
+    let overdue_from =
+        |p: &OpenProposal| overdue_at(p.proposal.closes_at.0, team.decide_within_days, 1);
     let mut waiting = Vec::new();
     let mut needs = Vec::new();
+    let mut overdue = Vec::new();
     let mut others = Vec::new();
     for p in &rows.open {
         if p.proposal.decider_id == user.id && rows.ready(p, now) {
             waiting.push(p);
         } else if role.can_vote() && !p.stances.contains_key(&user.id) {
             needs.push(p);
+        } else if now >= overdue_from(p) {
+            overdue.push(p);
         } else {
             others.push(p);
         }
@@ -78,12 +86,24 @@ pub(super) async fn dashboard(
         let mut out = items(&team, shown.iter().map(|p| &p.proposal), &ctx, now);
         for (item, p) in out.iter_mut().zip(&shown) {
             item.your_stance = p.stances.get(&user.id).map(|pos| pos.to_string());
+            if now >= overdue_from(p) {
+                item.waited = Some(super::waited(&p.proposal, now));
+            }
         }
         out
     };
+    let waiting = listed(waiting);
+    // The viewer's own overdue ones are listed under "Waiting for your decision".
+    let overdue_empty = if waiting.iter().any(|p| p.waited.is_some()) {
+        "No other proposal is overdue."
+    } else {
+        "No decision is overdue."
+    };
     Ok(DashboardPage {
-        waiting: listed(waiting),
+        overdue_empty,
+        waiting,
         needs_stance: listed(needs),
+        overdue: listed(overdue),
         open_in_team: listed(others),
         recently_decided: items(&team, &rows.decided, &ctx, now),
         live_after,
@@ -116,6 +136,9 @@ impl DecisionLogPage {
     }
 }
 
+/// The decision log's filter for open proposals past the team's period.
+const OVERDUE: &str = "overdue";
+
 #[derive(Debug, Deserialize)]
 pub(super) struct LogFilter {
     #[serde(default)]
@@ -138,17 +161,30 @@ pub(super) async fn decision_log(
         .await?
         .ok_or(Error::NotFound)?;
     let area = filter.area.parse::<i64>().ok();
-    let status = filter.status.parse::<Status>().ok();
+    let now = state.ledger.now();
+    // "overdue": open, and the window ended more than the team's period ago.
+    let overdue = filter.status == OVERDUE;
+    let status = if overdue {
+        Some(Status::Open)
+    } else {
+        filter.status.parse::<Status>().ok()
+    };
     let text = filter.q.trim().to_string();
     let filter = ListFilter {
         status,
         area,
         text: (!text.is_empty()).then(|| text.clone()),
+        closed_by: overdue
+            .then(|| crate::db::Timestamp(now - chrono::Duration::days(team.decide_within_days))),
     };
     // The unfiltered log, the page most often seen, is kept while the
     // team's log does not grow.
     let kept = state.caches.log_rows(&state.db, team.id, log_size).await?;
-    let filtered = if filter.status.is_none() && filter.area.is_none() && filter.text.is_none() {
+    let filtered = if filter.status.is_none()
+        && filter.area.is_none()
+        && filter.text.is_none()
+        && filter.closed_by.is_none()
+    {
         None
     } else {
         Some(
@@ -161,18 +197,28 @@ pub(super) async fn decision_log(
             .await?,
         )
     };
-    let now = Utc::now();
+    let listed = filtered.as_ref().unwrap_or(&kept.proposals);
+    let mut proposals = items(&team, listed, &ctx, now);
+    for (item, p) in proposals.iter_mut().zip(listed) {
+        if p.status == Status::Open && now >= overdue_at(p.closes_at.0, team.decide_within_days, 1)
+        {
+            item.waited = Some(super::waited(p, now));
+        }
+    }
     Ok(DecisionLogPage {
-        proposals: items(
-            &team,
-            filtered.as_ref().unwrap_or(&kept.proposals),
-            &ctx,
-            now,
-        ),
+        proposals,
         areas: kept.areas.clone(),
-        statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
+        statuses: Status::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .chain([OVERDUE])
+            .collect(),
         area,
-        status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: if overdue {
+            OVERDUE.to_string()
+        } else {
+            status.map(|s| s.as_str().to_string()).unwrap_or_default()
+        },
         text,
         ctx,
         team,

@@ -64,6 +64,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/t/{slug}/webhooks", post(settings::add_webhook_secret))
         .route("/t/{slug}/key", post(settings::rename_key))
+        .route("/t/{slug}/decide-within", post(settings::set_decide_within))
         .route(
             "/t/{slug}/webhooks/{id}/remove",
             post(settings::remove_webhook_secret),
@@ -105,6 +106,20 @@ pub struct ProposalItem {
     pub window: String,
     /// The viewer's current stance, where a list shows it.
     pub your_stance: Option<String>,
+    /// How long an overdue proposal has waited, where a list shows it.
+    pub waited: Option<String>,
+}
+
+/// "has waited 9 days for Bob's decision" for a proposal whose window
+/// ended at `closes_at`.
+pub fn waited(p: &Proposal, now: DateTime<Utc>) -> String {
+    let days = (now - p.closes_at.0).num_days().max(0);
+    let days = if days == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{days} days")
+    };
+    format!("has waited {days} for {}'s decision", p.decider_name)
 }
 
 /// Builds list items for the viewer.
@@ -125,6 +140,7 @@ pub fn items<'a>(
             closes: when(p.closes_at.0, tz, now),
             window: crate::format::window(p.closes_at.0, now),
             your_stance: None,
+            waited: None,
         })
         .collect()
 }

@@ -233,6 +233,38 @@ pub(super) async fn set_status_visibility(
 }
 
 #[derive(Debug, Deserialize)]
+pub(super) struct DecideWithinForm {
+    days: String,
+}
+
+pub(super) async fn set_decide_within(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    flash: Flash,
+    Path(slug): Path<String>,
+    Form(form): Form<DecideWithinForm>,
+) -> Result<Response> {
+    let (team, _) = membership(&state, &slug, &user).await?;
+    let refused = "Not changed: the days after the window must be a whole number from 1 to 365.";
+    match form.days.trim().parse::<i64>() {
+        Err(_) => flash.set(refused),
+        Ok(days) => match state
+            .ledger
+            .set_decision_period(UserId(user.id), TeamId(team.id), days)
+            .await
+        {
+            Ok(_) => flash.set(format!(
+                "Decisions are now due within {days} days after the window."
+            )),
+            Err(Error::Invalid(_)) => flash.set(refused),
+            Err(Error::Rule(v)) => flash.set(format!("Not changed: {v}.")),
+            Err(err) => return Err(err),
+        },
+    }
+    Ok(see_other(&format!("/t/{}/settings", team.slug)))
+}
+
+#[derive(Debug, Deserialize)]
 pub(super) struct StatusTokenForm {
     label: String,
 }
