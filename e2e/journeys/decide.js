@@ -508,6 +508,14 @@ export async function decideJourney(t, browser, { js }) {
       await open(ana.page, `/d/${id1}`);
       assert.match(await mainText(ana.page), new RegExp(`Proposed replacement ${id2} \\(open\\)`));
 
+      // Chen's dashboard tells her what happened since she last looked,
+      // with the answer to her objection.
+      await open(chen.page, `/t/${slug}`);
+      const since = region(chen.page, 'Since your last visit');
+      await since.getByRole('link', { name: new RegExp(`^${id2} `) }).waitFor();
+      assert.match(await text(since), new RegExp(`${id1} ${title1} accepted by Bob The answer to your objection: Ana runs two debugging sessions before we switch over\\.`));
+      await shot(chen.page, 'dashboard-since');
+
       for (const p of [bob, chen]) {
         await openFromDashboard(p, teamName, id2);
         await takeStance(p, 'agree');
@@ -570,6 +578,13 @@ export async function decideJourney(t, browser, { js }) {
       await shot(ana.page, 'settings-decide-within');
       await open(ana.page, `/t/${slug}/decisions?status=overdue`);
       assert.equal(await ana.page.getByLabel('Status').inputValue(), 'overdue');
+
+      // Who carries what: Ana decides the open replacement, Bob decided the first.
+      await submit(ana.page, teamNav(ana.page).getByRole('link', { name: 'Who carries what' }));
+      assert.equal(await text(heading1(ana.page)), 'Who carries what');
+      const bobRow = ana.page.getByRole('row', { name: /^Bob / });
+      assert.match(await text(bobRow), /^Bob 0 0 0 1 /);
+      await shot(ana.page, 'who-carries-what');
     });
 
     await step('2i. signing out ends the session', async () => {

@@ -122,6 +122,7 @@ export async function mobileJourney(t, browser) {
         [`/t/${slug}/decisions`, 'Decision log'],
         [`/t/${slug}/proposals/new`, 'New proposal'],
         [`/t/${slug}/areas`, 'Who decides what'],
+        [`/t/${slug}/deciders`, 'Who carries what'],
         [`/t/${slug}/log`, `The log of ${teamName}`],
         [`/t/${slug}/settings`, 'Team settings'],
         ['/settings', 'Your settings'],

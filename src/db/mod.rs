@@ -16,6 +16,7 @@ pub mod digest;
 pub mod feeds;
 pub mod health;
 pub mod links;
+pub mod load;
 pub mod log;
 pub mod outbox;
 pub mod proposals;
@@ -24,6 +25,7 @@ pub mod sessions;
 pub mod snapshot;
 pub mod teams;
 pub mod users;
+pub mod visits;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -22,6 +22,7 @@
 //! POST /teams                           create a team (home.rs)
 //! GET  /t/{slug}                        dashboard: needs your stance, closing soon, recently decided (dashboard.rs)
 //! GET  /t/{slug}/decisions              decision log (filters: area, status, text) (dashboard.rs)
+//! GET  /t/{slug}/deciders             who carries what: each decider's load (load.rs)
 //! GET  /t/{slug}/areas                  who decides what; POST creates an area (areas.rs)
 //! POST /t/{slug}/areas/{id}             edit an area (areas.rs)
 //! GET  /t/{slug}/settings               members, roles, invitations (settings.rs)

@@ -216,6 +216,41 @@ async fn an_overdue_decision_reminds_its_decider_each_morning_then_tells_the_adm
         page.contains("This proposal has waited 8 days for Bob"),
         "{page}"
     );
+    // Who carries what: Bob's overdue decision shows, on the deciders
+    // page, the areas page and the new-proposal form.
+    let (_, load) = app.get(&chen.browser, "/t/team-late/deciders").await;
+    assert_eq!(
+        row(&load, "Bob"),
+        ["1", "1", "1", "0", "no decisions yet"],
+        "{load}"
+    );
+    assert_eq!(
+        row(&load, "Chen"),
+        ["1", "0", "0", "0", "no decisions yet"],
+        "{load}"
+    );
+    assert_eq!(
+        row(&load, "Dan"),
+        ["0", "0", "0", "0", "no decisions yet"],
+        "the area's default decider"
+    );
+    let at = |name: &str| load.find(&format!("<th scope=\"row\"><bdi>{name}</bdi>"));
+    assert!(
+        at("Bob") < at("Chen") && at("Chen") < at("Dan"),
+        "heaviest first"
+    );
+    let (_, areas) = app.get(&chen.browser, "/t/team-late/areas").await;
+    assert!(areas.contains("Decided by <strong><bdi>Dan</bdi></strong>, who carries 0 open, 0 waiting for a decision and 0 overdue"), "{areas}");
+    let (_, form) = app.get(&chen.browser, "/t/team-late/proposals/new").await;
+    assert!(form.contains(">Bob (1 overdue)</option>"), "{form}");
+    assert!(
+        form.contains(
+            "Bob has 1 overdue decision. Naming someone else may get you an answer sooner."
+        ),
+        "{form}"
+    );
+    assert!(!form.contains(">Chen ("), "{form}");
+
     // Bob's own overdue decision waits for him at the top, not twice.
     let (_, dash) = app.get(&bob.browser, "/t/team-late").await;
     let waiting = dash
@@ -266,10 +301,42 @@ async fn an_overdue_decision_reminds_its_decider_each_morning_then_tells_the_adm
         page.contains(&format!("decided {days} days after its window ended")),
         "{page}"
     );
+    let (_, load) = app.get(&chen.browser, "/t/team-late/deciders").await;
+    let bob_row = row(&load, "Bob");
+    assert_eq!(bob_row[..4], ["0", "0", "0", "1"], "{load}");
+    assert!(bob_row[4].starts_with(&format!("{days}.")), "{bob_row:?}");
     let report = settled::ledger::verify::verify(&app.db)
         .await
         .expect("the log verifies");
     assert!(report.entries > 0);
+}
+
+/// The cells after the decider's name in their row of the load table.
+fn row(html: &str, name: &str) -> Vec<String> {
+    let start = html
+        .find(&format!("<th scope=\"row\"><bdi>{name}</bdi></th>"))
+        .unwrap_or_else(|| panic!("no row for {name} in:\n{html}"));
+    let rest = &html[start..];
+    let end = rest.find("</tr>").expect("row end");
+    rest[..end]
+        .split("<td>")
+        .skip(1)
+        .map(|cell| {
+            let cell = cell.split("</td>").next().unwrap_or_default();
+            // Strip tags (the overdue count is in <strong>).
+            let mut text = String::new();
+            let mut in_tag = false;
+            for ch in cell.chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            text.trim().to_string()
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -307,3 +307,84 @@ async fn several_instances_tell_a_decider_once() {
         .collect();
     assert_eq!(ready_mails(&mails, &id).len(), 1, "{mails:?}");
 }
+
+#[tokio::test]
+async fn since_your_last_visit_lists_what_others_opened_and_decided_and_the_answer_to_your_objection()
+ {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    let chen = app.api_user("chen@example.com", "Chen").await;
+    app.team("VIS", &ana, &[&bob, &chen], &[]).await;
+    // First visits start the count and list nothing.
+    for who in [&ana, &chen] {
+        let html = page(&app, who, "/t/team-vis").await;
+        assert!(!html.contains("Since your last visit"), "{html}");
+    }
+    let first = ana
+        .propose(
+            "VIS",
+            "Freeze deploys on Fridays",
+            &bob.email,
+            &in_seconds(86_400),
+        )
+        .await;
+    ana.stance(&first, "agree", None).await;
+    bob.stance(&first, "agree", None).await;
+    chen.stance(&first, "object", Some("Hotfixes cannot wait for Monday."))
+        .await;
+    let (status, body) = bob
+        .post(
+            &format!("/api/v1/decisions/{first}/decision"),
+            serde_json::json!({"outcome": "accepted", "statement": "No deploys on Fridays.",
+                   "responses": {"chen@example.com": "Hotfixes are exempt, with a second reviewer."}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let second = ana
+        .propose(
+            "VIS",
+            "Move the retro to Thursdays",
+            &chen.email,
+            &in_seconds(86_400),
+        )
+        .await;
+
+    let html = page(&app, &chen, "/t/team-vis").await;
+    let since = html
+        .split_once("id=\"since-heading\"")
+        .and_then(|(_, rest)| rest.split_once("</section>"))
+        .map(|(section, _)| section)
+        .unwrap_or_else(|| panic!("no Since your last visit in:\n{html}"));
+    assert!(
+        since.contains(&format!(
+            "{second}</span> <bdi>Move the retro to Thursdays</bdi>"
+        )),
+        "{since}"
+    );
+    assert!(since.contains("opened by Ana; Chen decides"), "{since}");
+    assert!(since.contains("accepted by Bob"), "{since}");
+    assert!(since.contains("The answer to your objection:"), "{since}");
+    assert!(
+        since.contains("Hotfixes are exempt, with a second reviewer."),
+        "{since}"
+    );
+    // Newest first: the second opening, the decision, the first opening.
+    let at = |s: &str| since.find(s).unwrap_or_else(|| panic!("{s} in {since}"));
+    assert!(at("Move the retro") < at("accepted by Bob"));
+    assert!(at("accepted by Bob") < at("opened by Ana; Bob decides"));
+
+    // Seen: the next visit has nothing new.
+    let html = page(&app, &chen, "/t/team-vis").await;
+    assert!(!html.contains("Since your last visit"), "{html}");
+    // Ana is not told of her own openings; Bob's decision is news to her,
+    // without an answer (she did not object).
+    let html = page(&app, &ana, "/t/team-vis").await;
+    let since = html
+        .split_once("id=\"since-heading\"")
+        .map(|(_, rest)| rest.split_once("</section>").map_or(rest, |(s, _)| s))
+        .expect("a section");
+    assert!(since.contains("accepted by Bob"), "{since}");
+    assert!(!since.contains("opened by Ana"), "{since}");
+    assert!(!since.contains("The answer to your objection"), "{since}");
+}

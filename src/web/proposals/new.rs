@@ -33,11 +33,45 @@ pub(super) struct NewProposalPage {
     accepted: Vec<Proposal>,
     form: ProposalForm,
     errors: FieldErrors,
+    /// Overdue decisions per decider who has any.
+    overdue: std::collections::HashMap<i64, i64>,
 }
 
 impl NewProposalPage {
     fn selected(&self, value: &str, id: &i64) -> bool {
         value == id.to_string()
+    }
+
+    /// How many overdue decisions `user` has (0: none).
+    fn overdue_of(&self, user: &i64) -> i64 {
+        self.overdue.get(user).copied().unwrap_or(0)
+    }
+
+    /// "Bob has 2 overdue decisions; Chen has 1.", if anyone has.
+    fn overdue_warning(&self) -> Option<String> {
+        let mut named: Vec<(String, i64)> = self
+            .voters
+            .iter()
+            .filter_map(|m| {
+                let n = self.overdue_of(&m.user_id);
+                (n > 0).then(|| (m.display_name.clone(), n))
+            })
+            .collect();
+        if named.is_empty() {
+            return None;
+        }
+        named.sort();
+        let parts: Vec<String> = named
+            .into_iter()
+            .map(|(name, n)| {
+                let decisions = if n == 1 { "decision" } else { "decisions" };
+                format!("{name} has {n} overdue {decisions}")
+            })
+            .collect();
+        Some(format!(
+            "{}. Naming someone else may get you an answer sooner.",
+            parts.join("; ")
+        ))
     }
 }
 
@@ -65,7 +99,14 @@ async fn new_page(
     errors: FieldErrors,
 ) -> Result<NewProposalPage> {
     let mut pool = state.db.reader();
+    let overdue = crate::web::teams::load::loads(state, &team)
+        .await?
+        .into_iter()
+        .filter(|l| l.overdue > 0)
+        .map(|l| (l.user_id, l.overdue))
+        .collect();
     Ok(NewProposalPage {
+        overdue,
         areas: teams::areas(pool.re(), team.id).await?,
         voters: teams::members(pool.re(), team.id)
             .await?

@@ -33,6 +33,15 @@ pub(super) struct AreasPage {
     errors: FieldErrors,
     /// The "who decides" box: what was asked and the answer.
     who: crate::web::search::WhoDecides,
+    /// Each decider's load.
+    loads: Vec<crate::db::load::Load>,
+}
+
+impl AreasPage {
+    /// The load of `user`, if they carry any.
+    fn load_of(&self, user: &i64) -> Option<&crate::db::load::Load> {
+        self.loads.iter().find(|l| l.user_id == *user)
+    }
 }
 
 pub(super) async fn areas_view(
@@ -49,6 +58,7 @@ pub(super) async fn areas_view(
         .filter(|m| m.role.can_vote())
         .collect();
     Ok(AreasPage {
+        loads: super::load::loads(state, &team).await?,
         areas: teams::areas(pool.re(), team.id).await?,
         voters,
         ctx,

@@ -35,7 +35,93 @@ pub(super) struct DashboardPage {
     overdue: Vec<ProposalItem>,
     /// What the overdue section says when it lists none.
     overdue_empty: &'static str,
+    /// What others opened and decided since the viewer last looked.
+    since: Vec<SinceItem>,
     recently_decided: Vec<ProposalItem>,
+}
+
+/// Something that happened since the viewer's last visit.
+pub(super) struct SinceItem {
+    /// `KEY-N`.
+    id: String,
+    /// Title.
+    title: String,
+    /// "opened by Ana, Bob decides" or "accepted by Bob".
+    what: String,
+    /// The decider's answer to the viewer's own objection.
+    answer: Option<String>,
+}
+
+/// Entries "Since your last visit" shows at most.
+const SINCE_LISTED: i64 = 20;
+
+/// What others opened and decided in the team since `user` last looked,
+/// and the answers to their objections; notes this visit.
+async fn since_last_visit(
+    state: &AppState,
+    team: &Team,
+    user: i64,
+    log_size: i64,
+) -> Result<Vec<SinceItem>> {
+    let mut pool = state.db.reader();
+    let seen = crate::db::visits::last_seen(pool.re(), user, team.id).await?;
+    if seen.is_some_and(|s| s >= log_size) {
+        return Ok(Vec::new());
+    }
+    let (team_id, at) = (team.id, crate::db::Timestamp(state.ledger.now()));
+    state
+        .ledger
+        .writer()
+        .submit(move |mut conn| {
+            Box::pin(async move {
+                Ok(crate::db::visits::saw(conn.re(), user, team_id, log_size, at).await?)
+            })
+        })
+        .await?;
+    // A first visit starts the count; it lists nothing.
+    let Some(from) = seen else {
+        return Ok(Vec::new());
+    };
+    let news = crate::db::visits::news(pool.re(), team.id, from, user, SINCE_LISTED).await?;
+    let mut numbers: Vec<i64> = news.iter().map(|n| n.number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let found: std::collections::HashMap<i64, proposals::Proposal> =
+        proposals::by_numbers(pool.re(), team.id, &numbers)
+            .await?
+            .into_iter()
+            .map(|p| (p.number, p))
+            .collect();
+    let mut out = Vec::new();
+    for n in news {
+        let Some(p) = found.get(&n.number) else {
+            continue;
+        };
+        let (what, answer) = if n.kind == "decision_recorded" {
+            let answer = proposals::responses(pool.re(), p.id)
+                .await?
+                .into_iter()
+                .find(|r| r.user_id == user)
+                .map(|r| r.response);
+            let outcome = match p.status {
+                Status::Rejected => "rejected",
+                _ => "accepted",
+            };
+            (format!("{outcome} by {}", p.decider_name), answer)
+        } else {
+            (
+                format!("opened by {}; {} decides", p.author_name, p.decider_name),
+                None,
+            )
+        };
+        out.push(SinceItem {
+            id: format!("{}-{}", team.key, p.number),
+            title: p.title.clone(),
+            what,
+            answer,
+        });
+    }
+    Ok(out)
 }
 
 /// Proposals a dashboard list shows at most.
@@ -99,7 +185,9 @@ pub(super) async fn dashboard(
     } else {
         "No decision is overdue."
     };
+    let since = since_last_visit(&state, &team, user.id, log_size).await?;
     Ok(DashboardPage {
+        since,
         overdue_empty,
         waiting,
         needs_stance: listed(needs),

@@ -7,6 +7,7 @@ mod areas;
 mod dashboard;
 mod home;
 mod invitations;
+pub mod load;
 mod log;
 mod settings;
 
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
             get(areas::areas_page).post(areas::create_area),
         )
         .route("/t/{slug}/areas/{id}", post(areas::edit_area))
+        .route("/t/{slug}/deciders", get(load::load_page))
         .route("/t/{slug}/settings", get(settings::settings_page))
         .route(
             "/t/{slug}/invitations",

@@ -1,0 +1,80 @@
+//! Where each member last looked at a team's dashboard (the team's log
+//! size then), for "Since your last visit".
+
+use crate::on;
+
+use super::{Ex, Timestamp};
+
+/// The team's log size when `user_id` last looked at its dashboard.
+pub async fn last_seen(
+    mut ex: Ex<'_>,
+    user_id: i64,
+    team_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_scalar(
+        "SELECT seen_size FROM visits WHERE user_id = $1 AND team_id = $2"
+    )
+    .bind(user_id)
+    .bind(team_id)
+    .fetch_optional(c)
+    .await)
+}
+
+/// Notes that `user_id` saw the team's log at `size` (never moving back).
+pub async fn saw(
+    mut ex: Ex<'_>,
+    user_id: i64,
+    team_id: i64,
+    size: i64,
+    at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query(
+        "INSERT INTO visits (user_id, team_id, seen_size, seen_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, team_id) DO UPDATE SET seen_size = excluded.seen_size, seen_at = excluded.seen_at
+         WHERE visits.seen_size < excluded.seen_size"
+    )
+    .bind(user_id)
+    .bind(team_id)
+    .bind(size)
+    .bind(at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Something that happened in a team since a visit.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct News {
+    /// The entry.
+    pub idx: i64,
+    /// `proposal_created` or `decision_recorded`.
+    pub kind: String,
+    /// The proposal.
+    pub number: i64,
+}
+
+/// Openings and decisions of others in the team's log from index `from`,
+/// newest first, at most `limit`.
+pub async fn news(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    from: i64,
+    viewer: i64,
+    limit: i64,
+) -> Result<Vec<News>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
+        "SELECT idx, kind, proposal_number AS number FROM log_entries
+         WHERE team_id = $1 AND idx >= $2 AND actor_id <> $3
+           AND kind IN ('proposal_created', 'decision_recorded')
+         ORDER BY idx DESC LIMIT $4"
+    )
+    .bind(team_id)
+    .bind(from)
+    .bind(viewer)
+    .bind(limit)
+    .fetch_all(c)
+    .await)
+}
