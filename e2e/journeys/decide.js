@@ -333,7 +333,35 @@ export async function decideJourney(t, browser, { js }) {
       } else {
         assert.equal((await stanceOf(bob.page, 'Ana'))[1], 'not yet responded');
       }
-      await comment(ana, 'I can pair with anyone who wants to learn.');
+      // Ana asks Chen by name: with JavaScript a list suggests members as
+      // she types; without it, she types the name herself.
+      const comments = region(ana.page, /^Comments \(\d+\)$/);
+      const box = comments.getByLabel('Add a comment');
+      const handle = `chen${tag}`;
+      if (js) {
+        await box.fill('I can pair with anyone who wants to learn. ');
+        await box.pressSequentially('@ch');
+        await ana.page.getByRole('option', { name: `Chen (@${handle})` }).waitFor();
+        await shot(ana.page, 'mention-suggestions');
+        await box.press('Enter');
+        assert.equal(await box.inputValue(), `I can pair with anyone who wants to learn. @${handle} `);
+        await box.pressSequentially('will you join?');
+      } else {
+        await box.fill(`I can pair with anyone who wants to learn. @${handle} will you join?`);
+      }
+      await submit(ana.page, comments.getByRole('button', { name: 'Comment', exact: true }));
+      assert.equal(await text(flash(ana.page)), 'Comment added.');
+      // The mention links to Chen, and she is told by mail.
+      await region(ana.page, /^Comments \(\d+\)$/).getByRole('link', { name: '@Chen' }).waitFor();
+      for (let i = 0; i < 50; i++) {
+        try {
+          unsubscribeLink(chen.email, 'mentioned');
+          break;
+        } catch {
+          await ana.page.waitForTimeout(100);
+        }
+      }
+      assert.ok(unsubscribeLink(chen.email, 'mentioned'), 'a mention mail to Chen');
 
       await openFromDashboard(chen, teamName, id1);
       assert.match(await mainText(chen.page), new RegExp(`Earliest decision ${shownAs(deadline, chen.timeZone)}`));

@@ -34,11 +34,13 @@ pub enum MailKind {
     Overdue,
     /// "A proposal waits for its decider" (to the admins).
     Escalated,
+    /// "You were mentioned" (@name in a proposal or comment).
+    Mentioned,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::DeciderNamed,
         Self::Decided,
         Self::Opened,
@@ -50,6 +52,7 @@ impl MailKind {
         Self::Ready,
         Self::Overdue,
         Self::Escalated,
+        Self::Mentioned,
     ];
 
     /// The stored name.
@@ -66,6 +69,7 @@ impl MailKind {
             Self::Ready => "ready",
             Self::Overdue => "overdue",
             Self::Escalated => "escalated",
+            Self::Mentioned => "mentioned",
         }
     }
 }

@@ -267,6 +267,17 @@ pub async fn set_decide_within_days(
     Ok(())
 }
 
+impl Member {
+    /// The member as someone a text can mention.
+    pub fn mentionable(&self) -> crate::domain::mention::Mentionable {
+        crate::domain::mention::Mentionable {
+            user_id: self.user_id,
+            display_name: self.display_name.clone(),
+            email: self.email.clone(),
+        }
+    }
+}
+
 /// Adds a member, or re-activates a removed one with a new role.
 pub async fn upsert_membership(
     mut conn: Ex<'_>,

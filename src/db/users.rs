@@ -196,6 +196,8 @@ pub struct MailSettings {
     pub notify_reminder: bool,
     /// Mail when a proposal of one's teams waits too long for its decision.
     pub notify_overdue: bool,
+    /// Mail when someone mentions one (@name).
+    pub notify_mentioned: bool,
     /// Whether digests come, and how often.
     pub digest: Digest,
     /// The local hour digests go out at.
@@ -249,7 +251,7 @@ pub async fn mail_settings(db: &Db, id: i64) -> Result<Option<MailSettings>, sql
     on!(db.reader(), |c| {
         sqlx::query_as(
         "SELECT notify_decider, notify_decided, notify_opened, digest_opened, notify_reminder, notify_overdue,
-                digest, digest_hour
+                notify_mentioned, digest, digest_hour
          FROM users WHERE id = $1",
     )
     .bind(id)
@@ -270,7 +272,8 @@ pub async fn set_mail_settings(
         sqlx::query(
         "UPDATE users SET notify_decider = $1, notify_decided = $2, notify_reminder = $3,
                 last_digest_at = CASE WHEN digest = 'off' AND $4 <> 'off' THEN $7 ELSE last_digest_at END,
-                digest = $4, digest_hour = $5, notify_opened = $8, digest_opened = $9, notify_overdue = $10
+                digest = $4, digest_hour = $5, notify_opened = $8, digest_opened = $9, notify_overdue = $10,
+                notify_mentioned = $11
          WHERE id = $6",
     )
     .bind(s.notify_decider)
@@ -283,6 +286,7 @@ pub async fn set_mail_settings(
     .bind(s.notify_opened)
     .bind(s.digest_opened)
     .bind(s.notify_overdue)
+    .bind(s.notify_mentioned)
     .execute(c)
     .await.map(|r| r.rows_affected())
     })?;
@@ -298,6 +302,7 @@ pub async fn unsubscribe(mut ex: Ex<'_>, id: i64, scope: Scope) -> Result<bool, 
         Scope::Opened => "UPDATE users SET notify_opened = FALSE WHERE id = $1",
         Scope::Reminder => "UPDATE users SET notify_reminder = FALSE WHERE id = $1",
         Scope::Overdue => "UPDATE users SET notify_overdue = FALSE WHERE id = $1",
+        Scope::Mentioned => "UPDATE users SET notify_mentioned = FALSE WHERE id = $1",
         Scope::Digest => "UPDATE users SET digest = 'off' WHERE id = $1",
     };
     Ok(on!(ex, |c| sqlx::query(sql)

@@ -78,3 +78,27 @@ pub async fn news(
     .fetch_all(c)
     .await)
 }
+
+/// Where others mentioned `viewer` in the team from log index `from`:
+/// (entry, proposal, who), newest first, at most `limit`.
+pub async fn mentions(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    from: i64,
+    viewer: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64, String)>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_as(
+        "SELECT o.log_idx, o.proposal_number, u.display_name FROM outbox o
+         JOIN log_entries l ON l.team_id = o.team_id AND l.idx = o.log_idx
+         JOIN users u ON u.id = l.actor_id
+         WHERE o.kind = 'mentioned' AND o.team_id = $1 AND o.user_id = $2 AND o.log_idx >= $3
+         ORDER BY o.log_idx DESC LIMIT $4"
+    )
+    .bind(team_id)
+    .bind(viewer)
+    .bind(from)
+    .bind(limit)
+    .fetch_all(c)
+    .await)
+}

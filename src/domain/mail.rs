@@ -18,6 +18,8 @@ pub enum Scope {
     Reminder,
     /// "Overdue" reminders and escalations.
     Overdue,
+    /// "You were mentioned".
+    Mentioned,
     /// Digests.
     Digest,
 }
@@ -32,6 +34,7 @@ impl Scope {
             Self::Opened => "opened",
             Self::Reminder => "reminder",
             Self::Overdue => "overdue",
+            Self::Mentioned => "mentioned",
             Self::Digest => "digest",
         }
     }
@@ -46,6 +49,7 @@ impl Scope {
             }
             Self::Reminder => "reminders a day before a deadline you have not answered",
             Self::Overdue => "mail when a proposal of your team waits too long for its decision",
+            Self::Mentioned => "mail when someone mentions you",
             Self::Digest => "digests",
         }
     }
@@ -61,6 +65,7 @@ impl std::str::FromStr for Scope {
             "opened" => Ok(Self::Opened),
             "reminder" => Ok(Self::Reminder),
             "overdue" => Ok(Self::Overdue),
+            "mentioned" => Ok(Self::Mentioned),
             "digest" => Ok(Self::Digest),
             _ => Err(()),
         }
@@ -79,6 +84,7 @@ mod tests {
             Scope::Opened,
             Scope::Reminder,
             Scope::Overdue,
+            Scope::Mentioned,
             Scope::Digest,
         ] {
             assert_eq!(scope.as_str().parse(), Ok(scope));

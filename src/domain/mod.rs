@@ -9,6 +9,7 @@ pub mod account;
 pub mod change;
 pub mod ids;
 pub mod mail;
+pub mod mention;
 pub mod proposal;
 pub mod refs;
 pub mod team;

@@ -193,6 +193,55 @@ pub async fn append(
     })
 }
 
+/// Queues a "you were mentioned" mail for each member a proposal's text or
+/// a comment newly mentions (`@name`), but the author: a revision tells
+/// only those its earlier text did not mention. Runs before the entry is
+/// projected, so the proposal's body is still the earlier one.
+async fn mentions(
+    mut conn: Ex<'_>,
+    team_id: i64,
+    index: i64,
+    actor: i64,
+    time: DateTime<Utc>,
+    event: &Event,
+) -> Result<()> {
+    use crate::domain::mention::mentioned;
+    let (number, text, before) = match event {
+        Event::ProposalCreated {
+            number,
+            title,
+            body,
+            ..
+        } => (*number, format!("{}\n{}", title.text(), body.text()), None),
+        Event::ProposalRevised { number, body, .. } => {
+            (*number, body.text().to_string(), Some(*number))
+        }
+        Event::CommentAdded { number, body } => (*number, body.text().to_string(), None),
+        _ => return Ok(()),
+    };
+    if !text.contains('@') {
+        return Ok(());
+    }
+    let members: Vec<_> = db::teams::members(conn.re(), team_id)
+        .await?
+        .iter()
+        .map(db::teams::Member::mentionable)
+        .collect();
+    let mut told = mentioned(&text, &members);
+    if let Some(number) = before
+        && let Some(p) = db::proposals::by_number(conn.re(), team_id, number).await?
+    {
+        let earlier = mentioned(&p.body, &members);
+        told.retain(|u| !earlier.contains(u));
+    }
+    told.retain(|u| *u != actor);
+    if !told.is_empty() {
+        let kind = db::outbox::MailKind::Mentioned;
+        db::outbox::tell(conn.re(), kind, team_id, number, index, &told, time).await?;
+    }
+    Ok(())
+}
+
 /// Queues the mail an entry causes, in the entry's transaction: a named
 /// decider hears of it at once (issue #4), and what the whole team hears of
 /// (issue #19) is one announcement row, expanded into a mail per member by
@@ -207,6 +256,7 @@ async fn notify(
     event: &Event,
 ) -> Result<()> {
     use db::announcements::Detail;
+    mentions(conn.re(), team_id, index, actor, time, event).await?;
     let (number, detail) = match event {
         Event::ProposalCreated {
             number, decider, ..

@@ -212,6 +212,7 @@ impl Composer {
                 }
                 MailKind::Reminder => settings.notify_reminder,
                 MailKind::Overdue | MailKind::Escalated => settings.notify_overdue,
+                MailKind::Mentioned => settings.notify_mentioned,
                 MailKind::Digest => digest_on,
                 MailKind::Invitation => true,
             };
@@ -314,6 +315,29 @@ impl Composer {
                         }
                         let table = proposals::stance_table(pool.re(), team.id, p.id).await?;
                         self.overdue(&team, &p, &table, escalated, row.created_at.0, &reader)
+                    }
+                    MailKind::Mentioned => {
+                        let idx = row.log_idx.ok_or_else(|| {
+                            ComposeError::Broken("a mention without its entry".into())
+                        })?;
+                        let by = crate::db::log::actor_name(pool.re(), team.id, idx).await?;
+                        let comment = proposals::comments(pool.re(), p.id)
+                            .await?
+                            .into_iter()
+                            .find(|c| c.log_idx == idx);
+                        let (in_comment, text) = match comment {
+                            Some(c) => (Some(idx), c.body),
+                            None => {
+                                let body = proposals::revisions(pool.re(), p.id)
+                                    .await?
+                                    .into_iter()
+                                    .find(|r| r.log_idx == idx)
+                                    .map_or_else(|| p.body.clone(), |r| r.body);
+                                (None, body)
+                            }
+                        };
+                        let by = by.unwrap_or_else(|| "A member".into());
+                        self.mentioned(&team, &p, &by, &text, in_comment, &reader)
                     }
                     MailKind::Reminder => {
                         if p.status != Status::Open || p.closes_at.0 <= now {
@@ -747,6 +771,43 @@ impl Composer {
                 why: "You get this because you decide this proposal.".into(),
                 unsubscribe: self.unsubscribe(reader.id, Scope::Overdue),
             }
+        }
+    }
+
+    /// "Ana mentioned you on ARCH-5", with the text that mentions: the
+    /// comment at log index `in_comment`, or the proposal's own text.
+    fn mentioned(
+        &self,
+        team: &teams::Team,
+        p: &proposals::Proposal,
+        by: &str,
+        text: &str,
+        in_comment: Option<i64>,
+        reader: &Reader,
+    ) -> Notice {
+        let id = format!("{}-{}", team.key, p.number);
+        let (place, anchor) = match in_comment {
+            Some(idx) => ("a comment on", format!("#c{idx}")),
+            None => ("the text of", String::new()),
+        };
+        Notice {
+            team: team.name.clone(),
+            subject: format!("[{}] {by} mentioned you on {id}: {}", team.name, p.title),
+            heading: format!("{by} mentioned you on {id}: {}", p.title),
+            paragraphs: vec![format!("{by} mentioned you in {place} this proposal.")],
+            quotes: vec![(
+                format!("{by} wrote"),
+                or_erased(&excerpt(&plain_text(text), 800)),
+            )],
+            action: (
+                format!("Open {id}"),
+                format!("{}{anchor}", self.permalink(team, p.number)),
+            ),
+            why: format!(
+                "You get this because {by} mentioned you (@name) in {}.",
+                team.name
+            ),
+            unsubscribe: self.unsubscribe(reader.id, Scope::Mentioned),
         }
     }
 

@@ -281,6 +281,7 @@ struct MailForm {
     digest_opened: Option<String>,
     notify_reminder: Option<String>,
     notify_overdue: Option<String>,
+    notify_mentioned: Option<String>,
     #[serde(default)]
     digest: Option<String>,
     #[serde(default)]
@@ -313,6 +314,7 @@ async fn update_mail(
         digest_opened: form.digest_opened.is_some(),
         notify_reminder: form.notify_reminder.is_some(),
         notify_overdue: form.notify_overdue.is_some(),
+        notify_mentioned: form.notify_mentioned.is_some(),
         digest,
         digest_hour,
     };

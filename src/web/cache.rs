@@ -247,6 +247,79 @@ pub fn markdown(source: &str) -> Html {
     html
 }
 
+/// Whom a team's texts can mention, and where a mention links to.
+#[derive(Debug, Clone)]
+pub struct Mentions {
+    team_id: i64,
+    slug: String,
+    members: Vec<crate::domain::mention::Mentionable>,
+    /// Changes when the members do (part of the kept renderings' key).
+    signature: i64,
+}
+
+impl Mentions {
+    /// The members of `team`.
+    pub fn new(team: &crate::db::teams::Team, members: &[crate::db::teams::Member]) -> Self {
+        Self {
+            team_id: team.id,
+            slug: team.slug.clone(),
+            signature: members.iter().fold(members.len() as i64, |s, m| {
+                s.wrapping_mul(31).wrapping_add(m.user_id)
+            }),
+            members: members
+                .iter()
+                .map(crate::db::teams::Member::mentionable)
+                .collect(),
+        }
+    }
+}
+
+impl Mentions {
+    /// The members as the suggestion list of `static/mention.js` takes
+    /// them: `[{"h": handle, "n": name}]`, the handle being the local part
+    /// of the email address.
+    pub fn suggestions(&self) -> String {
+        let list: Vec<serde_json::Value> = self
+            .members
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "h": m.email.split('@').next().unwrap_or_default(),
+                    "n": m.display_name,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(list).to_string()
+    }
+}
+
+/// Markdown as [`markdown`] renders it, with mentions of `mentions`'
+/// members linked to them (kept per team and members).
+pub fn markdown_in(source: &str, mentions: &Mentions) -> Html {
+    if !source.contains('@') {
+        return markdown(source);
+    }
+    let key = format!(
+        "\u{0}{}:{}\u{0}{source}",
+        mentions.team_id, mentions.signature
+    );
+    if let Some(html) = RENDERED.get(&key) {
+        return html;
+    }
+    let version = RENDERED.version();
+    let link = |name: &str| {
+        crate::domain::mention::resolve(name, &mentions.members).map(|m| {
+            (
+                format!("/t/{}/settings#member-{}", mentions.slug, m.user_id),
+                m.display_name.clone(),
+            )
+        })
+    };
+    let html = Html::markdown_mentioning(source, &link);
+    RENDERED.keep(key, html.clone(), None, version);
+    html
+}
+
 /// Every cache (see the module). Attach it to the bus once.
 #[derive(Debug)]
 pub struct Caches {

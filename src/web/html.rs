@@ -46,7 +46,17 @@ impl Html {
     /// no `javascript:` links), so user text is always inert. Pages
     /// render through the kept renderings, [`super::cache::markdown`].
     pub fn markdown(source: &str) -> Self {
-        Self(render_markdown(source))
+        Self(render_markdown(source, &|_| None))
+    }
+
+    /// Renders Markdown as [`Html::markdown`] does, with each `@name`
+    /// outside code and links that `link` knows (name lowercased → address
+    /// and the member's name) turned into a link to the member.
+    pub fn markdown_mentioning(
+        source: &str,
+        link: &dyn Fn(&str) -> Option<(String, String)>,
+    ) -> Self {
+        Self(render_markdown(source, link))
     }
 
     /// Escapes `text`, then turns the match marks a full-text search put
@@ -139,12 +149,53 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
-fn render_markdown(source: &str) -> String {
-    use pulldown_cmark::{Options, Parser, html};
+fn render_markdown(source: &str, link: &dyn Fn(&str) -> Option<(String, String)>) -> String {
+    use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut rendered = String::new();
-    html::push_html(&mut rendered, Parser::new_ext(source, options));
+    // Outside code blocks and links, a known `@name` becomes a link.
+    let mut plain = 0_i32;
+    let mut events = Vec::new();
+    for event in Parser::new_ext(source, options) {
+        match &event {
+            Event::Start(Tag::CodeBlock(_) | Tag::Link { .. } | Tag::Image { .. }) => plain += 1,
+            Event::End(TagEnd::CodeBlock | TagEnd::Link | TagEnd::Image) => plain -= 1,
+            _ => {}
+        }
+        let Event::Text(text) = &event else {
+            events.push(event);
+            continue;
+        };
+        if plain > 0 || !text.contains('@') {
+            events.push(event);
+            continue;
+        }
+        let mut at = 0;
+        for (range, name) in crate::domain::mention::tokens(text) {
+            let Some((href, member)) = link(&name) else {
+                continue;
+            };
+            if range.start > at {
+                events.push(Event::Text(CowStr::from(text[at..range.start].to_string())));
+            }
+            let mut a = String::from("<a href=\"");
+            for c in href.chars() {
+                push_escaped(&mut a, c);
+            }
+            a.push_str("\">@");
+            for c in member.chars() {
+                push_escaped(&mut a, c);
+            }
+            a.push_str("</a>");
+            events.push(Event::InlineHtml(CowStr::from(a)));
+            at = range.end;
+        }
+        if at < text.len() {
+            events.push(Event::Text(CowStr::from(text[at..].to_string())));
+        }
+    }
+    html::push_html(&mut rendered, events.into_iter());
     ammonia::Builder::default()
         .link_rel(Some("noopener noreferrer nofollow"))
         .clean(&rendered)
@@ -165,6 +216,28 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
+    }
+
+    #[test]
+    fn a_known_mention_links_outside_code_and_links_only() {
+        let link = |name: &str| {
+            (name == "bob").then(|| ("/t/x/settings#member-2".to_string(), "Bob <b>".to_string()))
+        };
+        let html = Html::markdown_mentioning(
+            "Ask @bob, not @eve. `@bob` [@bob](https://example.com) a@bob",
+            &link,
+        );
+        let html = html.as_str();
+        assert!(
+            html.contains(r#"Ask <a href="/t/x/settings#member-2" rel="noopener noreferrer nofollow">@Bob &lt;b&gt;</a>, not @eve."#),
+            "{html}"
+        );
+        assert!(html.contains("<code>@bob</code>"), "{html}");
+        assert!(
+            html.contains(">@bob</a>"),
+            "the link's own text stays: {html}"
+        );
+        assert!(html.contains(" a@bob"), "{html}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! ```text
 //! GET  /healthz                         load balancer probe: 503 when the database cannot be read or written (health.rs)
 //! GET  /bench/ceiling                   only with `serve --bench-ceiling FILE` (benchmarks)
-//! GET  /static/style.css  GET /static/live.js
+//! GET  /static/style.css  GET /static/live.js  GET /static/mention.js
 //! GET  /search                          ?q=&team=&area=&status=&decider=&date=&from=&to= full-text search of your teams (search.rs)
 //! --- accounts (accounts.rs)
 //! GET  /sign-up  POST /sign-up          create an account (the first is instance admin)
@@ -293,6 +293,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/static/style.css", get(style))
         .route("/static/live.js", get(live_script))
+        .route("/static/mention.js", get(mention_script))
         .merge(accounts::router())
         .merge(teams::router())
         .merge(proposals::router())
@@ -337,6 +338,16 @@ async fn live_script() -> impl axum::response::IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../static/live.js"),
+    )
+}
+
+async fn mention_script() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/mention.js"),
     )
 }
 

@@ -18,6 +18,7 @@ mod log;
 mod mail;
 mod manage;
 mod markup;
+mod mentions;
 mod overdue;
 mod ready;
 mod renamed;

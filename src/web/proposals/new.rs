@@ -35,6 +35,8 @@ pub(super) struct NewProposalPage {
     errors: FieldErrors,
     /// Overdue decisions per decider who has any.
     overdue: std::collections::HashMap<i64, i64>,
+    /// The members for the mention suggestions (JSON).
+    mention_list: String,
 }
 
 impl NewProposalPage {
@@ -105,7 +107,9 @@ async fn new_page(
         .filter(|l| l.overdue > 0)
         .map(|l| (l.user_id, l.overdue))
         .collect();
+    let members = teams::members(pool.re(), team.id).await?;
     Ok(NewProposalPage {
+        mention_list: crate::web::cache::Mentions::new(&team, &members).suggestions(),
         overdue,
         areas: teams::areas(pool.re(), team.id).await?,
         voters: teams::members(pool.re(), team.id)

@@ -172,6 +172,8 @@ pub(super) struct ProposalPage {
     window_open: bool,
     /// The decider may record now: the window ended, or everyone responded.
     ready: bool,
+    /// The members for the mention suggestions (JSON).
+    mention_list: String,
     /// Open past the team's period: "has waited 9 days for Bob's decision".
     waited: Option<String>,
     /// Decided: "decided 12 days after its window ended".
@@ -280,11 +282,17 @@ impl Draft {
     }
 }
 
-/// Who erased which texts, keyed by (entry, field).
-pub(super) struct Erased(HashMap<(i64, String), String>);
+/// Who erased which texts, keyed by (entry, field), and whom the texts
+/// can mention.
+pub(super) struct Erased(HashMap<(i64, String), String>, crate::web::cache::Mentions);
 
 impl Erased {
-    fn from_rows(rows: &[crate::db::log::Erasure], tz: Tz, now: DateTime<Utc>) -> Self {
+    fn from_rows(
+        rows: &[crate::db::log::Erasure],
+        tz: Tz,
+        now: DateTime<Utc>,
+        mentions: crate::web::cache::Mentions,
+    ) -> Self {
         Self(
             rows.iter()
                 .map(|e| {
@@ -295,6 +303,7 @@ impl Erased {
                     )
                 })
                 .collect(),
+            mentions,
         )
     }
 
@@ -302,7 +311,7 @@ impl Erased {
     fn html(&self, index: i64, field: &str, markdown_text: &str) -> Html {
         match self.0.get(&(index, field.to_string())) {
             Some(notice) => Html::wrap("<p class=\"erased\">", notice, "</p>"),
-            None => crate::web::cache::markdown(markdown_text),
+            None => crate::web::cache::markdown_in(markdown_text, &self.1),
         }
     }
 
@@ -324,7 +333,12 @@ pub(super) async fn page(
     let p = rows.proposal.clone();
     let tz = ctx.tz();
     let now = state.ledger.now();
-    let erased = Erased::from_rows(&rows.erasures, tz, now);
+    let erased = Erased::from_rows(
+        &rows.erasures,
+        tz,
+        now,
+        crate::web::cache::Mentions::new(&team, &rows.members),
+    );
     let table = &rows.table;
     let missing = table
         .iter()
@@ -359,7 +373,7 @@ pub(super) async fn page(
     let revision_rows = rows.revisions.clone();
     let body_html = match revision_rows.last() {
         Some(r) => erased.html(r.log_idx, "body", &p.body),
-        None => crate::web::cache::markdown(&p.body),
+        None => crate::web::cache::markdown_in(&p.body, &erased.1),
     };
     let title_erased = revision_rows
         .first()
@@ -433,6 +447,7 @@ pub(super) async fn page(
         window_open: now < p.closes_at.0,
         ready: p.status == Status::Open
             && (now >= p.closes_at.0 || rows.table.iter().all(|r| r.position.is_some())),
+        mention_list: erased.1.suggestions(),
         waited: (p.status == Status::Open
             && now >= overdue_at(p.closes_at.0, team.decide_within_days, 1))
         .then(|| crate::web::teams::waited(&p, now)),

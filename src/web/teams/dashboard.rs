@@ -83,7 +83,13 @@ async fn since_last_visit(
         return Ok(Vec::new());
     };
     let news = crate::db::visits::news(pool.re(), team.id, from, user, SINCE_LISTED).await?;
-    let mut numbers: Vec<i64> = news.iter().map(|n| n.number).collect();
+    let mentions =
+        crate::db::visits::mentions(pool.re(), team.id, from, user, SINCE_LISTED).await?;
+    let mut numbers: Vec<i64> = news
+        .iter()
+        .map(|n| n.number)
+        .chain(mentions.iter().map(|m| m.1))
+        .collect();
     numbers.sort_unstable();
     numbers.dedup();
     let found: std::collections::HashMap<i64, proposals::Proposal> =
@@ -93,6 +99,16 @@ async fn since_last_visit(
             .map(|p| (p.number, p))
             .collect();
     let mut out = Vec::new();
+    for (_, number, by) in mentions {
+        if let Some(p) = found.get(&number) {
+            out.push(SinceItem {
+                id: format!("{}-{}", team.key, p.number),
+                title: p.title.clone(),
+                what: format!("{by} mentioned you"),
+                answer: None,
+            });
+        }
+    }
     for n in news {
         let Some(p) = found.get(&n.number) else {
             continue;
