@@ -281,19 +281,18 @@ async fn notify(
                 closes_at: *closes_at,
             },
         ),
-        Event::DecisionReady { number } => {
-            let kind = db::outbox::MailKind::Ready;
-            db::outbox::tell(conn.re(), kind, team_id, *number, index, &[actor], time).await?;
-            return Ok(());
-        }
-        Event::DecisionOverdue { number } => {
-            let kind = db::outbox::MailKind::Overdue;
-            db::outbox::tell(conn.re(), kind, team_id, *number, index, &[actor], time).await?;
-            return Ok(());
-        }
-        Event::DecisionEscalated { number, told } => {
-            let kind = db::outbox::MailKind::Escalated;
-            db::outbox::tell(conn.re(), kind, team_id, *number, index, told, time).await?;
+        // What the server's clock appends tells the decider (its actor),
+        // or whom the escalation names.
+        Event::DecisionReady { number }
+        | Event::DecisionOverdue { number }
+        | Event::DecisionEscalated { number, .. } => {
+            use db::outbox::MailKind;
+            let (kind, told) = match event {
+                Event::DecisionEscalated { told, .. } => (MailKind::Escalated, told.clone()),
+                Event::DecisionOverdue { .. } => (MailKind::Overdue, vec![actor]),
+                _ => (MailKind::Ready, vec![actor]),
+            };
+            db::outbox::tell(conn.re(), kind, team_id, *number, index, &told, time).await?;
             return Ok(());
         }
         Event::DecisionRecorded { number, .. } => (*number, Detail::Decided),

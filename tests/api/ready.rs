@@ -270,6 +270,21 @@ async fn a_window_that_ends_tells_the_decider_and_a_stance_after_it_is_late() {
     );
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(ready_entries(&app).await.len(), 2);
+
+    // The record names the late stance too.
+    let (status, body) = chen
+        .post(
+            &format!("/api/v1/decisions/{id}/decision"),
+            serde_json::json!({"outcome": "rejected", "statement": "Not before CI is faster.",
+                   "responses": {"chen@example.com": "We revisit once builds take under ten minutes."}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let html = page(&app, &ana, &format!("/d/{id}")).await;
+    assert!(
+        html.contains("Taken after the window ended, and counted: the stances of <bdi>Dan</bdi>"),
+        "{html}"
+    );
     let report = settled::ledger::verify::verify(&app.db)
         .await
         .expect("the log verifies");

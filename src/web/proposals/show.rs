@@ -174,6 +174,8 @@ pub(super) struct ProposalPage {
     ready: bool,
     /// The members for the mention suggestions (JSON).
     mention_list: String,
+    /// Who took their current stance after the window ended.
+    late: Vec<String>,
     /// Open past the team's period: "has waited 9 days for Bob's decision".
     waited: Option<String>,
     /// Decided: "decided 12 days after its window ended".
@@ -448,6 +450,12 @@ pub(super) async fn page(
         ready: p.status == Status::Open
             && (now >= p.closes_at.0 || rows.table.iter().all(|r| r.position.is_some())),
         mention_list: erased.1.suggestions(),
+        late: rows
+            .table
+            .iter()
+            .filter(|r| r.taken_at.is_some_and(|t| is_late(t.0, p.closes_at.0)))
+            .map(|r| r.display_name.clone())
+            .collect(),
         waited: (p.status == Status::Open
             && now >= overdue_at(p.closes_at.0, team.decide_within_days, 1))
         .then(|| crate::web::teams::waited(&p, now)),
