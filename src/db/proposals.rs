@@ -93,21 +93,50 @@ pub async fn by_number(
 /// for a non-member), in one query: what every command on a proposal
 /// checks first.
 pub async fn by_number_as(
-    mut ex: Ex<'_>,
+    ex: Ex<'_>,
     team_id: i64,
     number: i64,
     user_id: i64,
 ) -> Result<Option<(Option<Role>, Proposal)>, sqlx::Error> {
+    Ok(as_actor(ex, team_id, number, user_id, false)
+        .await?
+        .map(|(role, p, _)| (role, p)))
+}
+
+/// As [`by_number_as`], and whether `user` has a stance on it yet, in the
+/// same query (a stance's command asks, without a statement of its own).
+pub async fn by_number_as_voter(
+    ex: Ex<'_>,
+    team_id: i64,
+    number: i64,
+    user_id: i64,
+) -> Result<Option<(Option<Role>, Proposal, bool)>, sqlx::Error> {
+    as_actor(ex, team_id, number, user_id, true).await
+}
+
+async fn as_actor(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    number: i64,
+    user_id: i64,
+    stanced: bool,
+) -> Result<Option<(Option<Role>, Proposal, bool)>, sqlx::Error> {
     #[derive(FromRow)]
     struct Row {
         #[sqlx(flatten)]
         proposal: Proposal,
         actor_role: Option<Role>,
+        actor_stanced: bool,
     }
+    let stanced = if stanced {
+        "EXISTS (SELECT 1 FROM stances s WHERE s.proposal_id = q.id AND s.user_id = $3)"
+    } else {
+        "FALSE"
+    };
     let row: Option<Row> = on!(ex, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT q.*, (SELECT m.role FROM memberships m
                       WHERE m.team_id = q.team_id AND m.user_id = $3 AND m.removed_at IS NULL)
-                     AS actor_role
+                     AS actor_role, {stanced} AS actor_stanced
          FROM ({PROPOSAL_SELECT} WHERE p.team_id = $1 AND p.number = $2) q"
     )))
     .bind(team_id)
@@ -115,7 +144,7 @@ pub async fn by_number_as(
     .bind(user_id)
     .fetch_optional(c)
     .await)?;
-    Ok(row.map(|r| (r.actor_role, r.proposal)))
+    Ok(row.map(|r| (r.actor_role, r.proposal, r.actor_stanced)))
 }
 
 /// Several proposals of a team by number, in one query (order not kept).

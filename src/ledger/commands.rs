@@ -528,14 +528,19 @@ impl Ledger {
         let (actor, team_id, number) = (actor.0, team_id.0, number.0);
         self.in_team(team_id, move |mut tx, now| {
             Box::pin(async move {
-                let (actor_role, p) = on_proposal(tx.re(), actor, team_id, number).await?;
+                let (actor_role, p, stanced) =
+                    match proposals::by_number_as_voter(tx.re(), team_id, number, actor).await? {
+                        Some((Some(role), p, stanced)) => {
+                            batch::read_proposal(team_id, number, p.id);
+                            (role, p, stanced)
+                        }
+                        _ => return Err(Error::NotFound),
+                    };
                 p.state().check_stance(actor_role)?;
                 // Only a first stance can complete the responses; a told
                 // decider, or a window already over (the clock tells), is
                 // left alone.
-                let may_complete = p.ready_at.is_none()
-                    && now < p.closes_at.0
-                    && !proposals::has_stance(tx.re(), p.id, actor).await?;
+                let may_complete = p.ready_at.is_none() && now < p.closes_at.0 && !stanced;
                 let event = Event::StanceTaken {
                     number,
                     position: stance.position,

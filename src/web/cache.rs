@@ -247,78 +247,24 @@ pub fn markdown(source: &str) -> Html {
     html
 }
 
-/// Whom a team's texts can mention, and where a mention links to.
-#[derive(Debug, Clone)]
-pub struct Mentions {
-    team_id: i64,
-    slug: String,
-    members: Vec<crate::domain::mention::Mentionable>,
-    /// Changes when the members do (part of the kept renderings' key).
-    signature: i64,
-}
-
-impl Mentions {
-    /// The members of `team`.
-    pub fn new(team: &crate::db::teams::Team, members: &[crate::db::teams::Member]) -> Self {
-        Self {
-            team_id: team.id,
-            slug: team.slug.clone(),
-            signature: members.iter().fold(members.len() as i64, |s, m| {
-                s.wrapping_mul(31).wrapping_add(m.user_id)
-            }),
-            members: members
-                .iter()
-                .map(crate::db::teams::Member::mentionable)
-                .collect(),
-        }
-    }
-}
-
-impl Mentions {
-    /// The members as the suggestion list of `static/mention.js` takes
-    /// them: `[{"h": handle, "n": name}]`, the handle being the local part
-    /// of the email address.
-    pub fn suggestions(&self) -> String {
-        let list: Vec<serde_json::Value> = self
-            .members
-            .iter()
-            .map(|m| {
-                serde_json::json!({
-                    "h": m.email.split('@').next().unwrap_or_default(),
-                    "n": m.display_name,
-                })
-            })
-            .collect();
-        serde_json::Value::Array(list).to_string()
-    }
-}
-
 /// Markdown as [`markdown`] renders it, with mentions of `mentions`'
 /// members linked to them (kept per team and members).
-pub fn markdown_in(source: &str, mentions: &Mentions) -> Html {
+pub fn markdown_in(source: &str, mentions: &super::mentions::Mentions) -> Html {
     if !source.contains('@') {
         return markdown(source);
     }
-    let key = format!(
-        "\u{0}{}:{}\u{0}{source}",
-        mentions.team_id, mentions.signature
-    );
+    let key = format!("\u{0}{}\u{0}{source}", mentions.key());
     if let Some(html) = RENDERED.get(&key) {
         return html;
     }
     let version = RENDERED.version();
-    let link = |name: &str| {
-        crate::domain::mention::resolve(name, &mentions.members).map(|m| {
-            (
-                format!("/t/{}/settings#member-{}", mentions.slug, m.user_id),
-                m.display_name.clone(),
-            )
-        })
-    };
-    let html = Html::markdown_mentioning(source, &link);
+    let html = Html::markdown_mentioning(source, &|name| mentions.link(name));
     RENDERED.keep(key, html.clone(), None, version);
     html
 }
+
+/// Dashboard visits kept in memory before the map starts afresh.
+const SEEN_KEPT: usize = 100_000;
 
 /// Every cache (see the module). Attach it to the bus once.
 #[derive(Debug)]
@@ -336,6 +282,10 @@ pub struct Caches {
     pub dashboards: Kept<i64, Arc<TeamRows>>,
     /// Decision logs' rows by team.
     pub logs: Kept<i64, Arc<LogRows>>,
+    /// The team log size each (user, team) dashboard visit last noted: a
+    /// visit at a size already noted needs no query. Sizes only grow, so a
+    /// value here is never ahead of the database, on any instance.
+    seen: std::sync::Mutex<HashMap<(i64, i64), i64>>,
 }
 
 impl Caches {
@@ -350,7 +300,26 @@ impl Caches {
             pages: Kept::new(512, PAGE_TTL, &sizes),
             dashboards: Kept::new(256, PAGE_TTL, &sizes),
             logs: Kept::new(256, PAGE_TTL, &sizes),
+            seen: std::sync::Mutex::default(),
             sizes,
+        }
+    }
+
+    /// Whether `user` has already been noted seeing `team`'s log at `size`.
+    pub fn has_seen(&self, user: i64, team: i64, size: i64) -> bool {
+        self.seen
+            .lock()
+            .is_ok_and(|seen| seen.get(&(user, team)).is_some_and(|s| *s >= size))
+    }
+
+    /// Notes that `user` saw `team`'s log at `size`.
+    pub fn note_seen(&self, user: i64, team: i64, size: i64) {
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() >= SEEN_KEPT {
+                seen.clear();
+            }
+            let at = seen.entry((user, team)).or_insert(size);
+            *at = (*at).max(size);
         }
     }
 

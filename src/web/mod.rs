@@ -82,6 +82,7 @@ pub mod html;
 pub mod input;
 pub mod live;
 pub mod mail;
+pub mod mentions;
 pub mod pages;
 pub mod proposals;
 pub mod rows;

@@ -43,6 +43,8 @@ pub struct PageRows {
     pub pull_requests: Vec<crate::db::links::PrLink>,
     /// Renderings of the heavy parts made from these rows.
     pub parts: std::sync::Mutex<Vec<(PartsKey, std::sync::Arc<Parts>)>>,
+    /// Whom the texts can mention and the suggestion list, made once.
+    pub mentions: std::sync::OnceLock<(crate::web::mentions::Mentions, String)>,
 }
 
 impl PageRows {
@@ -63,6 +65,7 @@ impl PageRows {
             replacements: Vec::new(),
             pull_requests: Vec::new(),
             parts: std::sync::Mutex::default(),
+            mentions: std::sync::OnceLock::new(),
         }
     }
 
@@ -91,6 +94,7 @@ impl PageRows {
             responses,
             proposal,
             parts: std::sync::Mutex::default(),
+            mentions: std::sync::OnceLock::new(),
         })
     }
 }

@@ -403,3 +403,33 @@ async fn since_your_last_visit_lists_what_others_opened_and_decided_and_the_answ
     assert!(!since.contains("opened by Ana"), "{since}");
     assert!(!since.contains("The answer to your objection"), "{since}");
 }
+
+#[tokio::test]
+async fn the_dashboard_lists_the_soonest_open_proposals_and_links_to_the_rest() {
+    let app = spawn().await;
+    let ana = app.api_user("ana@example.com", "Ana").await;
+    let bob = app.api_user("bob@example.com", "Bob").await;
+    app.team("MANY", &ana, &[&bob], &[]).await;
+    for i in 0..22 {
+        let id = ana
+            .propose(
+                "MANY",
+                &format!("Idea {i:02}"),
+                &ana.email,
+                &in_seconds(3600 + i * 60),
+            )
+            .await;
+        ana.stance(&id, "agree", None).await;
+    }
+    let html = page(&app, &ana, "/t/team-many").await;
+    let open = section(&html, "Open in this team");
+    assert_eq!(open.matches("<li>").count(), 20, "{open}");
+    assert!(
+        open.contains("Idea 00") && open.contains("Idea 19") && !open.contains("Idea 20"),
+        "{open}"
+    );
+    assert!(
+        open.contains("<a href=\"/t/team-many/decisions?status=open\">all 22 open proposals</a> are in the decision log."),
+        "{open}"
+    );
+}

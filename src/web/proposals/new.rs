@@ -109,7 +109,7 @@ async fn new_page(
         .collect();
     let members = teams::members(pool.re(), team.id).await?;
     Ok(NewProposalPage {
-        mention_list: crate::web::cache::Mentions::new(&team, &members).suggestions(),
+        mention_list: crate::web::mentions::Mentions::new(&team, &members).suggestions(),
         overdue,
         areas: teams::areas(pool.re(), team.id).await?,
         voters: teams::members(pool.re(), team.id)

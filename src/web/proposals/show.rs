@@ -286,14 +286,17 @@ impl Draft {
 
 /// Who erased which texts, keyed by (entry, field), and whom the texts
 /// can mention.
-pub(super) struct Erased(HashMap<(i64, String), String>, crate::web::cache::Mentions);
+pub(super) struct Erased(
+    HashMap<(i64, String), String>,
+    crate::web::mentions::Mentions,
+);
 
 impl Erased {
     fn from_rows(
         rows: &[crate::db::log::Erasure],
         tz: Tz,
         now: DateTime<Utc>,
-        mentions: crate::web::cache::Mentions,
+        mentions: crate::web::mentions::Mentions,
     ) -> Self {
         Self(
             rows.iter()
@@ -335,12 +338,12 @@ pub(super) async fn page(
     let p = rows.proposal.clone();
     let tz = ctx.tz();
     let now = state.ledger.now();
-    let erased = Erased::from_rows(
-        &rows.erasures,
-        tz,
-        now,
-        crate::web::cache::Mentions::new(&team, &rows.members),
-    );
+    let (mentions, mention_list) = rows.mentions.get_or_init(|| {
+        let mentions = crate::web::mentions::Mentions::new(&team, &rows.members);
+        let list = mentions.suggestions();
+        (mentions, list)
+    });
+    let erased = Erased::from_rows(&rows.erasures, tz, now, mentions.clone());
     let table = &rows.table;
     let missing = table
         .iter()
@@ -449,7 +452,7 @@ pub(super) async fn page(
         window_open: now < p.closes_at.0,
         ready: p.status == Status::Open
             && (now >= p.closes_at.0 || rows.table.iter().all(|r| r.position.is_some())),
-        mention_list: erased.1.suggestions(),
+        mention_list: mention_list.clone(),
         late: rows
             .table
             .iter()

@@ -29,8 +29,11 @@ pub(super) struct DashboardPage {
     /// Open proposals the viewer decides that are ready for the decision.
     waiting: Vec<ProposalItem>,
     needs_stance: Vec<ProposalItem>,
-    /// Every other open proposal, with the viewer's stance.
+    /// Every other open proposal, with the viewer's stance (the soonest
+    /// [`OPEN_LISTED`]).
     open_in_team: Vec<ProposalItem>,
+    /// How many other open proposals there are in all.
+    open_total: usize,
     /// Open proposals past the team's period after their window.
     overdue: Vec<ProposalItem>,
     /// What the overdue section says when it lists none.
@@ -63,9 +66,13 @@ async fn since_last_visit(
     user: i64,
     log_size: i64,
 ) -> Result<Vec<SinceItem>> {
+    if state.caches.has_seen(user, team.id, log_size) {
+        return Ok(Vec::new());
+    }
     let mut pool = state.db.reader();
     let seen = crate::db::visits::last_seen(pool.re(), user, team.id).await?;
     if seen.is_some_and(|s| s >= log_size) {
+        state.caches.note_seen(user, team.id, log_size);
         return Ok(Vec::new());
     }
     let (team_id, at) = (team.id, crate::db::Timestamp(state.ledger.now()));
@@ -78,6 +85,7 @@ async fn since_last_visit(
             })
         })
         .await?;
+    state.caches.note_seen(user, team.id, log_size);
     // A first visit starts the count; it lists nothing.
     let Some(from) = seen else {
         return Ok(Vec::new());
@@ -140,6 +148,9 @@ async fn since_last_visit(
     Ok(out)
 }
 
+/// Other open proposals the dashboard lists (the rest: the decision log).
+const OPEN_LISTED: usize = 20;
+
 /// Proposals a dashboard list shows at most.
 const DASHBOARD_LIST: usize = 50;
 
@@ -194,6 +205,8 @@ pub(super) async fn dashboard(
         }
         out
     };
+    let open_total = others.len();
+    others.truncate(OPEN_LISTED);
     let waiting = listed(waiting);
     // The viewer's own overdue ones are listed under "Waiting for your decision".
     let overdue_empty = if waiting.iter().any(|p| p.waited.is_some()) {
@@ -203,6 +216,7 @@ pub(super) async fn dashboard(
     };
     let since = since_last_visit(&state, &team, user.id, log_size).await?;
     Ok(DashboardPage {
+        open_total,
         since,
         overdue_empty,
         waiting,
