@@ -147,6 +147,23 @@ async fn as_actor(
     Ok(row.map(|r| (r.actor_role, r.proposal, r.actor_stanced)))
 }
 
+/// Several proposals of a team by number (repeats allowed), in one query,
+/// by number.
+pub async fn by_numbers_map(
+    ex: Ex<'_>,
+    team_id: i64,
+    numbers: impl IntoIterator<Item = i64>,
+) -> Result<std::collections::HashMap<i64, Proposal>, sqlx::Error> {
+    let mut numbers: Vec<i64> = numbers.into_iter().collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    Ok(by_numbers(ex, team_id, &numbers)
+        .await?
+        .into_iter()
+        .map(|p| (p.number, p))
+        .collect())
+}
+
 /// Several proposals of a team by number, in one query (order not kept).
 pub async fn by_numbers(
     mut ex: Ex<'_>,
@@ -348,6 +365,9 @@ pub struct Waiting {
     pub overdue_told_at: Option<Timestamp>,
     /// The escalation.
     pub escalated_at: Option<Timestamp>,
+    /// Whether an escalation would tell anyone: an admin or the area's
+    /// default decider other than the decider.
+    pub others_to_tell: bool,
 }
 
 /// Open proposals whose window ended by `before`, soonest first.
@@ -356,9 +376,17 @@ pub async fn waiting(
     before: Timestamp,
     limit: i64,
 ) -> Result<Vec<Waiting>, sqlx::Error> {
-    on!(ex, |c| sqlx::query_as(
+    on!(ex, |c| {
+        sqlx::query_as(
         "SELECT p.team_id, p.number, p.decider_id, u.time_zone, p.closes_at, t.decide_within_days,
-                p.overdue_told_at, p.escalated_at
+                p.overdue_told_at, p.escalated_at,
+                (EXISTS (SELECT 1 FROM memberships m
+                         WHERE m.team_id = p.team_id AND m.removed_at IS NULL AND m.role = 'admin'
+                           AND m.user_id <> p.decider_id)
+                 OR EXISTS (SELECT 1 FROM areas a
+                            JOIN memberships m ON m.team_id = a.team_id AND m.user_id = a.default_decider_id
+                                              AND m.removed_at IS NULL
+                            WHERE a.id = p.area_id AND a.default_decider_id <> p.decider_id)) AS others_to_tell
          FROM proposals p JOIN teams t ON t.id = p.team_id JOIN users u ON u.id = p.decider_id
          WHERE p.status = 'open' AND p.closes_at <= $1
          ORDER BY p.closes_at, p.id LIMIT $2",
@@ -366,7 +394,8 @@ pub async fn waiting(
     .bind(before)
     .bind(limit)
     .fetch_all(c)
-    .await)
+    .await
+    })
 }
 
 /// Whether every voting member of `team_id` has a stance on proposal

@@ -102,3 +102,25 @@ pub async fn mentions(
     .fetch_all(c)
     .await)
 }
+
+/// The decider's answers to `viewer`'s objections in decisions recorded in
+/// the team from log index `from`, by proposal number.
+pub async fn answers(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    from: i64,
+    viewer: i64,
+) -> Result<std::collections::HashMap<i64, String>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = on!(ex, |c| sqlx::query_as(
+        "SELECT p.number, r.response FROM decision_responses r
+         JOIN proposals p ON p.id = r.proposal_id
+         JOIN decisions d ON d.proposal_id = p.id
+         WHERE p.team_id = $1 AND r.user_id = $2 AND d.log_idx >= $3"
+    )
+    .bind(team_id)
+    .bind(viewer)
+    .bind(from)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows.into_iter().collect())
+}

@@ -379,23 +379,15 @@ impl Composer {
         let mut sections = Vec::new();
         let id = |n: i64| format!("{}-{n}", team.key);
         // Every proposal the digest names, in one query.
-        let mut numbers: Vec<i64> = data
+        let numbers = data
             .opened
             .iter()
             .chain(&data.needs_stance)
             .chain(&data.closing_soon)
             .chain(&data.decided)
             .copied()
-            .chain(data.comments.iter().map(|(n, _)| *n))
-            .collect();
-        numbers.sort_unstable();
-        numbers.dedup();
-        let found: std::collections::HashMap<i64, proposals::Proposal> =
-            proposals::by_numbers(pool.re(), team.id, &numbers)
-                .await?
-                .into_iter()
-                .map(|p| (p.number, p))
-                .collect();
+            .chain(data.comments.iter().map(|(n, _)| *n));
+        let found = proposals::by_numbers_map(pool.re(), team.id, numbers).await?;
         let open = |n: &i64| {
             found
                 .get(n)

@@ -172,6 +172,7 @@ impl Worker {
                 told += 1;
             }
             if w.escalated_at.is_none()
+                && w.others_to_tell
                 && now >= overdue_at(w.closes_at.0, w.decide_within_days, 2)
                 && self.ledger.escalate(team, number).await?
             {

@@ -93,19 +93,13 @@ async fn since_last_visit(
     let news = crate::db::visits::news(pool.re(), team.id, from, user, SINCE_LISTED).await?;
     let mentions =
         crate::db::visits::mentions(pool.re(), team.id, from, user, SINCE_LISTED).await?;
-    let mut numbers: Vec<i64> = news
+    let numbers = news
         .iter()
         .map(|n| n.number)
-        .chain(mentions.iter().map(|m| m.1))
-        .collect();
-    numbers.sort_unstable();
-    numbers.dedup();
-    let found: std::collections::HashMap<i64, proposals::Proposal> =
-        proposals::by_numbers(pool.re(), team.id, &numbers)
-            .await?
-            .into_iter()
-            .map(|p| (p.number, p))
-            .collect();
+        .chain(mentions.iter().map(|m| m.1));
+    let found = proposals::by_numbers_map(pool.re(), team.id, numbers).await?;
+    // The answers to the viewer's objections among those decisions.
+    let answers = crate::db::visits::answers(pool.re(), team.id, from, user).await?;
     let mut out = Vec::new();
     for (_, number, by) in mentions {
         if let Some(p) = found.get(&number) {
@@ -122,11 +116,7 @@ async fn since_last_visit(
             continue;
         };
         let (what, answer) = if n.kind == "decision_recorded" {
-            let answer = proposals::responses(pool.re(), p.id)
-                .await?
-                .into_iter()
-                .find(|r| r.user_id == user)
-                .map(|r| r.response);
+            let answer = answers.get(&p.number).cloned();
             let outcome = match p.status {
                 Status::Rejected => "rejected",
                 _ => "accepted",
