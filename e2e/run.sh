@@ -45,13 +45,10 @@ BIN="$TARGET_DIR/release/settled"
 
 echo "--- serve"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/settled-e2e.XXXXXX")
-SERVER_PID=
+export E2E_BIN="$BIN" E2E_TMP="$TMP"
 cleanup() {
     local status=$?
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    bash "$E2E_DIR/serve.sh" stop || true
     if [ "$status" -ne 0 ] && [ -f "$TMP/server.log" ]; then
         echo "--- last lines of the server log ($TMP/server.log)" >&2
         tail -n 40 "$TMP/server.log" >&2 || true
@@ -68,23 +65,8 @@ trap 'exit 130' INT TERM
 
 PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
 export E2E_BASE_URL="http://127.0.0.1:$PORT"
-SETTLED_DATABASE_URL="sqlite://$TMP/settled.db" RUST_LOG="${RUST_LOG:-info}" \
-    "$BIN" serve --bind "127.0.0.1:$PORT" --base-url "$E2E_BASE_URL" --mail-dir "$TMP/mail" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-
-node -e '
-const url = process.argv[1] + "/healthz";
-const pid = Number(process.argv[2]);
-const deadline = Date.now() + 30000;
-(async () => {
-  for (;;) {
-    try { process.kill(pid, 0); } catch { console.error("the server exited"); process.exit(1); }
-    try { const r = await fetch(url); if (r.ok) { console.log("up at " + process.argv[1]); return; } } catch {}
-    if (Date.now() > deadline) { console.error("no answer from " + url + " within 30 s"); process.exit(1); }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-})();
-' "$E2E_BASE_URL" "$SERVER_PID"
+# The last journey restarts the server with its clock ahead (e2e/serve.sh).
+bash "$E2E_DIR/serve.sh" start
 
 echo "--- tests"
 rm -rf "$E2E_DIR/screenshots"

@@ -109,6 +109,34 @@ pub struct ServeArgs {
     /// base URL).
     #[arg(long, env = "SETTLED_MAIL_FROM")]
     pub mail_from: Option<String>,
+    /// Tests and fault drills only: run the server's clock this far ahead
+    /// of the system clock (`90m`, `36h`, `9d`), to see what a team sees
+    /// once windows have closed and decisions are overdue. The log's times
+    /// never go backwards: after a run ahead, entries keep the last time
+    /// until the system clock catches up.
+    #[arg(long, hide = true, env = "SETTLED_CLOCK_AHEAD", value_parser = parse_ahead)]
+    pub clock_ahead: Option<chrono::Duration>,
+}
+
+/// `90m`, `36h`, `9d` (a whole number and its unit, at most ten years) as
+/// a duration.
+fn parse_ahead(text: &str) -> Result<chrono::Duration, String> {
+    let bad = || format!("{text:?} is not a duration such as 90m, 36h or 9d");
+    let unit = text.chars().last().ok_or_else(bad)?;
+    let number: u32 = text[..text.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| bad())?;
+    let minutes = i64::from(number)
+        * match unit {
+            'm' => 1,
+            'h' => 60,
+            'd' => 24 * 60,
+            _ => return Err(bad()),
+        };
+    if minutes > 3650 * 24 * 60 {
+        return Err(format!("{text:?} is too far ahead: at most 3650 days"));
+    }
+    Ok(chrono::Duration::minutes(minutes))
 }
 
 /// Options of `verify`.
@@ -282,6 +310,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config.mail.smtp_url = args.smtp_url;
             config.mail.folder = args.mail_dir;
             config.mail.from = args.mail_from;
+            config.clock_ahead = args.clock_ahead.unwrap_or_default();
             if args.demo {
                 let db = Db::connect(&config.database_url).await?;
                 crate::demo::seed(&db).await?;
@@ -479,5 +508,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ahead;
+    use chrono::Duration;
+
+    #[test]
+    fn a_clock_ahead_is_a_number_and_a_unit() {
+        assert_eq!(parse_ahead("90m"), Ok(Duration::minutes(90)));
+        assert_eq!(parse_ahead("36h"), Ok(Duration::hours(36)));
+        assert_eq!(parse_ahead("9d"), Ok(Duration::days(9)));
+        assert_eq!(parse_ahead("0d"), Ok(Duration::zero()));
+        for bad in ["", "d", "9", "-5d", "9w", "1.5d", "9 d"] {
+            let err = parse_ahead(bad).expect_err(bad);
+            assert!(
+                err.contains("is not a duration such as 90m"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(parse_ahead("3651d").is_err_and(|e| e.contains("at most 3650 days")));
+        assert_eq!(parse_ahead("3650d"), Ok(Duration::days(3650)));
     }
 }

@@ -31,6 +31,9 @@ pub struct Config {
     /// Benchmarks only: a page served as is at `/bench/ceiling`, through
     /// the same layers as every page, to measure the stack's ceiling.
     pub bench_ceiling: Option<std::path::PathBuf>,
+    /// Tests and fault drills only: how far ahead of the system clock the
+    /// server's clock runs (see `ledger::clock`).
+    pub clock_ahead: chrono::Duration,
     /// Where mail goes (SMTP, a folder of .eml files, or memory in tests).
     pub mail: crate::mail::MailConfig,
 }
@@ -50,6 +53,7 @@ impl Config {
             unverified_webhooks_per_minute: 60,
             invitation_mails_per_minute: 10,
             bench_ceiling: None,
+            clock_ahead: chrono::Duration::zero(),
             mail: crate::mail::MailConfig::default(),
         }
     }

@@ -55,6 +55,14 @@ impl Application {
         let ledger = Ledger::new(db.clone())
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+        if config.clock_ahead > chrono::Duration::zero() {
+            ledger.clock().advance(config.clock_ahead);
+            tracing::warn!(
+                ahead = %config.clock_ahead,
+                now = %ledger.now(),
+                "the clock runs ahead of the system clock (--clock-ahead: tests and drills only)"
+            );
+        }
         let caches = Arc::new(web::cache::Caches::new(sole_writer));
         ledger.bus().attach(caches.clone());
         let store = SessionStore::new(db.clone(), ledger.writer().clone(), caches.clone());

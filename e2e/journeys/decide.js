@@ -13,6 +13,7 @@ import {
   localInput,
   open,
   person,
+  restartServer,
   screenshot,
   shownAs,
   stepper,
@@ -173,6 +174,40 @@ function unsubscribeLink(address, kind) {
     if (to && to[1].includes(address) && link) return link[1];
   }
   assert.fail(`no ${kind} mail to ${address} in ${dir}`);
+}
+
+/**
+ * The headers of the latest `kind` mail to `address` (unfolded, one string),
+ * waiting up to 10 s for the server's worker to write it.
+ */
+async function mailHead(address, kind) {
+  const dir = process.env.E2E_MAIL_DIR;
+  assert.ok(dir, 'E2E_MAIL_DIR is not set');
+  for (let i = 0; i < 100; i++) {
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith(`-${kind}.eml`))
+      .sort()
+      .reverse();
+    for (const f of files) {
+      const head = readFileSync(joinPath(dir, f), 'utf8').split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, ' ');
+      const to = head.match(/^To: (.*)$/m);
+      if (to && to[1].includes(address)) return head;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`no ${kind} mail to ${address} in ${dir}`);
+}
+
+/**
+ * An IANA zone (`Etc/GMT…`) where it is now about nine in the morning, so
+ * that an overdue reminder, sent in the decider's local morning, goes out
+ * while the journey runs.
+ */
+function morningZone() {
+  let offset = (9 - new Date().getUTCHours() + 24) % 24;
+  if (offset > 14) offset -= 24;
+  // POSIX-style names: Etc/GMT-9 is nine hours ahead of UTC.
+  return offset === 0 ? 'Etc/UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
 }
 
 /** Live updates must show within a second or two; allow for a loaded machine. */
@@ -822,6 +857,136 @@ export async function decideJourney(t, browser, { js }) {
         const refused = await bob.page.goto(`${BASE}/admin/mail`);
         assert.equal(refused.status(), 403, 'only instance admins');
       }
+    });
+  } finally {
+    for (const p of people) await p.ctx.close();
+  }
+}
+
+/**
+ * Journey 5: the decision nobody makes. Ana proposes with Bob as decider;
+ * the server is restarted with its clock nine, then sixteen days ahead (no
+ * sleeping): the proposal waits for Bob's decision, is overdue, Bob is
+ * reminded in his morning, and the admin is told once it has waited a
+ * second period. Runs last: it leaves the server's clock ahead.
+ *
+ * @param {import('node:test').TestContext} t
+ * @param {import('playwright-core').Browser} browser
+ */
+export async function laterJourney(t, browser) {
+  const people = [];
+  const step = stepper(t, 'later', () => people);
+  const make = async (name, timeZone) => {
+    const p = await person(browser, { name, email: `${name.toLowerCase()}-later@example.com`, timeZone });
+    people.push(p);
+    return p;
+  };
+  const ana = await make('Ana', 'Europe/Berlin');
+  const bob = await make('Bob', morningZone());
+  const teamName = 'Later';
+  const key = 'LATE';
+  const id = `${key}-1`;
+  const title = 'Move the wiki to the docs repository';
+  // Minutes count in the form: a window ending at the next full minute, plus ten.
+  const closes = new Date(Math.ceil((Date.now() + 10 * 60_000) / 60_000) * 60_000);
+  let slug;
+
+  try {
+    await step('5a. Ana proposes, with Bob as decider and a short window', async () => {
+      await ana.page.goto(BASE + '/sign-up');
+      await fillSignUp(ana, 'Your teams');
+      await ana.page.getByLabel('Team name').fill(teamName);
+      await ana.page.getByLabel('Key').fill(key);
+      await submit(ana.page, ana.page.getByRole('button', { name: 'Create team' }));
+      slug = new URL(ana.page.url()).pathname.replace(/^\/t\//, '');
+      const link = await createInvitation(ana, 'member');
+      await bob.page.goto(BASE + '/sign-up');
+      await fillSignUp(bob);
+      await join(bob, link, teamName);
+      await open(ana.page, `/t/${slug}`);
+      await newProposal(ana, {
+        title,
+        body: 'One place for the docs, reviewed like code.',
+        decider: 'Bob',
+        closesAt: localInput(closes, ana.timeZone),
+      });
+      assert.equal(new URL(ana.page.url()).pathname, `/d/${id}`);
+      await takeStance(ana, 'agree', 'Reviews keep it current.');
+      assert.equal(await text(flash(ana.page)), 'Your stance is recorded.');
+      // Nothing is overdue yet.
+      await open(bob.page, `/t/${slug}`);
+      await region(bob.page, 'Needs your stance').getByRole('link', { name: `${id} ${title}` }).waitFor();
+      assert.equal(await region(bob.page, 'Waiting for your decision').count(), 0);
+    });
+
+    await step('5b. nine days later: the decision waits for Bob, and is overdue', async () => {
+      await restartServer('--clock-ahead', '9d');
+      // The server told Bob when the window closed, and reminded him this
+      // morning (his time) that the decision is overdue.
+      assert.match(await mailHead(bob.email, 'ready'), new RegExp(`^Subject: \\[${teamName}\\] ${id} is ready for your decision: ${title}$`, 'm'));
+      assert.match(
+        await mailHead(bob.email, 'overdue'),
+        new RegExp(`^Subject: \\[${teamName}\\] ${id} is overdue: it waits 8 days for your decision`, 'm'),
+      );
+      // Bob's dashboard lists it once, as waiting for him, and overdue.
+      await open(bob.page, `/t/${slug}`);
+      const waiting = region(bob.page, 'Waiting for your decision');
+      const item = waiting.getByRole('listitem').filter({ has: bob.page.getByRole('link', { name: `${id} ${title}` }) });
+      assert.match(await text(item), /closed 8 days ago · has waited 8 days for Bob's decision/);
+      assert.equal(await bob.page.getByRole('link', { name: `${id} ${title}` }).count(), 1, 'listed once');
+      await region(bob.page, 'Overdue').getByText('No other proposal is overdue.').waitFor();
+      await screenshot(bob.page, 'later-dashboard-decider');
+      // Ana sees it under "Overdue".
+      await open(ana.page, `/t/${slug}`);
+      await region(ana.page, 'Overdue').getByRole('link', { name: `${id} ${title}` }).waitFor();
+      // The proposal page: Bob's banner at the top, and the overdue fact.
+      await open(bob.page, `/d/${id}`);
+      assert.match(
+        await text(region(bob.page, 'Ready for your decision')),
+        /^Ready for your decision The window closed 8 days ago, so you can record the decision now\. 1 of 2 voting members responded; no response from Bob\./,
+      );
+      assert.match(
+        await mainText(bob.page),
+        /Overdue This proposal has waited 8 days for Bob's decision \(the team decides within 7 days after the window\)\./,
+      );
+      await screenshot(bob.page, 'later-proposal-overdue');
+      // The decision log's "overdue" filter lists it.
+      await open(ana.page, `/t/${slug}/decisions?status=overdue`);
+      assert.deepEqual(await ana.page.getByRole('main').getByRole('list').getByRole('link').allInnerTexts(), [`${id} ${title}`]);
+      // Who carries what: Bob has one open proposal, waiting for him and overdue.
+      await open(ana.page, `/t/${slug}/deciders`);
+      assert.match(await text(ana.page.getByRole('row', { name: /^Bob / })), /^Bob 1 1 1 0 /);
+      await screenshot(ana.page, 'later-who-carries-what');
+    });
+
+    await step('5c. sixteen days later: the admin is told, Bob decides, and the record says how long it took', async () => {
+      await restartServer('--clock-ahead', '16d');
+      assert.match(
+        await mailHead(ana.email, 'escalated'),
+        new RegExp(`^Subject: \\[${teamName}\\] ${id} has waited 15 days for Bob's decision`, 'm'),
+      );
+      // Every prompt is an entry of the log, by the server's clock.
+      await open(ana.page, `/t/${slug}/log`);
+      await ana.page.getByText(/^#\d+ decision ready: the server told Bob,/).waitFor();
+      // Reminded on each of the two mornings the server saw.
+      assert.equal(await ana.page.getByText(/^#\d+ decision overdue: the server told Bob,/).count(), 2);
+      await ana.page.getByText(/^#\d+ decision escalated: the server told Bob,/).waitFor();
+      // Bob answers late, and records.
+      await open(bob.page, `/d/${id}`);
+      await takeStance(bob, 'agree', 'Overdue, but right.');
+      const [, position, , when] = await stanceOf(bob.page, 'Bob');
+      assert.equal(position, 'agree');
+      assert.match(when, / late$/);
+      const record = region(bob.page, 'Record the decision');
+      await record.getByLabel('What was agreed').fill('The wiki moves to the docs repository.');
+      await record.getByLabel('Rationale').fill('Reviews keep the docs current.');
+      await submit(bob.page, record.getByRole('button', { name: 'Record decision' }));
+      const recorded = region(bob.page, 'Decision record: accepted');
+      assert.match(await text(recorded), /: decided 15 days after its window ended\./);
+      assert.match(await text(recorded), /the stances of Bob \(marked late below\)/);
+      await screenshot(bob.page, 'later-recorded');
+      await open(bob.page, `/t/${slug}`);
+      assert.equal(await region(bob.page, 'Waiting for your decision').count(), 0);
     });
   } finally {
     for (const p of people) await p.ctx.close();

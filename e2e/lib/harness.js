@@ -119,6 +119,15 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
+/**
+ * Restarts the server under test with `args` (for example
+ * `['--clock-ahead', '9d']`), on the same database, port and mail folder;
+ * resolves once it answers again. Sessions survive: they are in the database.
+ */
+export async function restartServer(...args) {
+  await promisify(execFile)('bash', [join(E2E_DIR, 'serve.sh'), 'restart', ...args], { timeout: 60_000 });
+}
+
 /** The page's `role=status` flash message. */
 export function flash(page) {
   return page.getByRole('status');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { axeAll, documents, launch, settled, validateAll } from '../lib/harness.js';
-import { decideJourney } from '../journeys/decide.js';
+import { decideJourney, laterJourney } from '../journeys/decide.js';
 import { mobileJourney } from '../journeys/mobile.js';
 
 let browser;
@@ -30,6 +30,11 @@ test('journey 3: the same with JavaScript disabled', async (t) => {
 
 test('journey 4: a phone (375x740): sign in, dashboard, proposal, stance, no sideways scrolling', async (t) => {
   await mobileJourney(t, browser);
+});
+
+// Last: it restarts the server with its clock ahead.
+test('journey 5: nine and sixteen days later, an undecided proposal is overdue, and the admin is told', async (t) => {
+  await laterJourney(t, browser);
 });
 
 test('the pages checked below include search, the areas answer and feeds, and only HTML', async () => {
