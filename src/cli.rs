@@ -170,6 +170,13 @@ pub enum UserCommand {
         #[arg(long, default_value = "UTC")]
         time_zone: String,
     },
+    /// Set an account's password, read from standard input; signs the
+    /// account out everywhere.
+    SetPassword {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// `token` subcommands.
@@ -377,6 +384,34 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::User(UserCommand::SetPassword { email }) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = NewPassword::parse(password.trim_end_matches(['\n', '\r']))
+                .map_err(|e| anyhow::anyhow!("the password {}", e.message))?;
+            let db = Db::connect(&cli.database).await?;
+            let user = db::users::by_email(&db, &Email::parse(&email)?.normalized())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account uses the email {email}"))?;
+            let ledger = crate::ledger::Ledger::new(db.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            let ended = crate::services::accounts::set_password(
+                ledger.writer(),
+                &crate::password::Hasher::new(1),
+                user.id,
+                password,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            db.close().await;
+            let sessions = match ended {
+                1 => "its 1 session was".to_string(),
+                n => format!("its {n} sessions were"),
+            };
+            println!("password set for {}; {sessions} signed out", user.email);
+            Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::Add {
             email,

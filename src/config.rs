@@ -21,6 +21,10 @@ pub struct Config {
     pub sign_in_per_minute: u32,
     /// Sign-up attempts allowed per client address per hour.
     pub sign_ups_per_hour: u32,
+    /// Password reset links asked for per client address per hour.
+    pub resets_per_hour_per_client: u32,
+    /// Password reset links asked for per email address per hour.
+    pub resets_per_hour_per_address: u32,
     /// Verified webhook deliveries accepted per team per minute.
     pub webhooks_per_minute: u32,
     /// Webhook deliveries that could not be verified, answered per client
@@ -49,6 +53,8 @@ impl Config {
             secure_cookies: false,
             sign_in_per_minute: 10,
             sign_ups_per_hour: 20,
+            resets_per_hour_per_client: 20,
+            resets_per_hour_per_address: 5,
             webhooks_per_minute: 600,
             unverified_webhooks_per_minute: 60,
             invitation_mails_per_minute: 10,

@@ -75,6 +75,8 @@ impl Application {
             sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
             health: web::health::Probe::default(),
             sign_up_limiter: web::auth::Limiter::per_hour(config.sign_ups_per_hour),
+            reset_client_limiter: web::auth::Limiter::per_hour(config.resets_per_hour_per_client),
+            reset_address_limiter: web::auth::Limiter::per_hour(config.resets_per_hour_per_address),
             webhook_limiter: web::auth::Limiter::new(config.webhooks_per_minute),
             webhook_attempt_limiter: web::auth::Limiter::new(config.unverified_webhooks_per_minute),
             invitation_mail_limiter: web::auth::Limiter::new(config.invitation_mails_per_minute),
@@ -117,6 +119,12 @@ impl Application {
                 }
             }
         });
+        let watch = self
+            .state
+            .caches
+            .sessions
+            .is_some()
+            .then(|| tokio::spawn(watch_other_writers(self.state.clone())));
         // The worker wakes on committed entries (their mail is queued in
         // the same transaction) as well as on its poll tick.
         let changes = self.state.ledger.bus().subscribe();
@@ -137,10 +145,49 @@ impl Application {
         .await?;
         sweeper.abort();
         mail.abort();
+        if let Some(watch) = watch {
+            watch.abort();
+        }
         db.close().await;
         // Another server may take the file once this one has closed it.
         drop(claim);
         Ok(())
+    }
+}
+
+/// How often a SQLite server looks whether another process wrote.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A SQLite server keeps rows it read (`web::cache`) because it is the
+/// file's only writer. An operator's command on the same file (`settled
+/// user set-password`, `token create`, …) writes beside it: within a second
+/// of such a commit this forgets everything kept, so a session that command
+/// ended stops working at once. SQLite's `data_version`, read on the
+/// server's own writer connection, changes only for other connections'
+/// commits.
+async fn watch_other_writers(state: AppState) {
+    let mut every = tokio::time::interval(WATCH_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
+    loop {
+        every.tick().await;
+        let version = state
+            .ledger
+            .writer()
+            .submit(|mut conn| {
+                Box::pin(async move { Ok(crate::db::data_version(conn.re()).await?) })
+            })
+            .await;
+        match version {
+            Ok(v) => {
+                if last.is_some_and(|l| l != v) {
+                    tracing::info!("another process wrote to the database: kept rows forgotten");
+                    state.caches.forget_all();
+                }
+                last = Some(v);
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot read the database's data_version"),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ import {
   BASE,
   PASSWORD,
   flash,
+  horizontalOverflow,
   localInput,
   open,
   person,
@@ -987,6 +988,107 @@ export async function laterJourney(t, browser) {
       await screenshot(bob.page, 'later-recorded');
       await open(bob.page, `/t/${slug}`);
       assert.equal(await region(bob.page, 'Waiting for your decision').count(), 0);
+    });
+  } finally {
+    for (const p of people) await p.ctx.close();
+  }
+}
+
+/**
+ * The first link under `${BASE}${prefix}` in the latest `kind` mail to
+ * `address` (the text part, quoted-printable undone).
+ */
+async function linkInMail(address, kind, prefix) {
+  await mailHead(address, kind);
+  const dir = process.env.E2E_MAIL_DIR;
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(`-${kind}.eml`))
+    .sort()
+    .reverse();
+  for (const f of files) {
+    const raw = readFileSync(joinPath(dir, f), 'utf8');
+    if (!raw.split(/\r?\n\r?\n/)[0].includes(address)) continue;
+    const body = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    const found = body.match(new RegExp(`${BASE.replace(/[.]/g, '\\.')}${prefix}[A-Za-z0-9_-]+`));
+    if (found) return found[0];
+  }
+  assert.fail(`no link under ${prefix} in the ${kind} mail to ${address}`);
+}
+
+/**
+ * Journey 6: Dana forgets her password. From a phone with JavaScript off,
+ * she asks for a link, reads it from the mail the server wrote, sets a new
+ * password, and is signed in there; the desktop session she left open is
+ * signed out, and her settings list where she is signed in.
+ *
+ * @param {import('node:test').TestContext} t
+ * @param {import('playwright-core').Browser} browser
+ */
+export async function accountJourney(t, browser) {
+  const people = [];
+  const step = stepper(t, 'account', () => people);
+  const desk = await person(browser, { name: 'Dana', email: 'dana@example.com', timeZone: 'Europe/Lisbon' });
+  const phone = await person(browser, { name: 'Dana', email: 'dana@example.com', timeZone: 'Europe/Lisbon', js: false, mobile: true });
+  people.push(desk, phone);
+  const newPassword = 'a much better passphrase';
+  try {
+    await step('6a. Dana asks for a link to set a new password', async () => {
+      await desk.page.goto(BASE + '/sign-up');
+      await fillSignUp(desk);
+      await open(phone.page, '/sign-in');
+      await submit(phone.page, phone.page.getByRole('link', { name: 'Forgot your password?' }));
+      assert.equal(await text(heading1(phone.page)), 'Forgot your password?');
+      await phone.page.getByLabel('Email').fill('dana@example.com');
+      await submit(phone.page, phone.page.getByRole('button', { name: 'Send me a link' }));
+      assert.match(
+        await text(phone.page.getByRole('main').getByRole('status')),
+        /^If an account uses dana@example\.com, a link to set a new password was written to this server's mail folder/,
+      );
+      assert.equal(await horizontalOverflow(phone.page), 0, 'no sideways scrolling');
+      await screenshot(phone.page, 'password-forgot-sent');
+    });
+
+    await step('6b. the link from the mail sets the new password and signs the other sessions out', async () => {
+      const link = await linkInMail('dana@example.com', 'password_reset', '/password/reset/');
+      await open(phone.page, link);
+      assert.equal(await text(heading1(phone.page)), 'Set a new password');
+      // Too short: told, next to the field.
+      await phone.page.getByLabel(/^New password/).fill('short');
+      let response = await submit(phone.page, phone.page.getByRole('button', { name: 'Set new password' }));
+      assert.equal(response.status(), 422);
+      await phone.page.getByText(/^New password must be at least 10 characters/).waitFor();
+      await phone.page.getByLabel(/^New password/).fill(newPassword);
+      await submit(phone.page, phone.page.getByRole('button', { name: 'Set new password' }));
+      assert.equal(
+        await text(flash(phone.page)),
+        'Your new password is set, and you are signed in. Every other session of your account was signed out.',
+      );
+      assert.equal(await horizontalOverflow(phone.page), 0, 'no sideways scrolling');
+      await screenshot(phone.page, 'password-reset-done');
+      // The desktop session ended.
+      await desk.page.goto(BASE + '/settings');
+      assert.equal(new URL(desk.page.url()).pathname, '/sign-in');
+      // The link worked once.
+      response = await phone.page.goto(link);
+      assert.equal(response.status(), 410);
+      await phone.page.getByText(/^This link to set a new password is no longer valid/).waitFor();
+    });
+
+    await step('6c. settings list where Dana is signed in, and sign one out', async () => {
+      await desk.page.getByLabel('Email').fill('dana@example.com');
+      await desk.page.getByLabel('Password').fill(newPassword);
+      await submit(desk.page, desk.page.getByRole('button', { name: 'Sign in' }));
+      assert.equal(new URL(desk.page.url()).pathname, '/settings');
+      const sessions = region(desk.page, 'Where you are signed in');
+      const rows = sessions.getByRole('row');
+      assert.equal(await rows.count(), 3, 'a header and two sessions');
+      assert.match(await text(rows.nth(1)), /^Chrome on Linux 127\.0\.0\.1 .* This browser$/);
+      await screenshot(desk.page, 'settings-sessions');
+      await submit(desk.page, sessions.getByRole('button', { name: /^Sign out Chrome on Linux/ }));
+      assert.equal(await text(flash(desk.page)), 'Chrome on Linux is signed out.');
+      assert.equal(await region(desk.page, 'Where you are signed in').getByRole('row').count(), 2);
+      await phone.page.goto(BASE + '/settings');
+      assert.equal(new URL(phone.page.url()).pathname, '/sign-in');
     });
   } finally {
     for (const p of people) await p.ctx.close();

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { axeAll, documents, launch, settled, validateAll } from '../lib/harness.js';
-import { decideJourney, laterJourney } from '../journeys/decide.js';
+import { accountJourney, decideJourney, laterJourney } from '../journeys/decide.js';
 import { mobileJourney } from '../journeys/mobile.js';
 
 let browser;
@@ -30,6 +30,10 @@ test('journey 3: the same with JavaScript disabled', async (t) => {
 
 test('journey 4: a phone (375x740): sign in, dashboard, proposal, stance, no sideways scrolling', async (t) => {
   await mobileJourney(t, browser);
+});
+
+test('journey 6: a forgotten password is reset from a phone, and the other sessions end', async (t) => {
+  await accountJourney(t, browser);
 });
 
 // Last: it restarts the server with its clock ahead.

@@ -685,6 +685,14 @@ impl<'r> sqlx::Decode<'r, Postgres> for Timestamp {
     }
 }
 
+/// SQLite's `data_version` on `conn`: it changes when another connection
+/// (another process) commits to the file, never for `conn`'s own commits.
+pub async fn data_version(mut conn: Ex<'_>) -> Result<i64, sqlx::Error> {
+    on!(conn, |c| sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(c)
+        .await)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ use crate::on;
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest as _, Sha256};
 use sqlx::FromRow;
@@ -314,3 +315,58 @@ pub async fn unsubscribe(mut ex: Ex<'_>, id: i64, scope: Scope) -> Result<bool, 
 }
 
 super::decode::text_column!(Digest, "digest setting");
+
+/// Stores a password reset link's token hash for `user`, valid until
+/// `expires`.
+pub async fn insert_reset(
+    mut ex: Ex<'_>,
+    user: i64,
+    hash: &[u8],
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at)
+         VALUES ($1, $2, $3, $4)"
+    )
+    .bind(hash)
+    .bind(user)
+    .bind(Timestamp(now))
+    .bind(Timestamp(expires))
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+/// The account whose reset link has token hash `hash`, if the link is still
+/// valid at `now`.
+pub async fn reset_user(
+    mut ex: Ex<'_>,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, sqlx::Error> {
+    on!(ex, |c| sqlx::query_scalar(
+        "SELECT user_id FROM password_resets WHERE token_hash = $1 AND expires_at > $2"
+    )
+    .bind(hash)
+    .bind(Timestamp(now))
+    .fetch_optional(c)
+    .await)
+}
+
+/// Deletes every reset link of `user` (the password was set), and any
+/// expired link of anyone.
+pub async fn delete_resets(
+    mut ex: Ex<'_>,
+    user: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "DELETE FROM password_resets WHERE user_id = $1 OR expires_at <= $2"
+    )
+    .bind(user)
+    .bind(Timestamp(now))
+    .execute(c)
+    .await
+    .map(|_| ()))
+}

@@ -1071,13 +1071,55 @@ pub fn build(
     to: Mailbox,
     notice: &Notice,
 ) -> Result<Message, ComposeError> {
+    let id = mailer.message_id(row.id, row.created_at.0.timestamp());
+    build_with_id(mailer, id, to, notice)
+}
+
+/// A mail with a password reset link to `name <address>`, valid until
+/// `expires` (already in the reader's words). It is sent at once and never
+/// queued: the link's token is stored nowhere, not even in the outbox.
+pub fn password_reset(
+    mailer: &Mailer,
+    name: &str,
+    address: &str,
+    link: String,
+    expires: &str,
+) -> Result<Message, ComposeError> {
+    let notice = Notice {
+        team: "your account".into(),
+        subject: "Set a new password for Settled".into(),
+        heading: "Set a new password".into(),
+        paragraphs: vec![
+            format!("Someone, probably you, asked to set a new password for the Settled account of {address}."),
+            format!(
+                "The link works once, until {expires}. Setting a new password signs your account out everywhere else."
+            ),
+        ],
+        quotes: Vec::new(),
+        action: ("Set a new password".into(), link),
+        why: "You get this because the address was typed on the \"Forgot your password?\" page. If that was not you, ignore this mail: your password stays as it is.".into(),
+        unsubscribe: None,
+    };
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(|e| ComposeError::Broken(format!("random: {e}")))?;
+    let id = mailer.message_id_for(&format!("reset.{}", hex::encode(random)));
+    build_with_id(mailer, id, mailbox(name, address)?, &notice)
+}
+
+/// The message with Message-ID `id` saying `notice`.
+fn build_with_id(
+    mailer: &Mailer,
+    id: String,
+    to: Mailbox,
+    notice: &Notice,
+) -> Result<Message, ComposeError> {
     let text = NoticeText { n: notice }
         .render()
         .map_err(|e| ComposeError::Broken(format!("text template: {e}")))?;
     let html = NoticeHtml { n: notice }
         .render()
         .map_err(|e| ComposeError::Broken(format!("HTML template: {e}")))?;
-    headers(mailer, row, to, notice)?
+    headers(mailer, id, to, notice)?
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| ComposeError::Broken(format!("message: {e}")))
 }
@@ -1085,7 +1127,7 @@ pub fn build(
 /// From, To, Subject, Message-ID and the list headers of `notice`.
 fn headers(
     mailer: &Mailer,
-    row: &Row,
+    message_id: String,
     to: Mailbox,
     notice: &Notice,
 ) -> Result<lettre::message::MessageBuilder, ComposeError> {
@@ -1093,9 +1135,7 @@ fn headers(
         .from(mailer.from().clone())
         .to(to)
         .subject(notice.subject.clone())
-        .message_id(Some(
-            mailer.message_id(row.id, row.created_at.0.timestamp()),
-        ))
+        .message_id(Some(message_id))
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".into(),
@@ -1210,9 +1250,14 @@ pub fn build_digest(
         why: view.why.clone(),
         unsubscribe: view.unsubscribe.clone(),
     };
-    headers(mailer, row, to, &notice)?
-        .multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|e| ComposeError::Broken(format!("message: {e}")))
+    headers(
+        mailer,
+        mailer.message_id(row.id, row.created_at.0.timestamp()),
+        to,
+        &notice,
+    )?
+    .multipart(MultiPart::alternative_plain_html(text, html))
+    .map_err(|e| ComposeError::Broken(format!("message: {e}")))
 }
 
 /// A display name safe inside a mailbox (`"Ana \"A\" B" <a@b>`).

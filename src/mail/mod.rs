@@ -169,6 +169,12 @@ impl Mailer {
         format!("<outbox.{id}.{created}@{}>", self.host)
     }
 
+    /// A Message-ID for a mail sent outside the outbox, `local` being
+    /// unique to it.
+    pub fn message_id_for(&self, local: &str) -> String {
+        format!("<{local}@{}>", self.host)
+    }
+
     /// The worker's pacing.
     pub fn config(&self) -> &MailConfig {
         &self.config

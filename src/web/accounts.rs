@@ -13,7 +13,9 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::AppState;
-use super::auth::{CurrentUser, USER_KEY, local_path, session_error, with_next};
+use super::auth::{
+    CurrentUser, Origin, describe_agent, local_path, session_error, start_signed_in, with_next,
+};
 use super::field_errors::FieldErrors;
 use super::flash::Flash;
 use super::pages::{Ctx, FormCtx, see_other};
@@ -33,6 +35,11 @@ pub fn router() -> Router<AppState> {
         .route("/settings/profile", post(update_profile))
         .route("/settings/password", post(change_password))
         .route("/settings/mail", post(update_mail))
+        .route("/settings/sessions/sign-out", post(sign_out_session))
+        .route(
+            "/settings/sessions/sign-out-everywhere",
+            post(sign_out_everywhere),
+        )
         .route("/settings/digest", get(digest_preview))
 }
 
@@ -97,6 +104,7 @@ async fn sign_up_form(
 async fn sign_up(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    from: Origin,
     session: Session,
     flash: Flash,
     ctx: Ctx,
@@ -151,11 +159,7 @@ async fn sign_up(
         .await
         {
             Ok(user) => {
-                session.cycle_id().await.map_err(session_error)?;
-                session
-                    .insert(USER_KEY, user.id)
-                    .await
-                    .map_err(session_error)?;
+                start_signed_in(&session, user.id, &from).await?;
                 flash.set(format!("Welcome, {}.", user.display_name));
                 return Ok(signed_in_redirect(next.as_deref()));
             }
@@ -212,6 +216,7 @@ async fn sign_in_form(
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    from: Origin,
     session: Session,
     ctx: Ctx,
     Form(form): Form<SignInForm>,
@@ -224,8 +229,7 @@ async fn sign_in(
     if state.hasher.verify(form.password, hash).await
         && let Some(id) = id
     {
-        session.cycle_id().await.map_err(session_error)?;
-        session.insert(USER_KEY, id).await.map_err(session_error)?;
+        start_signed_in(&session, id, &from).await?;
         return Ok(signed_in_redirect(next.as_deref()));
     }
     let page = SignInPage {
@@ -249,7 +253,62 @@ struct SettingsPage {
     name: String,
     time_zone: String,
     mail: users::MailSettings,
+    /// Where the account is signed in, this browser first.
+    sessions: Vec<SignedIn>,
     errors: FieldErrors,
+}
+
+/// One signed-in session on the settings page.
+struct SignedIn {
+    /// A public name for the session (its id is a secret).
+    handle: String,
+    browser: String,
+    /// The raw User-Agent, as a tooltip.
+    agent: String,
+    address: String,
+    seen: Option<crate::format::When>,
+    this_browser: bool,
+}
+
+/// The public name of session `id`: the start of its SHA-256.
+fn handle(id: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(id.as_bytes())[..8])
+}
+
+/// `user`'s signed-in sessions, `session` (this browser's) first.
+async fn signed_in(
+    state: &AppState,
+    user: &users::User,
+    session: &Session,
+) -> Result<Vec<SignedIn>> {
+    let now = state.ledger.now();
+    let mine = session.id().map(|id| id.to_string());
+    let rows = crate::db::sessions::of_user(
+        state.db.reader(),
+        user.id,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )
+    .await?;
+    let mut list: Vec<SignedIn> = rows
+        .into_iter()
+        .map(|r| {
+            let agent = r.agent.unwrap_or_default();
+            SignedIn {
+                handle: handle(&r.id),
+                browser: describe_agent(&agent),
+                agent,
+                address: r.address.unwrap_or_else(|| "unknown".into()),
+                seen: r
+                    .seen_at
+                    .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                    .map(|t| crate::format::when(t, user.time_zone, now.max(t))),
+                this_browser: mine.as_deref() == Some(r.id.as_str()),
+            }
+        })
+        .collect();
+    list.sort_by_key(|s| !s.this_browser);
+    Ok(list)
 }
 
 async fn mail_settings(state: &AppState, user: &users::User) -> Result<users::MailSettings> {
@@ -261,11 +320,13 @@ async fn mail_settings(state: &AppState, user: &users::User) -> Result<users::Ma
 async fn settings_page(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    session: Session,
     ctx: Ctx,
 ) -> Result<SettingsPage> {
     Ok(SettingsPage {
         ctx,
         mail: mail_settings(&state, &user).await?,
+        sessions: signed_in(&state, &user, &session).await?,
         name: user.display_name,
         time_zone: user.time_zone.name().to_string(),
         errors: FieldErrors::default(),
@@ -332,6 +393,7 @@ struct ProfileForm {
 async fn update_profile(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    session: Session,
     flash: Flash,
     ctx: Ctx,
     Form(form): Form<ProfileForm>,
@@ -347,6 +409,7 @@ async fn update_profile(
     let page = SettingsPage {
         ctx,
         mail: mail_settings(&state, &user).await?,
+        sessions: signed_in(&state, &user, &session).await?,
         name: form.name,
         time_zone: form.time_zone,
         errors,
@@ -375,19 +438,74 @@ async fn change_password(
     let new = errors
         .check(NewPassword::parse(&form.new).map_err(|e| InvalidInput::new("new", e.message)));
     if let (true, Some(new)) = (errors.is_empty(), new) {
-        accounts::set_password(state.ledger.writer(), &state.hasher, user.id, new).await?;
+        let ended =
+            accounts::set_password(state.ledger.writer(), &state.hasher, user.id, new).await?;
+        // Every session of the account ended, this one too: it goes on
+        // under a new id.
         session.cycle_id().await.map_err(session_error)?;
-        flash.set("Password changed.");
+        flash.set(match ended.saturating_sub(1) {
+            0 => "Your password is changed.".to_string(),
+            1 => "Your password is changed, and your other session was signed out.".to_string(),
+            n => format!("Your password is changed, and your {n} other sessions were signed out."),
+        });
         return Ok(see_other("/settings"));
     }
     let page = SettingsPage {
         ctx,
         mail: mail_settings(&state, &user).await?,
+        sessions: signed_in(&state, &user, &session).await?,
         name: user.display_name,
         time_zone: user.time_zone.name().to_string(),
         errors,
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SessionForm {
+    session: String,
+}
+
+/// POST /settings/sessions/sign-out: ends one of the account's sessions,
+/// named by its handle.
+async fn sign_out_session(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    flash: Flash,
+    Form(form): Form<SessionForm>,
+) -> Result<Response> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let rows = crate::db::sessions::of_user(state.db.reader(), user.id, now).await?;
+    let Some(row) = rows.into_iter().find(|r| handle(&r.id) == form.session) else {
+        flash.set("That session had ended already.");
+        return Ok(see_other("/settings#sessions-heading"));
+    };
+    let mine = session.id().is_some_and(|id| id.to_string() == row.id);
+    accounts::sign_out_session(state.ledger.writer(), user.id, row.id).await?;
+    if mine {
+        session.flush().await.map_err(session_error)?;
+        return Ok(see_other("/sign-in"));
+    }
+    flash.set(format!(
+        "{} is signed out.",
+        describe_agent(row.agent.as_deref().unwrap_or(""))
+    ));
+    Ok(see_other("/settings#sessions-heading"))
+}
+
+/// POST /settings/sessions/sign-out-everywhere: ends every session of the
+/// account, this one too.
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    flash: Flash,
+) -> Result<Response> {
+    accounts::sign_out_everywhere(state.ledger.writer(), user.id, None).await?;
+    session.flush().await.map_err(session_error)?;
+    flash.set("You are signed out everywhere, in this browser too.");
+    Ok(see_other("/sign-in"))
 }
 
 /// One team's next digest on the preview page.

@@ -17,8 +17,7 @@ use super::AppState;
 use crate::db::users::User;
 use crate::error::Error;
 
-/// Session key holding the signed-in user's id.
-pub const USER_KEY: &str = "user_id";
+pub use super::sessions::{ADDRESS_KEY, AGENT_KEY, USER_KEY};
 /// Session key holding the CSRF token.
 pub const CSRF_KEY: &str = "csrf";
 /// Form field carrying the CSRF token.
@@ -45,6 +44,100 @@ pub async fn csrf_token(session: &Session) -> Result<String, Error> {
         .await
         .map_err(session_error)?;
     Ok(token)
+}
+
+/// Starts a signed-in session for `user`: a new session id (the old one,
+/// which a page may have seen before sign-in, ends) and a new CSRF token,
+/// with the browser and address it was signed in from (listed in the
+/// account's settings).
+pub async fn start_signed_in(session: &Session, user: i64, from: &Origin) -> Result<(), Error> {
+    session.cycle_id().await.map_err(session_error)?;
+    // A new CSRF token, in the session's first write under its new id.
+    session
+        .insert(CSRF_KEY, new_secret("")?)
+        .await
+        .map_err(session_error)?;
+    session
+        .insert(USER_KEY, user)
+        .await
+        .map_err(session_error)?;
+    session
+        .insert(AGENT_KEY, &from.agent)
+        .await
+        .map_err(session_error)?;
+    session
+        .insert(ADDRESS_KEY, from.address.to_string())
+        .await
+        .map_err(session_error)?;
+    Ok(())
+}
+
+/// Where a request comes from: the client address and its browser's
+/// User-Agent (cut to 300 characters).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The client address.
+    pub address: IpAddr,
+    /// The User-Agent header, or empty.
+    pub agent: String,
+}
+
+impl FromRequestParts<AppState> for Origin {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no client address")))?;
+        let agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect();
+        Ok(Self { address, agent })
+    }
+}
+
+/// "Firefox on Linux", from a User-Agent header.
+pub fn describe_agent(agent: &str) -> String {
+    const BROWSERS: [(&str, &str); 8] = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("Wget/", "Wget"),
+    ];
+    const SYSTEMS: [(&str, &str); 7] = [
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Android", "Android"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ];
+    let find = |list: &[(&str, &'static str)]| {
+        list.iter()
+            .find(|(token, _)| agent.contains(token))
+            .map(|(_, name)| *name)
+    };
+    match (find(&BROWSERS), find(&SYSTEMS)) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_string(),
+        (None, Some(s)) => format!("A browser on {s}"),
+        (None, None) => "An unknown browser".to_string(),
+    }
 }
 
 /// Maps a session-store failure to an internal error.
@@ -240,6 +333,32 @@ mod tests {
             "javascript:alert(1)",
         ] {
             assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_user_agent_reads_as_a_browser_and_a_system() {
+        for (agent, seen) in [
+            (
+                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+                "Firefox on Linux",
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+                "Edge on Windows",
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+                "Safari on iPhone",
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
+                "Chrome on Linux",
+            ),
+            ("curl/8.11.0", "curl"),
+            ("", "An unknown browser"),
+        ] {
+            assert_eq!(describe_agent(agent), seen, "{agent}");
         }
     }
 

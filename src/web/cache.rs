@@ -388,6 +388,23 @@ impl Caches {
         Ok(rows)
     }
 
+    /// Forgets every kept value: another process (an operator's `settled`
+    /// command on the same SQLite file) wrote to the database, so this
+    /// server is not its only writer for a moment. See
+    /// [`crate::startup`]'s watch of SQLite's `data_version`.
+    pub fn forget_all(&self) {
+        if let Some(sessions) = &self.sessions {
+            sessions.clear();
+        }
+        if let Some(users) = &self.users {
+            users.clear();
+        }
+        if let Some(members) = &self.members {
+            members.clear();
+        }
+        self.forget_pages();
+    }
+
     fn forget_pages(&self) {
         self.pages.clear();
         self.dashboards.clear();

@@ -17,6 +17,10 @@
 //! GET  /settings                        profile, time zone, password, mail
 //! POST /settings/profile  POST /settings/password  POST /settings/mail
 //! GET  /settings/digest                 a preview of your next digest
+//! POST /settings/sessions/sign-out      end one of your sessions (`session`: its handle)
+//! POST /settings/sessions/sign-out-everywhere   end every session of your account
+//! GET  /password/forgot  POST           ask for a password reset link by mail (rate limited)
+//! GET  /password/reset/{token}  POST    set a new password through the link; ends every other session
 //! --- teams (teams/)
 //! GET  /                                your teams, create a team (home.rs)
 //! POST /teams                           create a team (home.rs)
@@ -84,6 +88,7 @@ pub mod live;
 pub mod mail;
 pub mod mentions;
 pub mod pages;
+pub mod password;
 pub mod proposals;
 pub mod rows;
 pub mod search;
@@ -152,6 +157,10 @@ pub struct App {
     /// Sign-up attempts per client address: each costs a password hash and
     /// may create an account, and anyone can send them.
     pub sign_up_limiter: auth::Limiter<std::net::IpAddr>,
+    /// Password reset links asked for per client address per hour.
+    pub reset_client_limiter: auth::Limiter<std::net::IpAddr>,
+    /// Password reset links asked for per (normalised) email per hour.
+    pub reset_address_limiter: auth::Limiter<String>,
     /// Verified webhook deliveries per team.
     pub webhook_limiter: auth::Limiter<i64>,
     /// Webhook deliveries that could not be verified (unknown team, wrong
@@ -296,6 +305,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .route("/static/live.js", get(live_script))
         .route("/static/mention.js", get(mention_script))
         .merge(accounts::router())
+        .merge(password::router())
         .merge(teams::router())
         .merge(proposals::router())
         .merge(status::router())

@@ -22,6 +22,30 @@ use crate::error::Result;
 use crate::ledger::bus::Change;
 use crate::ledger::writer::Writer;
 
+/// Session key holding the signed-in user's id.
+pub const USER_KEY: &str = "user_id";
+/// Session key holding the browser's User-Agent at sign-in.
+pub const AGENT_KEY: &str = "agent";
+/// Session key holding the client address at sign-in.
+pub const ADDRESS_KEY: &str = "address";
+
+/// What the row says besides the record: its account, browser, address.
+fn meta(record: &Record) -> db::sessions::Meta {
+    let text = |key: &str| {
+        record
+            .data
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    db::sessions::Meta {
+        user_id: record.data.get(USER_KEY).and_then(|v| v.as_i64()),
+        agent: text(AGENT_KEY),
+        address: text(ADDRESS_KEY),
+        seen_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+    }
+}
+
 /// Sessions stored in the `sessions` table.
 #[derive(Clone, Debug)]
 pub struct SessionStore {
@@ -47,14 +71,25 @@ impl SessionStore {
 
     /// Runs one write of session `id` in the writer's next batch; rows
     /// affected.
-    async fn submit(&self, write: Write, id: Id, data: Vec<u8>, expiry: i64) -> Result<u64> {
+    async fn submit(
+        &self,
+        write: Write,
+        id: Id,
+        data: Vec<u8>,
+        expiry: i64,
+        meta: db::sessions::Meta,
+    ) -> Result<u64> {
         self.writer
             .submit(move |conn: Ex<'_>| {
                 Box::pin(async move {
                     let key = id.to_string();
                     let rows = match write {
-                        Write::Insert => db::sessions::insert(conn, &key, &data, expiry).await?,
-                        Write::Update => db::sessions::update(conn, &key, &data, expiry).await?,
+                        Write::Insert => {
+                            db::sessions::insert(conn, &key, &data, expiry, &meta).await?
+                        }
+                        Write::Update => {
+                            db::sessions::update(conn, &key, &data, expiry, &meta).await?
+                        }
                         Write::Delete => db::sessions::delete(conn, &key).await.map(|()| 1)?,
                     };
                     crate::ledger::note_change(Change::Session { id: id.0 });
@@ -85,6 +120,7 @@ impl session_store::SessionStore for SessionStore {
                     record.id,
                     encode(record)?,
                     record.expiry_date.unix_timestamp(),
+                    meta(record),
                 )
                 .await
                 .map_err(backend)?;
@@ -105,6 +141,7 @@ impl session_store::SessionStore for SessionStore {
                 record.id,
                 encode(record)?,
                 record.expiry_date.unix_timestamp(),
+                meta(record),
             )
             .await;
         match saved {
@@ -146,7 +183,7 @@ impl session_store::SessionStore for SessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.submit(Write::Delete, *id, Vec::new(), 0)
+        self.submit(Write::Delete, *id, Vec::new(), 0, Default::default())
             .await
             .map_err(backend)?;
         Ok(())

@@ -11,8 +11,8 @@ use tracing::Span;
 pub const REDACTED: &str = "[redacted]";
 
 /// A path segment that follows one of these is a secret: `/invite/{token}`,
-/// `/api/v1/invitations/{token}/accept`.
-const SECRET_AFTER: &[&str] = &["invite", "invitations"];
+/// `/api/v1/invitations/{token}/accept`, `/password/reset/{token}`.
+const SECRET_AFTER: &[&str] = &["invite", "invitations", "reset"];
 
 /// Query parameters whose values are secrets: feed and status tokens
 /// (`token`), unsubscribe signatures (`t`), and the page to return to after
@@ -84,6 +84,10 @@ mod tests {
     #[test]
     fn secrets_in_paths_and_queries_are_redacted_and_the_rest_kept() {
         assert_eq!(shown("/invite/abc_DEF-1"), "/invite/[redacted]");
+        assert_eq!(
+            shown("/password/reset/abc_DEF-1"),
+            "/password/reset/[redacted]"
+        );
         assert_eq!(
             shown("/api/v1/invitations/abc/accept"),
             "/api/v1/invitations/[redacted]/accept"

@@ -20,6 +20,7 @@ mod manage;
 mod markup;
 mod mentions;
 mod overdue;
+mod password;
 mod ready;
 mod renamed;
 mod rules;
