@@ -109,6 +109,11 @@ pub struct ServeArgs {
     /// base URL).
     #[arg(long, env = "SETTLED_MAIL_FROM")]
     pub mail_from: Option<String>,
+    /// A reverse proxy in front of the server, as an address or CIDR range
+    /// (repeat it, or separate with commas): from it, the client's address
+    /// is read from `X-Forwarded-For`. Without it the header is ignored.
+    #[arg(long = "trusted-proxy", env = "SETTLED_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Tests and fault drills only: run the server's clock this far ahead
     /// of the system clock (`90m`, `36h`, `9d`), to see what a team sees
     /// once windows have closed and decisions are overdue. The log's times
@@ -116,6 +121,14 @@ pub struct ServeArgs {
     /// until the system clock catches up.
     #[arg(long, hide = true, env = "SETTLED_CLOCK_AHEAD", value_parser = parse_ahead)]
     pub clock_ahead: Option<chrono::Duration>,
+}
+
+/// `10.0.0.0/8`, `::1/128` or a single address (`127.0.0.1`).
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or CIDR range such as 10.0.0.0/8"))
 }
 
 /// `90m`, `36h`, `9d` (a whole number and its unit, at most ten years) as
@@ -318,6 +331,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config.mail.folder = args.mail_dir;
             config.mail.from = args.mail_from;
             config.clock_ahead = args.clock_ahead.unwrap_or_default();
+            config.trusted_proxies = args.trusted_proxies;
             if args.demo {
                 let db = Db::connect(&config.database_url).await?;
                 crate::demo::seed(&db).await?;
@@ -550,6 +564,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::parse_ahead;
     use chrono::Duration;
+
+    #[test]
+    fn a_trusted_proxy_is_an_address_or_a_range() {
+        use super::parse_net;
+        assert_eq!(
+            parse_net("10.0.0.0/8"),
+            Ok("10.0.0.0/8".parse().expect("net"))
+        );
+        assert_eq!(
+            parse_net(" 127.0.0.1"),
+            Ok("127.0.0.1/32".parse().expect("net"))
+        );
+        assert_eq!(parse_net("::1"), Ok("::1/128".parse().expect("net")));
+        assert!(
+            parse_net("10.0.0.0/33").is_err_and(|e| e.contains("is not an address or CIDR range"))
+        );
+        assert!(parse_net("proxy.internal").is_err());
+    }
 
     #[test]
     fn a_clock_ahead_is_a_number_and_a_unit() {

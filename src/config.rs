@@ -21,6 +21,8 @@ pub struct Config {
     pub sign_in_per_minute: u32,
     /// Sign-up attempts allowed per client address per hour.
     pub sign_ups_per_hour: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Password reset links asked for per client address per hour.
     pub resets_per_hour_per_client: u32,
     /// Password reset links asked for per email address per hour.
@@ -53,6 +55,7 @@ impl Config {
             secure_cookies: false,
             sign_in_per_minute: 10,
             sign_ups_per_hour: 20,
+            trusted_proxies: Vec::new(),
             resets_per_hour_per_client: 20,
             resets_per_hour_per_address: 5,
             webhooks_per_minute: 600,

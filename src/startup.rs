@@ -75,6 +75,7 @@ impl Application {
             sign_in_limiter: web::auth::SignInLimiter::new(config.sign_in_per_minute),
             health: web::health::Probe::default(),
             sign_up_limiter: web::auth::Limiter::per_hour(config.sign_ups_per_hour),
+            trusted_proxies: Arc::from(config.trusted_proxies.clone()),
             reset_client_limiter: web::auth::Limiter::per_hour(config.resets_per_hour_per_client),
             reset_address_limiter: web::auth::Limiter::per_hour(config.resets_per_hour_per_address),
             webhook_limiter: web::auth::Limiter::new(config.webhooks_per_minute),
@@ -110,12 +111,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let claim = self.claim;
         let store = self.store.clone();
+        let ledger = self.state.ledger.clone();
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
             loop {
                 every.tick().await;
                 if let Err(err) = store.delete_expired().await {
                     tracing::warn!(error = %err, "could not delete expired sessions");
+                }
+                let stale = ledger.now() - crate::domain::account::SIGN_IN_FAILURES_KEPT;
+                let swept = ledger
+                    .writer()
+                    .submit(move |mut conn| {
+                        Box::pin(async move {
+                            Ok(crate::db::users::sweep_sign_in_failures(conn.re(), stale).await?)
+                        })
+                    })
+                    .await;
+                if let Err(err) = swept {
+                    tracing::warn!(error = %err, "could not sweep old sign-in failures");
                 }
             }
         });

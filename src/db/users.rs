@@ -370,3 +370,70 @@ pub async fn delete_resets(
     .await
     .map(|_| ()))
 }
+
+/// Failed sign-ins for an email address: how many, and the latest.
+#[derive(Debug, Clone, FromRow)]
+pub struct Failures {
+    /// Failures in a row.
+    pub failures: i64,
+    /// The latest.
+    pub last_at: Timestamp,
+}
+
+/// The failed sign-ins recorded for `email_norm`.
+pub async fn sign_in_failures(db: &Db, email_norm: &str) -> Result<Option<Failures>, sqlx::Error> {
+    on!(db.reader(), |c| sqlx::query_as(
+        "SELECT failures, last_at FROM sign_in_failures WHERE email_norm = $1"
+    )
+    .bind(email_norm)
+    .fetch_optional(c)
+    .await)
+}
+
+/// Counts a failed sign-in for `email_norm` at `now`; a count whose latest
+/// failure is before `stale` starts again at one.
+pub async fn fail_sign_in(
+    mut ex: Ex<'_>,
+    email_norm: &str,
+    now: DateTime<Utc>,
+    stale: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "INSERT INTO sign_in_failures (email_norm, failures, last_at) VALUES ($1, 1, $2)
+         ON CONFLICT (email_norm) DO UPDATE SET
+             failures = CASE WHEN sign_in_failures.last_at < $3 THEN 1
+                             ELSE sign_in_failures.failures + 1 END,
+             last_at = $2"
+    )
+    .bind(email_norm)
+    .bind(Timestamp(now))
+    .bind(Timestamp(stale))
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+/// Forgets the failed sign-ins of `email_norm` (it signed in).
+pub async fn clear_sign_in_failures(mut ex: Ex<'_>, email_norm: &str) -> Result<(), sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "DELETE FROM sign_in_failures WHERE email_norm = $1"
+    )
+    .bind(email_norm)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+/// Deletes failure counts whose latest failure is before `stale`.
+pub async fn sweep_sign_in_failures(
+    mut ex: Ex<'_>,
+    stale: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "DELETE FROM sign_in_failures WHERE last_at < $1"
+    )
+    .bind(Timestamp(stale))
+    .execute(c)
+    .await
+    .map(|_| ()))
+}

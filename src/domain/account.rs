@@ -137,3 +137,44 @@ mod tests {
         assert!(parse_time_zone("Mars/Olympus").is_err());
     }
 }
+
+/// Failed sign-ins allowed for one email address before it must wait.
+pub const FREE_SIGN_IN_FAILURES: i64 = 5;
+
+/// The longest wait after failed sign-ins.
+pub const MAX_SIGN_IN_WAIT: chrono::Duration = chrono::Duration::minutes(15);
+
+/// How long failures are remembered after the latest one.
+pub const SIGN_IN_FAILURES_KEPT: chrono::Duration = chrono::Duration::hours(24);
+
+/// How long an email address must wait after `failures` failed sign-ins in
+/// a row, counted from the latest: nothing for the first
+/// [`FREE_SIGN_IN_FAILURES`], then 15 s, doubling with each further
+/// failure, up to [`MAX_SIGN_IN_WAIT`].
+pub fn sign_in_wait(failures: i64) -> chrono::Duration {
+    if failures < FREE_SIGN_IN_FAILURES {
+        return chrono::Duration::zero();
+    }
+    let doublings = u32::try_from(failures - FREE_SIGN_IN_FAILURES)
+        .unwrap_or(u32::MAX)
+        .min(16);
+    (chrono::Duration::seconds(15) * 2_i32.pow(doublings)).min(MAX_SIGN_IN_WAIT)
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn failed_sign_ins_wait_longer_each_time_up_to_fifteen_minutes() {
+        for f in 0..FREE_SIGN_IN_FAILURES {
+            assert_eq!(sign_in_wait(f), Duration::zero(), "{f}");
+        }
+        assert_eq!(sign_in_wait(5), Duration::seconds(15));
+        assert_eq!(sign_in_wait(6), Duration::seconds(30));
+        assert_eq!(sign_in_wait(8), Duration::minutes(2));
+        assert_eq!(sign_in_wait(11), MAX_SIGN_IN_WAIT);
+        assert_eq!(sign_in_wait(1_000_000), MAX_SIGN_IN_WAIT);
+    }
+}

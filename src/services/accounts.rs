@@ -261,3 +261,55 @@ pub async fn unsubscribe(writer: &Writer, user: i64, scope: Scope) -> Result<boo
         })
         .await
 }
+
+/// How long `email_norm` must still wait before its next sign-in attempt
+/// at `now`, after failed ones ([`crate::domain::account::sign_in_wait`]);
+/// `None` when it may try.
+pub async fn sign_in_wait(
+    db: &db::Db,
+    email_norm: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<chrono::Duration>> {
+    use crate::domain::account::{SIGN_IN_FAILURES_KEPT, sign_in_wait};
+    let Some(f) = users::sign_in_failures(db, email_norm).await? else {
+        return Ok(None);
+    };
+    if f.last_at.0 + SIGN_IN_FAILURES_KEPT < now {
+        return Ok(None);
+    }
+    let until = f.last_at.0 + sign_in_wait(f.failures);
+    Ok((until > now).then(|| until - now))
+}
+
+/// Counts a failed sign-in for `email_norm` at `now`.
+pub async fn failed_sign_in(
+    writer: &Writer,
+    email_norm: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let stale = now - crate::domain::account::SIGN_IN_FAILURES_KEPT;
+    writer
+        .submit(move |mut conn| {
+            Box::pin(async move {
+                users::fail_sign_in(conn.re(), &email_norm, now, stale).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// A successful sign-in of `email_norm` forgets its failures (no write
+/// when there were none).
+pub async fn signed_in(writer: &Writer, db: &db::Db, email_norm: String) -> Result<()> {
+    if users::sign_in_failures(db, &email_norm).await?.is_none() {
+        return Ok(());
+    }
+    writer
+        .submit(move |mut conn| {
+            Box::pin(async move {
+                users::clear_sign_in_failures(conn.re(), &email_norm).await?;
+                Ok(())
+            })
+        })
+        .await
+}

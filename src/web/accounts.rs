@@ -1,10 +1,8 @@
 //! Accounts: sign up, sign in, sign out, and user settings.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -103,7 +101,6 @@ async fn sign_up_form(
 
 async fn sign_up(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     from: Origin,
     session: Session,
     flash: Flash,
@@ -112,7 +109,7 @@ async fn sign_up(
 ) -> Result<Response> {
     // Every attempt counts, made or refused: each can cost a password hash,
     // and anyone can send them.
-    if let Err(wait) = state.sign_up_limiter.wait(&peer.ip()) {
+    if let Err(wait) = state.sign_up_limiter.wait(&from.address) {
         let mut errors = FieldErrors::default();
         errors.add(
             "form",
@@ -215,23 +212,55 @@ async fn sign_in_form(
 
 async fn sign_in(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     from: Origin,
     session: Session,
     ctx: Ctx,
     Form(form): Form<SignInForm>,
 ) -> Result<Response> {
-    state.sign_in_limiter.check(&peer.ip())?;
+    state.sign_in_limiter.check(&from.address)?;
     let next = return_path(&form.next);
-    let credentials = users::credentials(&state.db, &normalize_email(&form.email)).await?;
+    let email = normalize_email(&form.email);
+    let refused = |ctx: Ctx, next: Option<String>, email: String, wait: chrono::Duration| {
+        // Rounded up: a client that waits this long is let in.
+        let seconds = (wait.num_milliseconds() + 999) / 1000;
+        let minutes = (seconds + 59) / 60;
+        let page = SignInPage {
+            ctx,
+            next,
+            email,
+            error: Some(format!(
+                "There were too many failed sign-ins for this email address. Wait {}, then try again; the right password works again then.",
+                match minutes {
+                    1 => "a minute".to_string(),
+                    m => format!("{m} minutes"),
+                }
+            )),
+        };
+        let retry_after = seconds.max(1).to_string();
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, retry_after)],
+            page,
+        )
+            .into_response()
+    };
+    // Per address, with or without an account (the answer is the same):
+    // after a few failures, even the right password waits out the back-off.
+    let now = state.ledger.now();
+    if let Some(wait) = accounts::sign_in_wait(&state.db, &email, now).await? {
+        return Ok(refused(ctx, next, form.email, wait));
+    }
+    let credentials = users::credentials(&state.db, &email).await?;
     let (id, hash) = credentials.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
     // An unknown email verifies a dummy hash: same answer, similar time.
     if state.hasher.verify(form.password, hash).await
         && let Some(id) = id
     {
+        accounts::signed_in(state.ledger.writer(), &state.db, email).await?;
         start_signed_in(&session, id, &from).await?;
         return Ok(signed_in_redirect(next.as_deref()));
     }
+    accounts::failed_sign_in(state.ledger.writer(), email, now).await?;
     let page = SignInPage {
         ctx,
         next,

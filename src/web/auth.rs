@@ -87,13 +87,9 @@ impl FromRequestParts<AppState> for Origin {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &AppState,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let address = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no client address")))?;
+        let ClientIp(address) = ClientIp::from_request_parts(parts, state).await?;
         let agent = parts
             .headers
             .get(axum::http::header::USER_AGENT)
@@ -104,6 +100,64 @@ impl FromRequestParts<AppState> for Origin {
             .collect();
         Ok(Self { address, agent })
     }
+}
+
+/// The client's address: the peer's, or, when the peer is one of the
+/// trusted reverse proxies (`--trusted-proxy`), the nearest address in
+/// `X-Forwarded-For` that is not a trusted proxy. Entries further left
+/// were written by the client itself and prove nothing, so they are never
+/// read past an untrusted one.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no client address")))?;
+        Ok(Self(client_address(
+            peer,
+            &parts.headers,
+            &state.trusted_proxies,
+        )))
+    }
+}
+
+/// See [`ClientIp`].
+pub fn client_address(
+    peer: IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
+    let is_trusted = |addr: &IpAddr| trusted.iter().any(|net| net.contains(addr));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(addr) = hop.parse::<IpAddr>() else {
+            break;
+        };
+        client = addr;
+        if !is_trusted(&addr) {
+            break;
+        }
+    }
+    client
 }
 
 /// "Firefox on Linux", from a User-Agent header.
@@ -334,6 +388,53 @@ mod tests {
         ] {
             assert_eq!(local_path(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_client_address_is_read_past_trusted_proxies_only() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let trusted: Vec<ipnet::IpNet> = vec![
+            "10.0.0.0/8".parse().expect("net"),
+            "::1/128".parse().expect("net"),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", HeaderValue::from_str(v).expect("value"));
+            }
+            h
+        };
+        // Not from a trusted proxy: the header is the client's own words.
+        let forged = with(&["198.51.100.7"]);
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &forged, &trusted),
+            ip("203.0.113.9")
+        );
+        // From a proxy: the nearest untrusted hop, never what lies left of it.
+        let chain = with(&["1.1.1.1, 198.51.100.7, 10.0.0.2"]);
+        assert_eq!(
+            client_address(ip("10.0.0.3"), &chain, &trusted),
+            ip("198.51.100.7")
+        );
+        let split = with(&["1.1.1.1", "198.51.100.7"]);
+        assert_eq!(
+            client_address(ip("::1"), &split, &trusted),
+            ip("198.51.100.7")
+        );
+        // A garbled hop: the nearest address known.
+        let garbled = with(&["198.51.100.7, nonsense, 10.0.0.2"]);
+        assert_eq!(
+            client_address(ip("10.0.0.3"), &garbled, &trusted),
+            ip("10.0.0.2")
+        );
+        // No header: the proxy itself.
+        assert_eq!(
+            client_address(ip("10.0.0.3"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.3")
+        );
+        // Nothing trusted: always the peer.
+        assert_eq!(client_address(ip("10.0.0.3"), &chain, &[]), ip("10.0.0.3"));
     }
 
     #[test]

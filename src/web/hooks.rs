@@ -15,7 +15,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -23,9 +23,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
-use std::net::SocketAddr;
 
 use super::AppState;
+use super::auth::ClientIp;
 use crate::db::links;
 use crate::domain::ids::{TeamId, UserId};
 use crate::ledger::commands::PullRequest;
@@ -59,7 +59,7 @@ async fn verify(
     state: &AppState,
     slug: &str,
     host: &str,
-    peer: SocketAddr,
+    peer: std::net::IpAddr,
     header: &str,
     proves: impl Fn(&str) -> bool,
 ) -> Result<(i64, links::Secret), Response> {
@@ -68,7 +68,7 @@ async fn verify(
         .await
         .map_err(|err| super::api::ApiError(err.into()).into_response())?;
     let Some(found) = secrets.into_iter().find(|(_, s)| proves(&s.secret)) else {
-        if state.webhook_attempt_limiter.check(&peer.ip()).is_err() {
+        if state.webhook_attempt_limiter.check(&peer).is_err() {
             return Err(problem(
                 StatusCode::TOO_MANY_REQUESTS,
                 "You sent too many deliveries that could not be verified; wait a minute and try again.",
@@ -235,7 +235,7 @@ const FORGEJO: Signed = Signed {
 
 async fn github(
     state: State<AppState>,
-    peer: ConnectInfo<SocketAddr>,
+    peer: ClientIp,
     slug: Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -245,7 +245,7 @@ async fn github(
 
 async fn gitea(
     state: State<AppState>,
-    peer: ConnectInfo<SocketAddr>,
+    peer: ClientIp,
     slug: Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -255,7 +255,7 @@ async fn gitea(
 
 async fn forgejo(
     state: State<AppState>,
-    peer: ConnectInfo<SocketAddr>,
+    peer: ClientIp,
     slug: Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -267,7 +267,7 @@ async fn forgejo(
 /// same shape for pull requests and their comments.
 async fn signed(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -438,7 +438,7 @@ fn gitlab_state(state: &str) -> &'static str {
 /// time with each of the team's GitLab secrets.
 async fn gitlab(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: Bytes,

@@ -157,6 +157,8 @@ pub struct App {
     /// Sign-up attempts per client address: each costs a password hash and
     /// may create an account, and anyone can send them.
     pub sign_up_limiter: auth::Limiter<std::net::IpAddr>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Password reset links asked for per client address per hour.
     pub reset_client_limiter: auth::Limiter<std::net::IpAddr>,
     /// Password reset links asked for per (normalised) email per hour.

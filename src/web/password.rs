@@ -7,11 +7,9 @@
 //! link's token is 256 random bits; only its SHA-256 is stored, and the mail
 //! is sent at once rather than queued, so the token is stored nowhere.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +18,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::AppState;
-use super::auth::{Origin, start_signed_in};
+use super::auth::{ClientIp, Origin, start_signed_in};
 use super::field_errors::FieldErrors;
 use super::flash::Flash;
 use super::pages::{Ctx, FormCtx, see_other};
@@ -62,7 +60,7 @@ struct ForgotForm {
 
 async fn forgot(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     FormCtx(ctx): FormCtx,
     Form(form): Form<ForgotForm>,
 ) -> Result<Response> {
@@ -85,7 +83,7 @@ async fn forgot(
     let normalized = normalize_email(&email);
     // Both limits count every request, whether or not an account uses the
     // address: their answer says nothing about accounts.
-    if state.reset_client_limiter.check(&peer.ip()).is_err()
+    if state.reset_client_limiter.check(&client).is_err()
         || state.reset_address_limiter.check(&normalized).is_err()
     {
         return refuse(

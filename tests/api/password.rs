@@ -535,3 +535,165 @@ async fn an_operator_sets_a_password_from_standard_input() {
         StatusCode::SEE_OTHER
     );
 }
+
+/// Signs in with a request that came through a reverse proxy for `client`.
+async fn sign_in_via(app: &TestApp, client: &str, email: &str, password: &str) -> StatusCode {
+    let browser = browser();
+    let token = app.csrf(&browser, "/sign-in").await;
+    browser
+        .post(format!("{}/sign-in", app.base))
+        .header("x-forwarded-for", format!("{client}, 127.0.0.1"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("POST")
+        .status()
+}
+
+#[tokio::test]
+async fn failed_sign_ins_back_off_per_address_without_locking_anyone_else_out() {
+    let app = spawn_with(|c| c.sign_in_per_minute = 1_000).await;
+    app.user("ana@example.com", "Ana").await;
+    app.user("bob@example.com", "Bob").await;
+    let wrong = |email: &'static str| {
+        let app = &app;
+        async move { sign_in(app, &browser(), email, "not the password").await }
+    };
+    // Five free tries, for an account and for an address without one alike.
+    for email in ["ana@example.com", "nobody@example.com"] {
+        for _ in 0..5 {
+            assert_eq!(wrong(email).await, StatusCode::UNAUTHORIZED, "{email}");
+        }
+    }
+    // Then even the right password waits, and says so.
+    let client = browser();
+    let r = app
+        .post_form(
+            &client,
+            "/sign-in",
+            "/sign-in",
+            &[
+                ("email", "Ana@Example.com"),
+                ("password", "a long password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("15")
+    );
+    let html = r.text().await.expect("body");
+    assert!(
+        html.contains("There were too many failed sign-ins for this email address. Wait a minute, then try again; the right password works again then."),
+        "{html}"
+    );
+    let (status, unknown) = {
+        let r = app
+            .post_form(
+                &browser(),
+                "/sign-in",
+                "/sign-in",
+                &[
+                    ("email", "nobody@example.com"),
+                    ("password", "a long password"),
+                ],
+            )
+            .await;
+        (r.status(), r.text().await.expect("body"))
+    };
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same for no account"
+    );
+    assert!(unknown.contains("There were too many failed sign-ins for this email address."));
+    // Bob, on the same client address, is not locked out.
+    assert_eq!(
+        sign_in(&app, &browser(), "bob@example.com", "a long password").await,
+        StatusCode::SEE_OTHER
+    );
+    // Once the back-off has passed, the right password works, and the count
+    // starts again.
+    app.ledger.clock().advance(chrono::Duration::seconds(16));
+    assert_eq!(
+        sign_in(&app, &browser(), "ana@example.com", "a long password").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(wrong("ana@example.com").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sign_in(&app, &browser(), "ana@example.com", "a long password").await,
+        StatusCode::SEE_OTHER
+    );
+    // Each further failure doubles the wait: the sixth waits 30 s.
+    for _ in 0..6 {
+        wrong("nobody@example.com").await;
+    }
+    app.ledger.clock().advance(chrono::Duration::seconds(20));
+    let r = app
+        .post_form(
+            &browser(),
+            "/sign-in",
+            "/sign-in",
+            &[("email", "nobody@example.com"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_limited_on_its_own() {
+    // Without --trusted-proxy, X-Forwarded-For is the client's own claim:
+    // every request here comes from 127.0.0.1 and shares its limit.
+    let app = spawn_with(|c| c.sign_in_per_minute = 2).await;
+    app.user("ana@example.com", "Ana").await;
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        assert_eq!(
+            sign_in_via(&app, client, "one@example.com", "wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        sign_in_via(&app, "198.51.100.3", "two@example.com", "wrong").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a forged header changes nothing"
+    );
+
+    // With the proxy trusted, each client has its own limit, and a session
+    // records the client's address.
+    let app = spawn_with(|c| {
+        c.sign_in_per_minute = 2;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    })
+    .await;
+    app.user("ana@example.com", "Ana").await;
+    for _ in 0..2 {
+        assert_eq!(
+            sign_in_via(&app, "198.51.100.1", "one@example.com", "wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        sign_in_via(&app, "198.51.100.1", "two@example.com", "wrong").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        sign_in_via(&app, "198.51.100.2", "ana@example.com", "a long password").await,
+        StatusCode::SEE_OTHER,
+        "another client behind the same proxy signs in"
+    );
+    let addresses: Vec<Option<String>> = on!(app.db.reader(), |c| sqlx::query_scalar(
+        "SELECT address FROM sessions WHERE user_id IS NOT NULL ORDER BY seen_at DESC, id"
+    )
+    .fetch_all(c)
+    .await)
+    .expect("addresses");
+    assert!(
+        addresses.contains(&Some("198.51.100.2".to_string())),
+        "{addresses:?}"
+    );
+}
