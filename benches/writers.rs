@@ -71,12 +71,15 @@ async fn seed(db: &Db, ledger: &Ledger) -> anyhow::Result<Vec<(i64, Vec<i64>)>> 
             let hash = [t as u8, i as u8, 0xbe, 0xef].repeat(8);
             teams::insert_invitation(
                 db.writer(),
-                team.id,
-                &hash,
-                Role::Member,
-                people[0],
-                now,
-                Timestamp(Utc::now() + chrono::Duration::days(1)),
+                teams::NewInvitation {
+                    team_id: team.id,
+                    token_hash: &hash,
+                    role: Role::Member,
+                    created_by: people[0],
+                    created_at: now,
+                    expires_at: Timestamp(Utc::now() + chrono::Duration::days(1)),
+                    email: None,
+                },
             )
             .await?;
             ledger

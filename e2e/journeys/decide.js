@@ -84,7 +84,7 @@ async function acceptInvitation(p, teamName) {
   const { page } = p;
   assert.match(new URL(page.url()).pathname, /^\/invite\/[\w-]+$/);
   assert.equal(await text(heading1(page)), `Join ${teamName}`);
-  await page.getByText(`You are invited to join ${teamName} as member.`).waitFor();
+  await page.getByText(`Ana invites you to join ${teamName} as a member.`).waitFor();
   await submit(page, page.getByRole('button', { name: `Join ${teamName}` }));
   assert.equal(await text(flash(page)), `Welcome to ${teamName}.`);
   assert.match(await text(heading1(page)), new RegExp(`^${teamName} `));
@@ -269,14 +269,17 @@ export async function decideJourney(t, browser, { js }) {
 
     await step('1b. Bob follows an invitation link, signs up and joins', async () => {
       const link = await createInvitation(ana, 'member');
-      // Signed out, the link asks Bob to sign in; he creates an account
-      // first, and lands back on the invitation without opening it again.
+      // Signed out, the invitation says who invites him to what; he creates
+      // an account, and lands back on the invitation without opening it again.
       const invitePath = new URL(link).pathname;
       await open(bob.page, link);
       let url = new URL(bob.page.url());
-      assert.equal(url.pathname, '/sign-in');
-      assert.equal(url.searchParams.get('next'), invitePath);
-      await submit(bob.page, bob.page.getByRole('link', { name: 'Create an account' }));
+      assert.equal(url.pathname, invitePath);
+      assert.equal(await text(heading1(bob.page)), `Join ${teamName}`);
+      await bob.page.getByText(`Ana invites you to join ${teamName} as a member.`).waitFor();
+      await bob.page.getByRole('main').getByRole('link', { name: 'Sign in' }).waitFor();
+      await shot(bob.page, 'invitation-signed-out');
+      await submit(bob.page, bob.page.getByRole('main').getByRole('link', { name: 'Create account' }));
       url = new URL(bob.page.url());
       assert.equal(url.pathname, '/sign-up');
       assert.equal(url.searchParams.get('next'), invitePath);

@@ -373,28 +373,51 @@ pub struct Invitation {
     pub accepted_by: Option<i64>,
     /// When created.
     pub created_at: Timestamp,
+    /// The address it was mailed to, if any.
+    pub email: Option<String>,
+    /// When an admin revoked it, if one did.
+    pub revoked_at: Option<Timestamp>,
+    /// Who made it (display name).
+    pub inviter: String,
 }
 
-/// Stores a new invitation (only the token's hash).
-pub async fn insert_invitation(
-    mut ex: Ex<'_>,
-    team_id: i64,
-    token_hash: &[u8],
-    role: Role,
-    created_by: i64,
-    now: Timestamp,
-    expires_at: Timestamp,
-) -> Result<(), sqlx::Error> {
+/// The columns of [`Invitation`], from `invitations i JOIN users u`.
+const INVITATION_COLUMNS: &str = "i.id, i.team_id, i.role, i.expires_at, i.accepted_by, i.created_at, \
+     i.email, i.revoked_at, u.display_name AS inviter";
+
+/// A new invitation (only its token's hash).
+#[derive(Debug, Clone, Copy)]
+pub struct NewInvitation<'a> {
+    /// Team.
+    pub team_id: i64,
+    /// SHA-256 of the link's token.
+    pub token_hash: &'a [u8],
+    /// The role joining grants.
+    pub role: Role,
+    /// The admin who made it.
+    pub created_by: i64,
+    /// When.
+    pub created_at: Timestamp,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+    /// The address it is mailed to, if any.
+    pub email: Option<&'a str>,
+}
+
+/// Stores a new invitation.
+pub async fn insert_invitation(mut ex: Ex<'_>, new: NewInvitation<'_>) -> Result<(), sqlx::Error> {
     on!(ex, |c| {
         sqlx::query(
-        "INSERT INTO invitations (team_id, token_hash, role, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO invitations (team_id, token_hash, role, created_by, created_at, expires_at, email)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(team_id)
-    .bind(token_hash)
-    .bind(role.as_str())
-    .bind(created_by)
-    .bind(now)
-    .bind(expires_at)
+    .bind(new.team_id)
+    .bind(new.token_hash)
+    .bind(new.role.as_str())
+    .bind(new.created_by)
+    .bind(new.created_at)
+    .bind(new.expires_at)
+    .bind(new.email)
     .execute(c)
     .await.map(|r| r.rows_affected())
     })?;
@@ -407,11 +430,73 @@ pub async fn invitation_by_hash(
     token_hash: &[u8],
 ) -> Result<Option<Invitation>, sqlx::Error> {
     on!(ex, |c| {
-        sqlx::query_as("SELECT id, team_id, role, expires_at, accepted_by, created_at FROM invitations WHERE token_hash = $1")
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN users u ON u.id = i.created_by
+             WHERE i.token_hash = $1"
+        )))
         .bind(token_hash)
         .fetch_optional(c)
         .await
     })
+}
+
+/// Invitation `id` of `team_id`.
+pub async fn invitation_by_id(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    id: i64,
+) -> Result<Option<Invitation>, sqlx::Error> {
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN users u ON u.id = i.created_by
+             WHERE i.team_id = $1 AND i.id = $2"
+        )))
+        .bind(team_id)
+        .bind(id)
+        .fetch_optional(c)
+        .await
+    })
+}
+
+/// Revokes pending invitation `id` of `team_id`; whether it was pending.
+pub async fn revoke_invitation(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    id: i64,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "UPDATE invitations SET revoked_at = $3
+         WHERE team_id = $1 AND id = $2 AND accepted_by IS NULL AND revoked_at IS NULL"
+    )
+    .bind(team_id)
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected() == 1))
+}
+
+/// Gives pending invitation `id` of `team_id` a new token and expiry (the
+/// old link stops working); whether it was pending.
+pub async fn renew_invitation(
+    mut ex: Ex<'_>,
+    team_id: i64,
+    id: i64,
+    token_hash: &[u8],
+    expires_at: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "UPDATE invitations SET token_hash = $3, expires_at = $4
+         WHERE team_id = $1 AND id = $2 AND accepted_by IS NULL AND revoked_at IS NULL"
+    )
+    .bind(team_id)
+    .bind(id)
+    .bind(token_hash)
+    .bind(expires_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected() == 1))
 }
 
 /// Marks an invitation used; false if it was used meanwhile.
@@ -422,12 +507,16 @@ pub async fn accept_invitation(
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     let done = on!(conn, |c| {
-        sqlx::query("UPDATE invitations SET accepted_by = $1, accepted_at = $2 WHERE id = $3 AND accepted_by IS NULL")
+        sqlx::query(
+            "UPDATE invitations SET accepted_by = $1, accepted_at = $2
+         WHERE id = $3 AND accepted_by IS NULL AND revoked_at IS NULL",
+        )
         .bind(user_id)
         .bind(now)
         .bind(id)
         .execute(c)
-        .await.map(|r| r.rows_affected())
+        .await
+        .map(|r| r.rows_affected())
     })?;
     Ok(done == 1)
 }
@@ -438,14 +527,17 @@ pub async fn pending_invitations(
     team_id: i64,
     now: Timestamp,
 ) -> Result<Vec<Invitation>, sqlx::Error> {
-    on!(ex, |c| sqlx::query_as(
-        "SELECT id, team_id, role, expires_at, accepted_by, created_at FROM invitations
-         WHERE team_id = $1 AND accepted_by IS NULL AND expires_at > $2 ORDER BY created_at DESC",
-    )
+    on!(ex, |c| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN users u ON u.id = i.created_by
+         WHERE i.team_id = $1 AND i.accepted_by IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2
+         ORDER BY i.created_at DESC, i.id DESC",
+    )))
     .bind(team_id)
     .bind(now)
     .fetch_all(c)
-    .await)
+    .await
+    })
 }
 
 // Areas ---------------------------------------------------------------------

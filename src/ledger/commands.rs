@@ -197,7 +197,10 @@ impl Ledger {
                     // at once on two instances must not both find the user
                     // outside).
                     let now = clock(tx.re(), invitation.team_id, wall.now()).await?;
-                    if invitation.accepted_by.is_some() || invitation.expires_at.0 <= now {
+                    if invitation.accepted_by.is_some()
+                        || invitation.revoked_at.is_some()
+                        || invitation.expires_at.0 <= now
+                    {
                         return Err(Violation::InvitationInvalid.into());
                     }
                     if teams::role_of(tx.re(), invitation.team_id, actor)

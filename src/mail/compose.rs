@@ -535,7 +535,7 @@ impl Composer {
         let expires = when(data.expires_at, chrono_tz::UTC, self.clock.now());
         Ok(Notice {
             team: team.name.clone(),
-            subject: format!("[{}] {} invites you to join on Settled", team.name, data.by),
+            subject: format!("{} invites you to join {} on Settled", data.by, team.name),
             heading: format!("Join {} on Settled", team.name),
             paragraphs: vec![
                 format!(

@@ -55,17 +55,21 @@ pub async fn create(
         }
         None => None,
     };
+    let email = mail.as_ref().map(|(to, _)| to.clone());
     writer
         .submit(move |mut conn| {
             Box::pin(async move {
                 teams::insert_invitation(
                     conn.re(),
-                    actor.team,
-                    &hash,
-                    role,
-                    actor.user,
-                    Timestamp(now),
-                    Timestamp(expires),
+                    teams::NewInvitation {
+                        team_id: actor.team,
+                        token_hash: &hash,
+                        role,
+                        created_by: actor.user,
+                        created_at: Timestamp(now),
+                        expires_at: Timestamp(expires),
+                        email: email.as_deref(),
+                    },
                 )
                 .await?;
                 if let Some((to, data)) = mail {
@@ -76,4 +80,68 @@ pub async fn create(
         })
         .await?;
     Ok((url, token))
+}
+
+/// Revokes pending invitation `id` of the actor's team (admins only): its
+/// link stops working and says so. Whether it was pending.
+pub async fn revoke(writer: &Writer, actor: Actor, id: i64) -> Result<bool> {
+    actor.require_admin()?;
+    writer
+        .submit(move |mut conn| {
+            Box::pin(async move {
+                Ok(
+                    teams::revoke_invitation(conn.re(), actor.team, id, Timestamp(db::now()))
+                        .await?,
+                )
+            })
+        })
+        .await
+}
+
+/// Mails pending invitation `id` of the actor's team again, to the address
+/// it was made for (admins only), under a new link good for another
+/// [`INVITATION_DAYS`]: only the token's hash is stored, so the old link
+/// cannot be sent again and stops working. The new link, or `None` if the
+/// invitation is no longer pending or has no address.
+pub async fn resend(
+    writer: &Writer,
+    base_url: &str,
+    actor: Actor,
+    id: i64,
+    inviter_name: String,
+) -> Result<Option<String>> {
+    actor.require_admin()?;
+    let token = new_secret("")?;
+    let url = format!("{base_url}/invite/{token}");
+    let hash = token_hash(&token);
+    let link = url.clone();
+    writer
+        .submit(move |mut conn| {
+            Box::pin(async move {
+                let Some(invitation) = teams::invitation_by_id(conn.re(), actor.team, id).await?
+                else {
+                    return Ok(None);
+                };
+                let Some(to) = invitation.email else {
+                    return Ok(None);
+                };
+                let now = db::now();
+                let expires = now + Duration::days(INVITATION_DAYS);
+                if !teams::renew_invitation(conn.re(), actor.team, id, &hash, Timestamp(expires))
+                    .await?
+                {
+                    return Ok(None);
+                }
+                let data = crate::mail::compose::InvitationData {
+                    link,
+                    role: invitation.role.to_string(),
+                    by: inviter_name,
+                    expires_at: expires,
+                };
+                db::outbox::invitation(conn, actor.team, &to, &serde_json::to_string(&data)?, now)
+                    .await?;
+                Ok(Some(url))
+            })
+        })
+        .await
 }

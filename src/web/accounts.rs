@@ -85,9 +85,11 @@ struct SignUpForm {
 
 async fn sign_up_form(
     State(state): State<AppState>,
-    FormCtx(ctx): FormCtx,
+    FormCtx(mut ctx): FormCtx,
     Query(query): Query<NextQuery>,
 ) -> Result<SignUpPage> {
+    // The header's links keep where to come back to.
+    ctx.next = return_path(&query.next);
     Ok(SignUpPage {
         ctx,
         first_run: !users::any(&state.db).await?,
@@ -194,10 +196,11 @@ struct SignInForm {
 
 async fn sign_in_form(
     State(state): State<AppState>,
-    FormCtx(ctx): FormCtx,
+    FormCtx(mut ctx): FormCtx,
     Query(query): Query<NextQuery>,
 ) -> Result<Response> {
     let next = return_path(&query.next);
+    ctx.next = next.clone();
     if !users::any(&state.db).await? {
         return Ok(see_other(&with_next("/sign-up", next.as_deref())));
     }

@@ -30,6 +30,16 @@ pub struct Ctx {
     /// No SMTP server is configured: mail is only written to the server's
     /// mail folder (instance admins see a banner, mail settings say so).
     pub mail_unsent: bool,
+    /// Where the header's "Sign in" and "Sign up" links come back to (an
+    /// invitation, say), as `?next=…` (a local path, already checked).
+    pub next: Option<String>,
+}
+
+impl Ctx {
+    /// `page` (`/sign-in` or `/sign-up`) coming back to [`Ctx::next`].
+    pub fn with_next(&self, page: &str) -> String {
+        super::auth::with_next(page, self.next.as_deref())
+    }
 }
 
 impl Ctx {
@@ -92,6 +102,7 @@ impl FromRequestParts<AppState> for Ctx {
             csrf,
             flash,
             mail_unsent: state.mailer.writes_to_folder(),
+            next: None,
         })
     }
 }

@@ -426,15 +426,25 @@ async fn an_invitation_opened_signed_out_comes_back_after_signing_in() {
     let token = invitation(&ana, "INV", "member").await;
     let invite = format!("/invite/{token}");
 
+    // Signed out, the invitation itself says who invites you to what, and
+    // offers both ways in, each coming back to it.
     let client = browser();
-    let r = client
-        .get(format!("{}{invite}", app.base))
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let sign_in = location(&r);
-    assert_eq!(sign_in, format!("/sign-in?next=%2Finvite%2F{token}"));
+    let (status, html) = app.get(&client, &invite).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<bdi>Ana</bdi> invites you to join <strong><bdi>Team INV</bdi></strong> as a <strong>member</strong>."),
+        "{html}"
+    );
+    let sign_in = format!("/sign-in?next=%2Finvite%2F{token}");
+    let sign_up = format!("/sign-up?next=%2Finvite%2F{token}");
+    assert!(html.contains(&format!(
+        r#"<a class="button" href="{sign_up}">Create account</a> <a href="{sign_in}">Sign in</a>"#
+    )));
+    // The header's links keep the invitation too.
+    assert!(html.contains(&format!(
+        r#"<a href="{sign_in}">Sign in</a> <a href="{sign_up}">Sign up</a>"#
+    )));
+    assert!(!html.contains("csrf_token"), "no form, no session needed");
     let (status, html) = app.get(&client, &sign_in).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(next_field(&html).as_deref(), Some(invite.as_str()));
@@ -487,7 +497,7 @@ async fn an_invitation_opened_signed_out_comes_back_after_signing_up() {
 
     let client = browser();
     let (status, _) = app.get(&client, &invite).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(status, StatusCode::OK);
     let (_, html) = app
         .get(&client, &format!("/sign-in?next=%2Finvite%2F{token}"))
         .await;
@@ -505,6 +515,12 @@ async fn an_invitation_opened_signed_out_comes_back_after_signing_up() {
             "<a href=\"/sign-in?next=%2Finvite%2F{token}\">Sign in</a>"
         )),
         "and back to sign-in: {html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/sign-up?next=%2Finvite%2F{token}\">Sign up</a>"
+        )),
+        "the header's Sign up keeps it: {html}"
     );
 
     // A refused sign-up keeps it too.

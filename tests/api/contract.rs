@@ -87,12 +87,15 @@ async fn story(url: &str) -> Vec<String> {
     let invitation_hash = [7u8; 32];
     teams::insert_invitation(
         db.writer(),
-        team.id,
-        &invitation_hash,
-        Role::Member,
-        ana.id,
-        Timestamp(Utc::now()),
-        Timestamp(Utc::now() + chrono::Duration::days(7)),
+        teams::NewInvitation {
+            team_id: team.id,
+            token_hash: &invitation_hash,
+            role: Role::Member,
+            created_by: ana.id,
+            created_at: Timestamp(Utc::now()),
+            expires_at: Timestamp(Utc::now() + chrono::Duration::days(7)),
+            email: Some("bob@example.com"),
+        },
     )
     .await
     .expect("invitation");

@@ -77,9 +77,20 @@ async fn world(url: &str) -> World {
         .id;
     let hash = [9u8; 32];
     let week = Timestamp(Utc::now() + chrono::Duration::days(7));
-    teams::insert_invitation(db.writer(), team, &hash, Role::Member, ana, now, week)
-        .await
-        .expect("invitation");
+    teams::insert_invitation(
+        db.writer(),
+        teams::NewInvitation {
+            team_id: team,
+            token_hash: &hash,
+            role: Role::Member,
+            created_by: ana,
+            created_at: now,
+            expires_at: week,
+            email: None,
+        },
+    )
+    .await
+    .expect("invitation");
     ledger
         .accept_invitation(UserId(bob), &hash)
         .await

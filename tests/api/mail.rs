@@ -353,7 +353,7 @@ async fn an_invitation_mail_carries_the_link_that_joins() {
     assert_eq!(received[0].to, vec!["newcomer@example.org".to_string()]);
     assert_eq!(
         m.subject(),
-        Some("[Team JOIN] Ana invites you to join on Settled")
+        Some("Ana invites you to join Team JOIN on Settled")
     );
     assert!(m.header("List-Unsubscribe").is_none(), "not a subscription");
     let text = text_part(&m);
@@ -672,7 +672,7 @@ async fn without_smtp_mail_is_written_to_the_mail_folder() {
         .expect("parse");
     assert_eq!(
         m.subject(),
-        Some("[Team EML] Ana invites you to join on Settled")
+        Some("Ana invites you to join Team EML on Settled")
     );
 }
 

@@ -13,6 +13,7 @@ mod helpers;
 mod hooks;
 mod input;
 mod instances;
+mod invitations;
 mod live;
 mod log;
 mod mail;

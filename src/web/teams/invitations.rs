@@ -7,7 +7,6 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -111,39 +110,119 @@ pub(super) struct InvitationPage {
     ctx: Ctx,
     token: String,
     team_name: String,
+    inviter: String,
+    article: &'static str,
     role: String,
     error: Option<String>,
 }
 
+/// GET /invite/{token}: who invites you to which team, as what. Signed
+/// out, the page offers to create an account or sign in, each coming back
+/// here; signed in, it joins.
 pub(super) async fn invitation_page(
     State(state): State<AppState>,
-    CurrentUser(_user): CurrentUser,
-    ctx: Ctx,
+    mut ctx: Ctx,
     Path(token): Path<String>,
 ) -> Result<Response> {
+    ctx.next = Some(format!("/invite/{token}"));
     let invitation = teams::invitation_by_hash(state.db.reader(), &token_hash(&token)).await?;
-    let valid = invitation.filter(|i| i.accepted_by.is_none() && i.expires_at.0 > Utc::now());
-    let Some(invitation) = valid else {
+    let now = state.ledger.now();
+    let why_not = match &invitation {
+        None => Some("it was never made, or it was replaced by a newer link"),
+        Some(i) if i.revoked_at.is_some() => Some("an admin of the team revoked it"),
+        Some(i) if i.accepted_by.is_some() => Some("it was used already"),
+        Some(i) if i.expires_at.0 <= now => Some("it has expired"),
+        Some(_) => None,
+    };
+    let (Some(invitation), None) = (invitation, why_not) else {
         let page = InvitationPage {
             ctx,
             token,
             team_name: String::new(),
+            inviter: String::new(),
+            article: "",
             role: String::new(),
-            error: Some("This invitation link is no longer valid: it was used already or has expired. Ask an admin for a new one.".into()),
+            error: Some(format!(
+                "This invitation link is no longer valid: {}. Ask an admin of the team for a new one.",
+                why_not.unwrap_or_default()
+            )),
         };
         return Ok((StatusCode::GONE, page).into_response());
     };
     let team = teams::by_id(state.db.reader(), invitation.team_id)
         .await?
         .ok_or(Error::NotFound)?;
+    let role = invitation.role.to_string();
     Ok(InvitationPage {
         ctx,
         token,
         team_name: team.name,
-        role: invitation.role.to_string(),
+        inviter: invitation.inviter,
+        article: if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        },
+        role,
         error: None,
     }
     .into_response())
+}
+
+/// POST /t/{slug}/invitations/{id}/revoke (admins): the link stops working.
+pub(super) async fn revoke_invitation(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    flash: Flash,
+    Path((slug, id)): Path<(String, i64)>,
+) -> Result<Response> {
+    let (team, actor_role) = membership(&state, &slug, &user).await?;
+    let acting = crate::web::extract::actor(&team, actor_role, &user);
+    let done = crate::services::invitations::revoke(state.ledger.writer(), acting, id).await?;
+    flash.set(if done {
+        "Invitation revoked: its link no longer works."
+    } else {
+        "That invitation was no longer pending: it was used, revoked or had expired."
+    });
+    Ok(see_other(&format!(
+        "/t/{}/settings#invite-heading",
+        team.slug
+    )))
+}
+
+/// POST /t/{slug}/invitations/{id}/resend (admins): mails the invitation
+/// again under a new link; the old one stops working.
+pub(super) async fn resend_invitation(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    flash: Flash,
+    Path((slug, id)): Path<(String, i64)>,
+) -> Result<Response> {
+    let (team, actor_role) = membership(&state, &slug, &user).await?;
+    let acting = crate::web::extract::actor(&team, actor_role, &user);
+    acting.require_admin()?;
+    state.invitation_mail_limiter.check(&user.id)?;
+    let pending = teams::invitation_by_id(state.db.reader(), team.id, id).await?;
+    let sent = crate::services::invitations::resend(
+        state.ledger.writer(),
+        &state.base_url,
+        acting,
+        id,
+        user.display_name.clone(),
+    )
+    .await?;
+    let to = pending.and_then(|i| i.email).unwrap_or_default();
+    flash.set(match sent {
+        Some(_) if state.mailer.writes_to_folder() => format!(
+            "A new link for {to} was written to the server's mail folder (this server sends no mail yet); the old link no longer works."
+        ),
+        Some(_) => format!("A new link was mailed to {to}; the old link no longer works."),
+        None => "That invitation can no longer be sent: it was used, revoked or had expired, or it has no address. Create a new one.".into(),
+    });
+    Ok(see_other(&format!(
+        "/t/{}/settings#invite-heading",
+        team.slug
+    )))
 }
 
 pub(super) async fn accept_invitation(

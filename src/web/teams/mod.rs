@@ -45,6 +45,14 @@ pub fn router() -> Router<AppState> {
             "/t/{slug}/invitations",
             post(invitations::create_invitation),
         )
+        .route(
+            "/t/{slug}/invitations/{id}/revoke",
+            post(invitations::revoke_invitation),
+        )
+        .route(
+            "/t/{slug}/invitations/{id}/resend",
+            post(invitations::resend_invitation),
+        )
         .route("/t/{slug}/members/{user}/role", post(settings::change_role))
         .route(
             "/t/{slug}/members/{user}/remove",

@@ -27,7 +27,11 @@ use crate::web::pages::{Ctx, see_other};
 
 /// A pending invitation as shown to admins.
 pub(super) struct InvitationItem {
+    id: i64,
     role: String,
+    email: Option<String>,
+    inviter: String,
+    created: When,
     expires: When,
 }
 
@@ -64,7 +68,11 @@ pub(super) async fn settings_page(
             .await?
             .into_iter()
             .map(|i| InvitationItem {
+                id: i.id,
                 role: i.role.to_string(),
+                email: i.email,
+                inviter: i.inviter,
+                created: when(i.created_at.0, ctx.tz(), now),
                 expires: when(i.expires_at.0, ctx.tz(), now),
             })
             .collect()
