@@ -203,6 +203,27 @@ pub enum TokenCommand {
         /// A label to recognise the token by.
         #[arg(long)]
         name: String,
+        /// The token may only read: every write answers 403.
+        #[arg(long)]
+        read_only: bool,
+        /// The token stops working after this many days (default: never).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=3650))]
+        expires_days: Option<i64>,
+    },
+    /// List an account's API tokens (never the tokens themselves).
+    List {
+        /// The owner's email.
+        #[arg(long)]
+        email: String,
+    },
+    /// Revoke one of an account's API tokens: it answers 401 at once.
+    Revoke {
+        /// The owner's email.
+        #[arg(long)]
+        email: String,
+        /// The token's id, from `settled token list`.
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -462,7 +483,58 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token(TokenCommand::Create { email, name }) => {
+        Command::Token(TokenCommand::List { email }) => {
+            let db = Db::connect(&cli.database).await?;
+            let user = db::users::by_email(&db, &Email::parse(&email)?.normalized())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
+            let tokens = db::users::tokens(&db, user.id).await?;
+            db.close().await;
+            if tokens.is_empty() {
+                println!("{} has no API token.", user.email);
+            }
+            let day = |t: &db::Timestamp| t.0.format("%Y-%m-%d %H:%M UTC").to_string();
+            for t in tokens {
+                println!(
+                    "{}\t{}\t{}\tcreated {}\tlast used {}\texpires {}",
+                    t.id,
+                    t.label,
+                    if t.scope == "read" {
+                        "read only"
+                    } else {
+                        "read and write"
+                    },
+                    day(&t.created_at),
+                    t.last_used_at.as_ref().map_or("never".into(), day),
+                    t.expires_at.as_ref().map_or("never".into(), day),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::Revoke { email, id }) => {
+            let db = Db::connect(&cli.database).await?;
+            let user = db::users::by_email(&db, &Email::parse(&email)?.normalized())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
+            let ledger = crate::ledger::Ledger::new(db.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            let done = crate::services::tokens::revoke_token(ledger.writer(), user.id, id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            db.close().await;
+            if !done {
+                anyhow::bail!("{} has no API token with id {id}", user.email);
+            }
+            println!("token {id} of {} revoked", user.email);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::Create {
+            email,
+            name,
+            read_only,
+            expires_days,
+        }) => {
             let db = Db::connect(&cli.database).await?;
             let user = db::users::by_email(&db, &Email::parse(&email)?.normalized())
                 .await?
@@ -471,9 +543,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let ledger = crate::ledger::Ledger::new(db.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
-            let token = crate::services::tokens::create_api_token(ledger.writer(), user.id, label)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            let rights = crate::services::tokens::TokenRights {
+                read_only,
+                days: expires_days,
+            };
+            let token =
+                crate::services::tokens::create_token(ledger.writer(), user.id, label, rights)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
             db.close().await;
             println!("{token}");
             eprintln!("Store this token now: it is shown only once.");

@@ -24,6 +24,11 @@ pub enum Error {
     /// Signed in but not allowed.
     #[error("you are not allowed to do this")]
     Forbidden,
+    /// A write with a read-only API token.
+    #[error(
+        "This API token can only read, so it cannot change anything. Make a token that can read and write in your settings."
+    )]
+    ReadOnlyToken,
     /// Input that does not parse.
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
@@ -102,7 +107,7 @@ impl Error {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized | Self::SignInRequired { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Csrf | Self::ReadOnlyToken => StatusCode::FORBIDDEN,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Rule(Violation::Forbidden) => StatusCode::FORBIDDEN,
@@ -121,6 +126,7 @@ impl Error {
             Self::NotFound => "not_found",
             Self::Unauthorized | Self::SignInRequired { .. } => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::ReadOnlyToken => "read_only_token",
             Self::Invalid(_) | Self::BadRequest { .. } => "invalid_input",
             Self::Rule(v) => v.code(),
             Self::Taken { .. } => "taken",

@@ -1093,6 +1093,37 @@ export async function accountJourney(t, browser) {
       await phone.page.goto(BASE + '/settings');
       assert.equal(new URL(phone.page.url()).pathname, '/sign-in');
     });
+
+    await step('6d. Dana makes a read-only API token, sees it once, and revokes it', async () => {
+      const tokens = () => region(desk.page, 'API tokens');
+      await tokens().getByLabel(/^Token name/).fill('wall dashboard');
+      await tokens().getByRole('radio', { name: 'Read only' }).check();
+      await tokens().getByLabel('Expires').selectOption('30');
+      await submit(desk.page, tokens().getByRole('button', { name: 'Create API token' }));
+      assert.equal(await text(flash(desk.page)), 'API token created. Copy it now: it is shown once.');
+      const token = await tokens().getByLabel('Your new API token').inputValue();
+      assert.match(token, /^stl_/);
+      const row = tokens().getByRole('row', { name: /^wall dashboard / });
+      assert.match(await text(row), /^wall dashboard read only .* never .* Revoke/);
+      await screenshot(desk.page, 'settings-tokens');
+      // It reads, and may not write.
+      // A team Dana is not in: found or not, the token is accepted (404, not 401).
+      let res = await desk.page.request.get(`${BASE}/api/v1/teams/NONE/members`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status(), 404);
+      res = await desk.page.request.post(`${BASE}/api/v1/teams`, {
+        headers: { authorization: `Bearer ${token}` },
+        data: { name: 'Nope', key: 'NOPE' },
+      });
+      assert.equal(res.status(), 403);
+      assert.equal((await res.json()).error.code, 'read_only_token');
+      // Shown once.
+      await open(desk.page, '/settings');
+      assert.equal(await tokens().getByLabel('Your new API token').count(), 0);
+      await submit(desk.page, tokens().getByRole('button', { name: 'Revoke wall dashboard' }));
+      assert.equal(await text(flash(desk.page)), 'API token revoked: it no longer works, on any instance.');
+      res = await desk.page.request.get(`${BASE}/api/v1/teams/NONE/members`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status(), 401);
+    });
   } finally {
     for (const p of people) await p.ctx.close();
   }

@@ -150,34 +150,122 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// A new personal API token (only its hash).
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    /// Its owner.
+    pub user_id: i64,
+    /// What the owner calls it.
+    pub label: &'a str,
+    /// SHA-256 of the token.
+    pub token_hash: &'a [u8],
+    /// It can only read.
+    pub read_only: bool,
+    /// When made.
+    pub created_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+}
+
 /// Stores a new API token's hash.
-pub async fn insert_token(
-    mut ex: Ex<'_>,
-    user_id: i64,
-    label: &str,
-    token_hash: &[u8],
-    now: Timestamp,
-) -> Result<(), sqlx::Error> {
+pub async fn insert_token(mut ex: Ex<'_>, new: NewToken<'_>) -> Result<(), sqlx::Error> {
     on!(ex, |c| sqlx::query(
-        "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO api_tokens (user_id, label, token_hash, created_at, scope, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(user_id)
-    .bind(label)
-    .bind(token_hash)
-    .bind(now)
+    .bind(new.user_id)
+    .bind(new.label)
+    .bind(new.token_hash)
+    .bind(new.created_at)
+    .bind(if new.read_only { "read" } else { "write" })
+    .bind(new.expires_at)
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-/// The user owning an API token, if the token exists.
-pub async fn by_token(db: &Db, token: &str) -> Result<Option<User>, sqlx::Error> {
+/// A personal API token as its owner sees it (never the token itself).
+#[derive(Debug, Clone, FromRow)]
+pub struct Token {
+    /// Primary key.
+    pub id: i64,
+    /// What the owner calls it.
+    pub label: String,
+    /// `read` or `write`.
+    pub scope: String,
+    /// When made.
+    pub created_at: Timestamp,
+    /// When last used (to within an hour).
+    pub last_used_at: Option<Timestamp>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// `user`'s API tokens, newest first (expired ones too, until revoked).
+pub async fn tokens(db: &Db, user: i64) -> Result<Vec<Token>, sqlx::Error> {
     on!(db.reader(), |c| sqlx::query_as(
-        "SELECT u.id, u.email, u.display_name, u.time_zone, u.is_admin
-         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        "SELECT id, label, scope, created_at, last_used_at, expires_at FROM api_tokens
+         WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(user)
+    .fetch_all(c)
+    .await)
+}
+
+/// Deletes `user`'s token `id`; whether it was theirs.
+pub async fn delete_token(mut ex: Ex<'_>, user: i64, id: i64) -> Result<bool, sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "DELETE FROM api_tokens WHERE user_id = $1 AND id = $2"
+    )
+    .bind(user)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected() == 1))
+}
+
+/// Notes that token `id` was used at `now`.
+pub async fn touch_token(mut ex: Ex<'_>, id: i64, now: Timestamp) -> Result<(), sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+/// A token presented to the API, with its owner.
+#[derive(Debug, Clone, FromRow)]
+pub struct Presented {
+    /// The token's id.
+    pub token_id: i64,
+    /// `read` or `write`.
+    pub scope: String,
+    /// When last used.
+    pub last_used_at: Option<Timestamp>,
+    /// The owner.
+    #[sqlx(flatten)]
+    pub user: User,
+}
+
+/// The token `token` and its owner, if it exists and has not expired at
+/// `now`.
+pub async fn by_token(
+    db: &Db,
+    token: &str,
+    now: Timestamp,
+) -> Result<Option<Presented>, sqlx::Error> {
+    on!(db.reader(), |c| sqlx::query_as(
+        "SELECT t.id AS token_id, t.scope, t.last_used_at,
+                u.id, u.email, u.display_name, u.time_zone, u.is_admin
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)",
     )
     .bind(token_hash(token))
+    .bind(now)
     .fetch_optional(c)
     .await)
 }

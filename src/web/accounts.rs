@@ -34,6 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/settings/password", post(change_password))
         .route("/settings/mail", post(update_mail))
         .route("/settings/sessions/sign-out", post(sign_out_session))
+        .route("/settings/tokens", post(create_token))
+        .route("/settings/tokens/{id}/revoke", post(revoke_token))
         .route(
             "/settings/sessions/sign-out-everywhere",
             post(sign_out_everywhere),
@@ -287,7 +289,40 @@ struct SettingsPage {
     mail: users::MailSettings,
     /// Where the account is signed in, this browser first.
     sessions: Vec<SignedIn>,
+    /// Personal API tokens.
+    tokens: Vec<TokenRow>,
+    /// A token just made, shown this once.
+    new_token: Option<String>,
     errors: FieldErrors,
+}
+
+/// A personal API token on the settings page.
+struct TokenRow {
+    id: i64,
+    label: String,
+    read_only: bool,
+    created: crate::format::When,
+    last_used: Option<crate::format::When>,
+    expires: Option<crate::format::When>,
+    expired: bool,
+}
+
+async fn token_rows(state: &AppState, user: &users::User) -> Result<Vec<TokenRow>> {
+    let now = state.ledger.now();
+    let tz = user.time_zone;
+    Ok(users::tokens(&state.db, user.id)
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.id,
+            label: t.label,
+            read_only: t.scope == "read",
+            created: crate::format::when(t.created_at.0, tz, now),
+            last_used: t.last_used_at.map(|u| crate::format::when(u.0, tz, now)),
+            expired: t.expires_at.is_some_and(|e| e.0 <= now),
+            expires: t.expires_at.map(|e| crate::format::when(e.0, tz, now)),
+        })
+        .collect())
 }
 
 /// One signed-in session on the settings page.
@@ -354,15 +389,28 @@ async fn settings_page(
     CurrentUser(user): CurrentUser,
     session: Session,
     ctx: Ctx,
-) -> Result<SettingsPage> {
-    Ok(SettingsPage {
+) -> Result<Response> {
+    // Read first: a removal writes the session even when nothing is there,
+    // and a page view must not write it.
+    let new_token: Option<String> = session.get("new_api_token").await.map_err(session_error)?;
+    if new_token.is_some() {
+        session
+            .remove_value("new_api_token")
+            .await
+            .map_err(session_error)?;
+    }
+    let page = SettingsPage {
         ctx,
         mail: mail_settings(&state, &user).await?,
         sessions: signed_in(&state, &user, &session).await?,
+        tokens: token_rows(&state, &user).await?,
+        new_token,
         name: user.display_name,
         time_zone: user.time_zone.name().to_string(),
         errors: FieldErrors::default(),
-    })
+    };
+    // The page may show a new token: no cache may keep it.
+    Ok((super::NO_STORE, page).into_response())
 }
 
 /// The mail settings form: a checkbox is sent only when ticked.
@@ -442,6 +490,8 @@ async fn update_profile(
         ctx,
         mail: mail_settings(&state, &user).await?,
         sessions: signed_in(&state, &user, &session).await?,
+        tokens: token_rows(&state, &user).await?,
+        new_token: None,
         name: form.name,
         time_zone: form.time_zone,
         errors,
@@ -486,6 +536,8 @@ async fn change_password(
         ctx,
         mail: mail_settings(&state, &user).await?,
         sessions: signed_in(&state, &user, &session).await?,
+        tokens: token_rows(&state, &user).await?,
+        new_token: None,
         name: user.display_name,
         time_zone: user.time_zone.name().to_string(),
         errors,
@@ -538,6 +590,74 @@ async fn sign_out_everywhere(
     session.flush().await.map_err(session_error)?;
     flash.set("You are signed out everywhere, in this browser too.");
     Ok(see_other("/sign-in"))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenForm {
+    name: String,
+    #[serde(default)]
+    access: String,
+    #[serde(default)]
+    expires: String,
+}
+
+/// POST /settings/tokens: a new personal API token, shown once.
+async fn create_token(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    session: Session,
+    flash: Flash,
+    Form(form): Form<TokenForm>,
+) -> Result<Response> {
+    let refuse = |why: &str| {
+        flash.set(format!("No token was created: {why}."));
+        Ok(see_other("/settings#tokens-heading"))
+    };
+    let label = match crate::domain::clean_label(&form.name) {
+        Ok(label) => label,
+        Err(e) => return refuse(&format!("the token's name {}", e.message)),
+    };
+    let read_only = match form.access.as_str() {
+        "read" => true,
+        "write" => false,
+        _ => return refuse("choose whether it may only read, or read and write"),
+    };
+    let days = match form.expires.as_str() {
+        "never" => None,
+        d => match d.parse::<i64>().ok().filter(|d| [30, 90, 365].contains(d)) {
+            Some(d) => Some(d),
+            None => return refuse("it expires never, in 30 days, in 90 days or in a year"),
+        },
+    };
+    let token = crate::services::tokens::create_token(
+        state.ledger.writer(),
+        user.id,
+        label,
+        crate::services::tokens::TokenRights { read_only, days },
+    )
+    .await?;
+    session
+        .insert("new_api_token", token)
+        .await
+        .map_err(session_error)?;
+    flash.set("API token created. Copy it now: it is shown once.");
+    Ok(see_other("/settings#tokens-heading"))
+}
+
+/// POST /settings/tokens/{id}/revoke: the token stops working at once.
+async fn revoke_token(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    flash: Flash,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Response> {
+    let done = crate::services::tokens::revoke_token(state.ledger.writer(), user.id, id).await?;
+    flash.set(if done {
+        "API token revoked: it no longer works, on any instance."
+    } else {
+        "That API token had been revoked already."
+    });
+    Ok(see_other("/settings#tokens-heading"))
 }
 
 /// One team's next digest on the preview page.

@@ -62,8 +62,12 @@ async fn may_read(
         }
         let hash = users::token_hash(token);
         allowed = teams::status_token_valid(pool.re(), team.id, &hash).await?
-            || match users::by_token(&state.db, token).await? {
-                Some(user) => teams::role_of(pool.re(), team.id, user.id).await?.is_some(),
+            || match users::by_token(&state.db, token, crate::db::Timestamp(crate::db::now()))
+                .await?
+            {
+                Some(found) => teams::role_of(pool.re(), team.id, found.user.id)
+                    .await?
+                    .is_some(),
                 None => false,
             };
     }

@@ -29,4 +29,5 @@ mod search;
 mod security;
 mod smtp;
 mod status;
+mod tokens;
 mod verifiable;

@@ -7,12 +7,14 @@ use axum::http::request::Parts;
 use tower_sessions::Session;
 
 use super::ApiError;
-use crate::db::users::{self, User};
+use crate::db::users::User;
 use crate::error::Error;
 use crate::web::AppState;
 use crate::web::auth::{CSRF_HEADER, CSRF_KEY, USER_KEY, secrets_match, session_error};
 
-/// The caller of an API request.
+/// The caller of an API request. A read-only token's requests reach a
+/// handler only when they read: every other method is refused here, with
+/// 403 `read_only_token`.
 #[derive(Debug, Clone)]
 pub struct ApiUser(pub User);
 
@@ -30,10 +32,14 @@ impl FromRequestParts<AppState> for ApiUser {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim)
                 .ok_or(ApiError(Error::Unauthorized))?;
-            return users::by_token(&state.db, token)
-                .await?
-                .map(Self)
-                .ok_or(ApiError(Error::Unauthorized));
+            let (user, read_only) =
+                crate::services::tokens::present(&state.db, state.ledger.writer(), token)
+                    .await?
+                    .ok_or(ApiError(Error::Unauthorized))?;
+            if read_only && !parts.method.is_safe() {
+                return Err(ApiError(Error::ReadOnlyToken));
+            }
+            return Ok(Self(user));
         }
         let session = Session::from_request_parts(parts, state)
             .await
