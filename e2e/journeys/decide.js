@@ -858,6 +858,12 @@ export async function decideJourney(t, browser, { js }) {
         await rows.filter({ hasText: `bob${tag}@example.com` }).first().waitFor();
         assert.ok((await rows.filter({ hasText: 'decider_named' }).count()) >= 1);
         await shot(ana.page, 'mail-admin');
+        await open(ana.page, '/settings');
+        await submit(ana.page, region(ana.page, 'This instance').getByRole('link', { name: /^Accounts/ }));
+        assert.equal(await text(heading1(ana.page)), 'Accounts');
+        const me = ana.page.getByRole('row', { name: /^Ana \(you\) / });
+        assert.match(await text(me), /^Ana \(you\) ana@example\.com 1 .* yes Revoke admin from Ana Send reset link to Ana$/);
+        await shot(ana.page, 'admin-accounts');
         const refused = await bob.page.goto(`${BASE}/admin/mail`);
         assert.equal(refused.status(), 403, 'only instance admins');
       }

@@ -525,3 +525,54 @@ pub async fn sweep_sign_in_failures(
     .await
     .map(|_| ()))
 }
+
+/// An account as the instance admin page lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Account {
+    /// Primary key.
+    pub id: i64,
+    /// Email as typed.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Instance admin.
+    pub is_admin: bool,
+    /// Teams it belongs to now.
+    pub teams: i64,
+    /// The latest write of any of its sessions (Unix seconds).
+    pub last_seen: Option<i64>,
+}
+
+/// Every account (the first `limit`), by name.
+pub async fn accounts(db: &Db, limit: i64) -> Result<Vec<Account>, sqlx::Error> {
+    on!(db.reader(), |c| {
+        sqlx::query_as(
+        "SELECT u.id, u.email, u.display_name, u.is_admin,
+                (SELECT COUNT(*) FROM memberships m WHERE m.user_id = u.id AND m.removed_at IS NULL) AS teams,
+                (SELECT MAX(s.seen_at) FROM sessions s WHERE s.user_id = u.id) AS last_seen
+         FROM users u ORDER BY u.display_name, u.id LIMIT $1"
+    )
+    .bind(limit)
+    .fetch_all(c)
+    .await
+    })
+}
+
+/// Grants or revokes instance admin for `user`, unless that would leave
+/// the instance without one; whether it changed.
+pub async fn set_instance_admin(
+    mut ex: Ex<'_>,
+    user: i64,
+    admin: bool,
+) -> Result<bool, sqlx::Error> {
+    on!(ex, |c| sqlx::query(
+        "UPDATE users SET is_admin = $2
+         WHERE id = $1 AND is_admin <> $2
+           AND ($2 OR EXISTS (SELECT 1 FROM users o WHERE o.is_admin AND o.id <> $1))"
+    )
+    .bind(user)
+    .bind(admin)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected() == 1))
+}

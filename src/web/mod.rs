@@ -19,6 +19,9 @@
 //! GET  /settings/digest                 a preview of your next digest
 //! POST /settings/sessions/sign-out      end one of your sessions (`session`: its handle)
 //! POST /settings/sessions/sign-out-everywhere   end every session of your account
+//! POST /settings/tokens  POST /settings/tokens/{id}/revoke   make (shown once) and revoke your API tokens
+//! GET  /admin/accounts                  instance admins: every account, its teams, last seen, admin flag
+//! POST /admin/accounts/{id}/admin  POST /admin/accounts/{id}/reset   grant/revoke instance admin; mail a reset link
 //! GET  /password/forgot  POST           ask for a password reset link by mail (rate limited)
 //! GET  /password/reset/{token}  POST    set a new password through the link; ends every other session
 //! --- teams (teams/)
@@ -74,6 +77,7 @@
 //! ```
 
 pub mod accounts;
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cache;
@@ -309,6 +313,7 @@ pub fn router(state: AppState, store: SessionStore) -> Router {
         .route("/static/mention.js", get(mention_script))
         .merge(accounts::router())
         .merge(password::router())
+        .merge(admin::router())
         .merge(teams::router())
         .merge(proposals::router())
         .merge(status::router())

@@ -3,6 +3,7 @@
 //! redirects.
 
 mod accounts;
+mod admin;
 mod announce;
 mod contract;
 mod decode;
