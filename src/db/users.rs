@@ -559,12 +559,23 @@ pub async fn accounts(db: &Db, limit: i64) -> Result<Vec<Account>, sqlx::Error> 
 }
 
 /// Grants or revokes instance admin for `user`, unless that would leave
-/// the instance without one; whether it changed.
+/// the instance without one; whether it changed. Run it in a transaction:
+/// on PostgreSQL it first locks the admins' rows, so two admins revoking
+/// each other at once on two instances cannot both succeed (SQLite has one
+/// writer).
 pub async fn set_instance_admin(
     mut ex: Ex<'_>,
     user: i64,
     admin: bool,
 ) -> Result<bool, sqlx::Error> {
+    on!(
+        ex,
+        |_c| Ok::<(), sqlx::Error>(()),
+        sqlx::query("SELECT id FROM users WHERE is_admin ORDER BY id FOR UPDATE")
+            .execute(_c)
+            .await
+            .map(|_| ())
+    )?;
     on!(ex, |c| sqlx::query(
         "UPDATE users SET is_admin = $2
          WHERE id = $1 AND is_admin <> $2
