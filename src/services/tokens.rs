@@ -93,11 +93,20 @@ pub async fn present(
         .is_none_or(|t| t.0 + LAST_USED_GRAIN < now)
     {
         let id = found.token_id;
-        writer
+        let touched = writer
             .submit(move |conn| {
                 Box::pin(async move { Ok(users::touch_token(conn, id, Timestamp(now)).await?) })
             })
-            .await?;
+            .await;
+        match touched {
+            Ok(()) => {}
+            // A read must still answer while the disk is full or read-only:
+            // only "last used" is not noted (a write fails on its own).
+            Err(crate::error::Error::Unwritable) => {
+                tracing::warn!("a token's last use was not noted: the database cannot be written");
+            }
+            Err(err) => return Err(err),
+        }
     }
     Ok(Some((found.user, found.scope == "read")))
 }

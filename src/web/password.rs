@@ -23,7 +23,7 @@ use super::field_errors::FieldErrors;
 use super::flash::Flash;
 use super::pages::{Ctx, FormCtx, see_other};
 use crate::db::users;
-use crate::domain::account::{NewPassword, normalize_email};
+use crate::domain::account::{Email, NewPassword};
 use crate::error::Result;
 use crate::services::accounts;
 
@@ -74,13 +74,14 @@ async fn forgot(
         };
         Ok((status, page).into_response())
     };
-    if email.is_empty() || !email.contains('@') {
+    // The same check as sign-up's: an address no account could have is told.
+    let Ok(parsed) = Email::parse(&email) else {
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Email must be the address you signed up with, such as ana@example.com.",
         );
-    }
-    let normalized = normalize_email(&email);
+    };
+    let normalized = parsed.normalized();
     // Both limits count every request, whether or not an account uses the
     // address: their answer says nothing about accounts.
     if state.reset_client_limiter.check(&client).is_err()

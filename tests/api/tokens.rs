@@ -89,7 +89,8 @@ async fn tokens_made_in_settings_read_or_write_as_chosen_and_end_when_revoked() 
     .await)
     .expect("count");
     assert_eq!(stored, 1);
-    assert!(html.contains("<td>never</td>"), "not used yet");
+    // Not used yet: "never", then its expiry.
+    assert!(html.contains("<td>never</td>\n  <td><time"), "{html}");
 
     // Read only: reads work, every write is refused with a clear error.
     let (status, _) = call(
